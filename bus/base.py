@@ -1,0 +1,59 @@
+"""The bus interface shared by the Kafka and local backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from schemas.envelope import Envelope
+
+
+@dataclass(frozen=True, order=True)
+class Partition:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One consumed event and where it sits in the log."""
+
+    partition: Partition
+    offset: int
+    timestamp_ms: int
+    event: Envelope
+
+
+class Consumer(Protocol):
+    """A member of a consumer group. Offsets move only by `commit`."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def poll(self, max_records: int = 100, timeout_s: float = 1.0) -> list[Delivery]: ...
+
+    async def commit(self, offsets: dict[Partition, int]) -> None:
+        """Commit, per partition, the offset of the next event to read."""
+        ...
+
+    async def seek_to_time(self, when: datetime) -> None: ...
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, topic: str, event: Envelope) -> None:
+        """Return only once the event is durable; raise BusUnavailable otherwise."""
+        ...
+
+    async def ready(self) -> bool:
+        """True when the bus answers now."""
+        ...
+
+    async def ensure_topics(self, topics: list[str]) -> None: ...
+
+    def consumer(self, topics: list[str], group: str) -> Consumer: ...

@@ -1,0 +1,13 @@
+"""Bus errors. aiokafka's (and SQLite's) errors are translated into these in the backends.
+
+    BusError
+    └── BusUnavailable   the broker did not acknowledge in time or cannot be reached: retryable
+"""
+
+
+class BusError(Exception):
+    """Something went wrong on the bus."""
+
+
+class BusUnavailable(BusError):
+    """The event was not acknowledged durably: the caller must not report success."""

@@ -1,0 +1,169 @@
+"""Kafka backend on aiokafka: idempotent producer (acks=all), explicit commits, seek by time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber, TopicAlreadyExistsError
+from aiokafka.structs import OffsetAndMetadata
+
+from bus.base import Delivery, Partition
+from bus.codec import decode, encode
+from bus.errors import BusUnavailable
+from schemas.envelope import Envelope
+from schemas.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+class KafkaBus:
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._settings.bootstrap,
+            client_id=self._settings.client_id,
+            enable_idempotence=True,  # implies acks=all
+            acks="all",
+            compression_type=self._settings.compression,
+            linger_ms=self._settings.linger_ms,
+            request_timeout_ms=int(self._settings.ack_timeout_s * 1000),
+        )
+
+    async def start(self) -> None:
+        """Connect the producer; a broker that is down now is not fatal (publish will say so)."""
+        try:
+            await self._producer_started()
+        except BusUnavailable:
+            log.warning("kafka not reachable at start; will retry on publish")
+
+    async def _producer_started(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = self._new_producer()
+                try:
+                    await asyncio.wait_for(producer.start(), self._settings.ack_timeout_s)
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    await producer.stop()
+                    raise BusUnavailable(f"kafka producer cannot connect: {exc!r}") from exc
+                self._producer = producer
+            return self._producer
+
+    async def _reset_producer(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def close(self) -> None:
+        await self._reset_producer()
+
+    async def publish(self, topic: str, event: Envelope) -> None:
+        key, value, headers = encode(event)
+        producer = await self._producer_started()
+        try:
+            future = await producer.send(topic, value=value, key=key, headers=headers)
+            await asyncio.wait_for(future, self._settings.ack_timeout_s)
+        except OutOfOrderSequenceNumber as exc:
+            # aiokafka#1017: the idempotent producer cannot recover by itself.
+            await self._reset_producer()
+            raise BusUnavailable("kafka producer sequence broken; recreated") from exc
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BusUnavailable(f"kafka did not acknowledge: {exc!r}") from exc
+
+    async def ready(self) -> bool:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._settings.bootstrap, request_timeout_ms=2000
+        )
+        try:
+            await asyncio.wait_for(admin.start(), 3)
+            await asyncio.wait_for(admin.describe_cluster(), 3)
+            return True
+        except (KafkaError, OSError, TimeoutError):
+            return False
+        finally:
+            await admin.close()
+
+    async def ensure_topics(self, topics: list[str]) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.bootstrap)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(t, self._settings.partitions, self._settings.replication_factor)
+                for t in topics
+                if t not in existing
+            ]
+            if missing:
+                try:
+                    await admin.create_topics(missing)
+                except TopicAlreadyExistsError:
+                    pass
+        except (KafkaError, OSError) as exc:
+            raise BusUnavailable(f"cannot create topics: {exc!r}") from exc
+        finally:
+            await admin.close()
+
+    def consumer(self, topics: list[str], group: str) -> KafkaConsumer:
+        return KafkaConsumer(self._settings, topics, group)
+
+
+class KafkaConsumer:
+    def __init__(self, settings: KafkaSettings, topics: list[str], group: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=settings.bootstrap,
+            client_id=settings.client_id,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def close(self) -> None:
+        await self._consumer.stop()
+
+    async def poll(self, max_records: int = 100, timeout_s: float = 1.0) -> list[Delivery]:
+        batches = await self._consumer.getmany(
+            timeout_ms=int(timeout_s * 1000), max_records=max_records
+        )
+        out: list[Delivery] = []
+        for tp, records in batches.items():
+            for r in records:
+                out.append(
+                    Delivery(
+                        partition=Partition(tp.topic, tp.partition),
+                        offset=r.offset,
+                        timestamp_ms=r.timestamp,
+                        event=decode(r.key, r.value or b"", list(r.headers)),
+                    )
+                )
+        return out
+
+    async def commit(self, offsets: dict[Partition, int]) -> None:
+        if offsets:
+            await self._consumer.commit(
+                {TopicPartition(p.topic, p.partition): OffsetAndMetadata(o, "") for p, o in offsets.items()}
+            )
+
+    async def seek_to_time(self, when: datetime) -> None:
+        while not self._consumer.assignment():
+            await self._consumer.getmany(timeout_ms=200, max_records=1)
+        assignment = self._consumer.assignment()
+        found = await self._consumer.offsets_for_times(
+            {tp: int(when.timestamp() * 1000) for tp in assignment}
+        )
+        ends = await self._consumer.end_offsets(list(assignment))
+        for tp in assignment:
+            hit = found.get(tp)
+            self._consumer.seek(tp, hit.offset if hit is not None else ends[tp])

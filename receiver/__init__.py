@@ -1,0 +1,1 @@
+"""The webhook receiver: thin ASGI app that authenticates, validates and publishes (DESIGN.md §3)."""

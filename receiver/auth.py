@@ -1,0 +1,59 @@
+"""Source authentication: a secret path token (≥128 bits) and an optional HMAC-SHA256 signature.
+
+Tokens are compared in constant time against every connection of the route's vendor, so timing
+says nothing about which prefix matched. The signature is computed over the raw body bytes; the
+header may carry several `sha256=<hex>` values (space-separated) to allow secret rotation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+from pydantic import SecretStr
+
+from receiver.errors import ApiError
+from schemas.settings import WebhookAuth
+
+
+class HasWebhook(Protocol):
+    @property
+    def webhook(self) -> WebhookAuth: ...
+
+
+C = TypeVar("C", bound=HasWebhook)
+
+
+def find_connection(connections: Sequence[C], token: str) -> C:
+    found: C | None = None
+    presented = token.encode()
+    for connection in connections:
+        expected = connection.webhook.token.get_secret_value().encode()
+        if hmac.compare_digest(presented, expected):
+            found = connection
+    if found is None:
+        raise ApiError(404, "not_found", "not found")
+    return found
+
+
+def verify_signature(auth: WebhookAuth, header_value: str | None, raw: bytes) -> None:
+    if auth.hmac_secret is None:
+        return
+    if not header_value:
+        raise ApiError(401, "unauthorized", "signature required")
+    expected = _sign(auth.hmac_secret, raw)
+    offered = [part.strip() for part in header_value.split() if part.strip()]
+    if not any(hmac.compare_digest(o.encode(), expected.encode()) for o in offered):
+        raise ApiError(401, "unauthorized", "bad signature")
+
+
+def _sign(secret: SecretStr, raw: bytes) -> str:
+    digest = hmac.new(secret.get_secret_value().encode(), raw, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def sign(secret: str, raw: bytes) -> str:
+    """The header value a sender puts in the signature header (used by simulators and tests)."""
+    return _sign(SecretStr(secret), raw)

@@ -1,0 +1,57 @@
+"""One error type for the receiver and the handlers that turn errors into JSON answers."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from bus.errors import BusUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A client-facing error: status, a stable code and a message without secrets or PII."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    log.info("request refused", extra={"path_kind": _route(request), "status": exc.status, "code": exc.code})
+    return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)
+
+
+async def _bus_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("bus unavailable; vendor told to retry", extra={"path_kind": _route(request)})
+    return JSONResponse(
+        {"error": "unavailable", "message": "the event could not be stored durably; retry later"},
+        status_code=503,
+        headers={"Retry-After": "30"},
+    )
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(
+        {"error": "http_error", "message": exc.detail}, status_code=exc.status_code
+    )
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", "?")
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: _api_error,
+    BusUnavailable: _bus_unavailable,
+    HTTPException: _http_exception,
+}

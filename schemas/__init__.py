@@ -1,0 +1,1 @@
+"""Event models, topic names and settings shared by every scanbridge process (DESIGN.md §2)."""

@@ -1,0 +1,158 @@
+"""The `data` models of each normalized event type (EVENTS.md); JSON Schemas are generated from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Stage = Literal[
+    "pending", "scanned", "modeling", "review", "production", "shipped", "completed",
+    "canceled", "rejected", "unknown",
+]
+ArtifactKind = Literal["scan_3d", "images", "screen_captures", "attachment", "clinical_photo"]
+LearnedBy = Literal["webhook", "poll", "replay"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderRef(_Data):
+    """Which order (and which version of it) an event is about."""
+
+    vendor: str
+    account: str
+    order_id: str
+    version: str | None = None
+
+
+class ScanNotified(_Data):
+    """A vendor told us, or a poller saw, that something changed: vendor ids only."""
+
+    vendor: str
+    account: str
+    connection: str
+    rx_id: str | None = None
+    order_id: str | None = None
+    case_id: str | None = None
+    file_id: str | None = None
+    status: str | None = None
+    learned_by: LearnedBy
+    received_at: datetime
+    inbound_id: str | None = None
+    version: str | None = Field(
+        default=None, description="what the signal says changed, when it says (polls do)"
+    )
+
+
+class Tooth(_Data):
+    fdi: int | None = None
+    universal: int | None = None
+    unit_type: str | None = None
+    material: str | None = None
+    shade: str | None = None
+    bridge_id: str | None = None
+
+
+class Patient(_Data):
+    """PII: kept, hashed or dropped per deployment (`privacy.patient_fields`)."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = None
+    chart_number: str | None = None
+    date_of_birth: str | None = None
+    vendor_patient_id: str | None = None
+
+
+class Party(_Data):
+    id: str | None = None
+    name: str | None = None
+    license: str | None = None
+
+
+class ArtifactRef(_Data):
+    """Something the order says can be downloaded."""
+
+    kind: ArtifactKind
+    vendor_ref: str
+    name: str | None = None
+    url_host: str | None = None
+    expected_size: int | None = None
+    checksum_algorithm: str | None = None
+    checksum: str | None = None
+
+
+class Order(_Data):
+    """The full order as fetched and normalized (`order.updated`)."""
+
+    vendor: str
+    account: str
+    account_name: str | None = None
+    connection: str
+    order_id: str
+    rx_id: str | None = None
+    case_id: str | None = None
+    order_code: str | None = None
+    stage: Stage
+    vendor_status: str | None = None
+    previous_vendor_status: str | None = None
+    procedure: str | None = None
+    teeth: list[Tooth] = Field(default_factory=list)
+    patient: Patient | None = None
+    doctor: Party | None = None
+    clinic: Party | None = None
+    lab: Party | None = None
+    scanned_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    due_at: datetime | None = None
+    scanner: str | None = None
+    notes: str | None = None
+    viewer_url: str | None = None
+    artifacts: list[ArtifactRef] = Field(default_factory=list)
+    version: str
+    vendor_record: dict[str, Any]
+
+
+class VendorChecksum(_Data):
+    algorithm: str
+    value: str
+    verified: bool
+
+
+class StoredArtifact(_Data):
+    """One artifact downloaded, verified and stored (`artifact.stored`)."""
+
+    order: OrderRef
+    kind: ArtifactKind
+    file_name: str
+    media_type: str
+    size: int
+    sha256: str
+    vendor_checksum: VendorChecksum | None = None
+    storage_uri: str
+    relative_path: str
+    source_host: str
+    stored_at: datetime
+
+
+class ArtifactFailed(_Data):
+    """An artifact that could not be fetched, why, and how to retry it."""
+
+    order: OrderRef
+    kind: ArtifactKind | None = None
+    vendor_ref: str | None = None
+    reason: str
+    attempts: int
+    retry_hint: str
+
+
+EVENT_MODELS: dict[str, type[BaseModel]] = {
+    "scan.notified": ScanNotified,
+    "order.updated": Order,
+    "artifact.stored": StoredArtifact,
+    "artifact.failed": ArtifactFailed,
+}

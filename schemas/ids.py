@@ -1,0 +1,25 @@
+"""Deterministic event ids and partition keys (EVENTS.md "the rest")."""
+
+import hashlib
+import uuid
+
+_NAMESPACE = uuid.UUID("5f0c8f0e-3c1e-4c38-9a57-6a1d1f0e5b11")
+
+
+def event_id(event_type: str, vendor: str, account: str, subject: str, version: str) -> str:
+    """Same vendor, account, subject and version → same id, so duplicates collapse."""
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join((event_type, vendor, account, subject, version))))
+
+
+def partition_key(vendor: str, account: str, order_id: str) -> str:
+    return f"{vendor}:{account}:{order_id}"
+
+
+def source(vendor: str, account: str) -> str:
+    return f"scanbridge/{vendor}/{account}"
+
+
+def fingerprint(*parts: object) -> str:
+    """A short stable digest of the parts, used as an order version."""
+    digest = hashlib.sha256("\x1f".join(repr(p) for p in parts).encode()).hexdigest()
+    return digest[:16]

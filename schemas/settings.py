@@ -1,0 +1,161 @@
+"""Configuration: one settings object built at start-up from a TOML file and the environment.
+
+Sources, highest priority first: environment variables (`SCANBRIDGE_…`, nested with `__`), the TOML
+file named by `SCANBRIDGE_CONFIG` (default `scanbridge.toml` if it exists), then the defaults here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from schemas.topics import Topics
+
+MIN_WEBHOOK_TOKEN_CHARS = 22  # 22 url-safe base64 characters carry 132 bits
+
+
+class KafkaSettings(BaseModel):
+    bootstrap: str = "127.0.0.1:9092"
+    client_id: str = "scanbridge"
+    compression: Literal["gzip", "lz4", "zstd", "snappy"] | None = "gzip"
+    partitions: int = 6
+    replication_factor: int = 1
+    ack_timeout_s: float = Field(10.0, description="how long a publish waits for acks=all")
+    linger_ms: int = 5
+
+
+class BusSettings(BaseModel):
+    backend: Literal["kafka", "local"] = "local"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    local_path: Path = Path("var/bus.sqlite3")
+    topics: Topics = Field(default_factory=Topics)
+
+
+class ReceiverSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8700
+    max_body_bytes: int = 64 * 1024
+    public_url: str = Field(
+        "http://127.0.0.1:8700", description="how vendors reach this receiver (callback URLs)"
+    )
+
+
+class RetrySettings(BaseModel):
+    """Backoff for a vendor call that is not ready, throttled or failing (per order, in the background)."""
+
+    initial_delay_s: float = 15.0
+    max_delay_s: float = 120.0
+    not_ready_for_s: float = Field(
+        1800.0, description="how long a 404-not-ready order is retried before it is dead-lettered"
+    )
+    server_error_for_s: float = 900.0
+    request_timeout_s: float = 30.0
+
+
+class WorkerSettings(BaseModel):
+    group: str = "scanbridge-worker"
+    max_in_flight: int = Field(64, description="orders worked on at once; the consumer waits beyond")
+    max_artifact_bytes: int = 4 * 1024**3
+    download_chunk_bytes: int = 256 * 1024
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+
+class StorageSettings(BaseModel):
+    root: Path = Path("var/artifacts")
+
+
+class PrivacySettings(BaseModel):
+    patient_fields: Literal["keep", "hash", "drop"] = "keep"
+
+
+class WebhookAuth(BaseModel):
+    """How a vendor callback proves it is ours: a secret path token, optionally an HMAC signature."""
+
+    token: SecretStr
+    hmac_secret: SecretStr | None = None
+    hmac_header: str = "x-scanbridge-signature"
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_WEBHOOK_TOKEN_CHARS:
+            raise ValueError(
+                f"webhook token must be at least {MIN_WEBHOOK_TOKEN_CHARS} characters (128 bits); "
+                "make one with `scanbridge token`"
+            )
+        return value
+
+
+class IteroConnection(BaseModel):
+    """One paired iTero practice or Align lab account (itero-dpms-api.txt, Align guideline §3.2)."""
+
+    id: str = Field(description="connection name, used in events as the account label")
+    vendor: Literal["itero", "align"] = "itero"
+    company_id: str | None = Field(None, description="CompanyId; notifications for others are refused")
+    webhook: WebhookAuth
+    base_url: str = Field(description="legacy {{baseUrl}}; endpoints under /api/third-party/v2")
+    discovery_domain: str | None = Field(None, description="{{Domain}} returned by Discovery")
+    discovery_path: str | None = Field(None, description="{{Path}} returned by Discovery")
+    token_url: str = Field(description="pairing token endpoint used for the refresh-token exchange")
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    access_token: SecretStr
+    refresh_token: SecretStr
+    download_hosts: list[str] = Field(
+        default_factory=list, description="hosts downloads may come from; default: the API hosts"
+    )
+
+    def api_root(self) -> str:
+        if self.discovery_domain and self.discovery_path:
+            return f"{self.discovery_domain.rstrip('/')}/{self.discovery_path.strip('/')}"
+        return f"{self.base_url.rstrip('/')}/api/third-party/v2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SCANBRIDGE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    bus: BusSettings = Field(default_factory=BusSettings)
+    receiver: ReceiverSettings = Field(default_factory=ReceiverSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    state_dir: Path = Path("var/state")
+    log_level: str = "INFO"
+    itero: list[IteroConnection] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = Path(os.environ.get("SCANBRIDGE_CONFIG", "scanbridge.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def kafka_bootstrap_from_env(settings: Settings) -> Settings:
+    """`KAFKA_BOOTSTRAP` (the convention of the test suite and the deploy script) selects Kafka."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP")
+    if not bootstrap:
+        return settings
+    bus = settings.bus.model_copy(
+        update={"backend": "kafka", "kafka": settings.bus.kafka.model_copy(update={"bootstrap": bootstrap})}
+    )
+    return settings.model_copy(update={"bus": bus})

@@ -1,0 +1,27 @@
+"""Topic names (versioned) and which topic each event type goes to (DESIGN.md §2)."""
+
+from pydantic import BaseModel
+
+SCAN_NOTIFIED = "scan.notified"
+ORDER_UPDATED = "order.updated"
+ARTIFACT_STORED = "artifact.stored"
+ARTIFACT_FAILED = "artifact.failed"
+INBOUND_RECEIVED = "inbound.received"
+CONNECTION_REAUTHORIZATION_NEEDED = "connection.reauthorization_needed"
+
+
+class Topics(BaseModel):
+    inbound: str = "scanbridge.inbound.v1"
+    events: str = "scanbridge.events.v1"
+    artifacts: str = "scanbridge.artifacts.v1"
+    deadletter: str = "scanbridge.deadletter.v1"
+
+    def all(self) -> list[str]:
+        return [self.inbound, self.events, self.artifacts, self.deadletter]
+
+    def for_type(self, event_type: str) -> str:
+        if event_type == INBOUND_RECEIVED:
+            return self.inbound
+        if event_type in (ARTIFACT_STORED, ARTIFACT_FAILED):
+            return self.artifacts
+        return self.events
