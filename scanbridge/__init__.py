@@ -1,0 +1,1 @@
+"""The `scanbridge` command: one console script, a subcommand per process or operator task."""

@@ -1,0 +1,22 @@
+"""`scanbridge` subcommands. Each command module registers itself here, nothing else does."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+@app.callback()
+def main() -> None:
+    """scanbridge: dental scanner clouds → Kafka events and stored artifacts."""
+
+
+def _register() -> None:
+    from scanbridge import commands
+
+    for module in commands.MODULES:
+        module.register(app)
+
+
+_register()

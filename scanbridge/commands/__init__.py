@@ -1,0 +1,5 @@
+"""Subcommand modules; each has `register(app)`. Add a module to MODULES to expose it."""
+
+from scanbridge.commands import token
+
+MODULES = [token]
