@@ -1,0 +1,1 @@
+"""Workers, pollers, vendor API clients and artifact storage (DESIGN.md §3)."""

@@ -1,0 +1,62 @@
+"""The one exception tree of vendor work; httpx errors are translated into it in `consumers.http`.
+
+    VendorError
+    ├── RetryableError            try again later (retry_after seconds when the vendor said)
+    │   ├── NotReady              404 "files not generated yet" (iTero), file still processing
+    │   ├── Throttled             429
+    │   ├── ServerError           5xx, timeouts, connection failures
+    │   └── LinkExpired           a pre-signed / returned download link stopped working (403)
+    └── PermanentError            retrying will not help: dead-letter it
+        ├── NotFound              the vendor does not know this id
+        ├── BadRequest            the vendor refused our request as malformed (400)
+        ├── Unauthorized          401 that a token refresh could not cure: re-authorization needed
+        └── ArtifactRejected      too large, unsafe link, checksum mismatch, not what it claims
+"""
+
+from __future__ import annotations
+
+
+class VendorError(Exception):
+    """Something went wrong talking to a vendor."""
+
+
+class RetryableError(VendorError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotReady(RetryableError):
+    pass
+
+
+class Throttled(RetryableError):
+    pass
+
+
+class ServerError(RetryableError):
+    pass
+
+
+class LinkExpired(RetryableError):
+    pass
+
+
+class PermanentError(VendorError):
+    pass
+
+
+class NotFound(PermanentError):
+    pass
+
+
+class BadRequest(PermanentError):
+    pass
+
+
+class Unauthorized(PermanentError):
+    pass
+
+
+class ArtifactRejected(PermanentError):
+    pass

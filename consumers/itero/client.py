@@ -1,0 +1,96 @@
+"""iTero / Align API client (itero-dpms-api.txt: Get Order by RX ID, Get Orders for Practice,
+Download Scan, Get List of Screen Captures; Align guideline §3.2 configurable URLs).
+
+Every call carries the pairing Bearer token; a 401 refreshes it once and repeats the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urljoin
+
+import httpx
+
+from consumers.download import DownloadRequest, check_allowed, download, host_of
+from consumers.errors import ArtifactRejected, Unauthorized
+from consumers.http import raise_for_status, translate_transport_errors
+from consumers.records import unwrap_data
+from consumers.storage import FolderStore, StoredFile
+from consumers.tokens import TokenStore
+from schemas.settings import IteroConnection
+
+T = TypeVar("T")
+
+
+class IteroClient:
+    def __init__(self, connection: IteroConnection, http: httpx.AsyncClient, tokens: TokenStore) -> None:
+        self.connection = connection
+        self._http = http
+        self._tokens = tokens
+        self.root = connection.api_root()
+        hosts = {host_of(connection.base_url), *connection.download_hosts}
+        if connection.discovery_domain:
+            hosts.add(host_of(connection.discovery_domain))
+        self.allowed_hosts = frozenset(hosts)
+
+    async def _authorized(self, call: Callable[[dict[str, str]], Awaitable[T]]) -> T:
+        token = self._tokens.access_token
+        try:
+            return await call({"Authorization": f"Bearer {token}"})
+        except Unauthorized:
+            token = await self._tokens.refresh(token)
+            return await call({"Authorization": f"Bearer {token}"})
+
+    async def _get_json(self, path: str, params: dict[str, Any] | None = None,
+                        *, not_found_is_not_ready: bool = False) -> Any:
+        async def call(headers: dict[str, str]) -> Any:
+            with translate_transport_errors():
+                response = await self._http.get(f"{self.root}/{path}", params=params, headers=headers)
+            raise_for_status(response, not_found_is_not_ready=not_found_is_not_ready)
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise ArtifactRejected(f"GET {path.split('/')[0]}: answer is not JSON") from exc
+
+        return await self._authorized(call)
+
+    async def get_order(self, rx_id: str) -> dict[str, Any]:
+        """One order by Rx GUID. A 404 right after a notification means "not ready yet" (Align §3.7.2)."""
+        data = unwrap_data(await self._get_json(f"orders/{rx_id}", not_found_is_not_ready=True))
+        if not isinstance(data, dict):
+            raise ArtifactRejected("order answer has no order object")
+        return data
+
+    async def list_orders(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A page of `orders/practice` (iTero) or `orders/lab` (Align)."""
+        data = unwrap_data(await self._get_json(path, params=params))
+        return data if isinstance(data, dict) else {"Results": data or []}
+
+    async def latest_files(self, date_from: str | None) -> dict[str, Any]:
+        params = {"dateFrom": date_from} if date_from else None
+        data = unwrap_data(await self._get_json("latest-files", params=params))
+        return data if isinstance(data, dict) else {}
+
+    def asset_url(self, order_id: str, asset: str, returned: str | None) -> str:
+        """Prefer the link the order returned ("Use the returned links"), on an allowed host only."""
+        if returned:
+            url = urljoin(f"{self.root}/", returned)
+            try:
+                check_allowed(url, self.allowed_hosts)
+                return url
+            except ArtifactRejected:
+                pass  # fall back to the documented path on the configured host
+        return f"{self.root}/order/{order_id}/download/{asset}"
+
+    async def download(self, url: str, store: FolderStore, relative: str, *,
+                       max_bytes: int, chunk_bytes: int) -> StoredFile | None:
+        """Download an asset; 404 is "not generated yet" (Download Scan), 204 "no screen captures"."""
+
+        async def call(headers: dict[str, str]) -> StoredFile | None:
+            return await download(
+                self._http, DownloadRequest(url, headers, not_found_is_not_ready=True), store, relative,
+                allowed_hosts=self.allowed_hosts, max_bytes=max_bytes, chunk_bytes=chunk_bytes,
+            )
+
+        return await self._authorized(call)

@@ -1,0 +1,113 @@
+"""The vendor-neutral part of handling one order: announce the version once, then fetch, verify,
+store and announce each artifact once. Idempotent: markers in the store record what was announced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from consumers.context import WorkContext
+from consumers.errors import PermanentError
+from consumers.retry import Attempts, RetriesExhausted, retrying
+from consumers.storage import StoredFile, safe_component
+from schemas.events import ArtifactFailed, ArtifactRef, Order, OrderRef, StoredArtifact, VendorChecksum
+
+log = logging.getLogger(__name__)
+
+Fetch = Callable[[str], Awaitable[StoredFile | None]]
+Verify = Callable[[StoredFile], VendorChecksum | None]
+
+
+@dataclass(frozen=True)
+class ArtifactJob:
+    """One artifact of an order: `fetch(relative_path)` stores it (None = nothing there, e.g. 204)."""
+
+    ref: ArtifactRef
+    file_name: str
+    media_type: str
+    fetch: Fetch
+    verify: Verify | None = None
+    source_host: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    order_published: bool
+    stored: list[StoredArtifact]
+    failed: list[ArtifactFailed]
+    empty: list[str]
+
+
+def order_folder(order: Order, subject: str) -> str:
+    return "/".join(safe_component(p) for p in (order.vendor, order.account, subject))
+
+
+async def announce_order(order: Order, subject: str, ctx: WorkContext) -> tuple[Order, bool]:
+    """Publish `order.updated` unless this version was announced; returns (order, published)."""
+    folder = order_folder(order, subject)
+    version_marker = f"{folder}/{safe_component(order.version)}/order.json"
+    if ctx.store.read_marker(version_marker) is not None:
+        return order, False
+    latest = ctx.store.read_marker(f"{folder}/latest.json")
+    if latest and latest.get("version") != order.version:
+        order = order.model_copy(update={"previous_vendor_status": latest.get("vendor_status")})
+    await ctx.publisher.order_updated(order, subject)
+    ctx.store.write_marker(version_marker, {"version": order.version, "at": datetime.now(UTC)})
+    ctx.store.write_marker(f"{folder}/latest.json",
+                           {"version": order.version, "vendor_status": order.vendor_status})
+    return order, True
+
+
+def _verified(job: ArtifactJob, result: StoredFile) -> VendorChecksum | None:
+    """Run the vendor check; a file that fails it is removed, never announced."""
+    if job.verify is None:
+        return None
+    try:
+        return job.verify(result)
+    except PermanentError:
+        result.path.unlink(missing_ok=True)
+        raise
+
+
+async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], ctx: WorkContext) -> Outcome:
+    folder = f"{order_folder(order, subject)}/{safe_component(order.version)}"
+    ref = OrderRef(vendor=order.vendor, account=order.account, order_id=order.order_id, version=order.version)
+    stored: list[StoredArtifact] = []
+    failed: list[ArtifactFailed] = []
+    empty: list[str] = []
+    for job in jobs:
+        relative = f"{folder}/{job.ref.kind}/{safe_component(job.file_name)}"
+        if ctx.store.read_marker(relative) is not None:
+            continue
+        attempts = Attempts()
+        try:
+            result = await retrying(lambda job=job, relative=relative: job.fetch(relative),
+                                    policy=ctx.settings.worker.retry, clock=ctx.clock,
+                                    what=f"{order.vendor} {job.ref.kind}", attempts=attempts)
+            if result is None:
+                empty.append(job.ref.kind)
+                continue
+            checksum = _verified(job, result)
+        except (PermanentError, RetriesExhausted) as exc:
+            if isinstance(exc, PermanentError):
+                attempts.add(exc)
+            failure = ArtifactFailed(order=ref, kind=job.ref.kind, vendor_ref=job.ref.vendor_ref,
+                                     reason=str(exc), attempts=len(attempts),
+                                     retry_hint="re-deliver the scan.notified event (scanbridge dlq retry)")
+            log.warning("artifact failed: %s %s: %s", order.vendor, job.ref.kind, type(exc).__name__)
+            await ctx.publisher.artifact_failed(failure, subject)
+            failed.append(failure)
+            continue
+        artifact = StoredArtifact(
+            order=ref, kind=job.ref.kind, file_name=safe_component(job.file_name), media_type=job.media_type,
+            size=result.size, sha256=result.sha256, vendor_checksum=checksum,
+            storage_uri=ctx.store.uri(relative), relative_path=relative, source_host=job.source_host,
+            stored_at=datetime.now(UTC),
+        )
+        await ctx.publisher.artifact_stored(artifact, subject)
+        ctx.store.write_marker(relative, artifact.model_dump(mode="json"))
+        stored.append(artifact)
+    return Outcome(order_published=False, stored=stored, failed=failed, empty=empty)

@@ -1,0 +1,46 @@
+"""Build and publish the worker's events with deterministic ids (EVENTS.md "the rest")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bus.base import Bus
+from schemas import ids
+from schemas.envelope import Envelope
+from schemas.events import ArtifactFailed, Order, StoredArtifact
+from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_UPDATED, Topics
+
+
+@dataclass(frozen=True)
+class Publisher:
+    bus: Bus
+    topics: Topics
+
+    async def _publish(self, event_type: str, vendor: str, account: str, subject: str, version: str,
+                       data: dict[str, object]) -> Envelope:
+        envelope = Envelope(
+            id=ids.event_id(event_type, vendor, account, subject, version),
+            source=ids.source(vendor, account),
+            type=event_type,
+            subject=subject,
+            partitionkey=ids.partition_key(vendor, account, subject),
+            data=data,
+        )
+        await self.bus.publish(self.topics.for_type(event_type), envelope)
+        return envelope
+
+    async def order_updated(self, order: Order, subject: str) -> Envelope:
+        return await self._publish(ORDER_UPDATED, order.vendor, order.account, subject, order.version,
+                                   order.model_dump(mode="json"))
+
+    async def artifact_stored(self, artifact: StoredArtifact, subject: str) -> Envelope:
+        ref = artifact.order
+        version = f"{ref.version}/{artifact.kind}/{artifact.file_name}"
+        return await self._publish(ARTIFACT_STORED, ref.vendor, ref.account, subject, version,
+                                   artifact.model_dump(mode="json"))
+
+    async def artifact_failed(self, failure: ArtifactFailed, subject: str) -> Envelope:
+        ref = failure.order
+        version = f"{ref.version}/{failure.kind}/{failure.vendor_ref}/{failure.attempts}"
+        return await self._publish(ARTIFACT_FAILED, ref.vendor, ref.account, subject, version,
+                                   failure.model_dump(mode="json"))

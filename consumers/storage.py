@@ -1,0 +1,105 @@
+"""The folder artifact store: streamed writes with a size bound, sha256, fsync and atomic rename.
+
+Every stored file has a sidecar marker (`.<name>.stored.json`) written only after its
+`artifact.stored` event was acknowledged; a file with a marker is never fetched or announced again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from consumers.errors import ArtifactRejected
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_component(value: str) -> str:
+    """One path component made of safe characters only; never '', '.' or '..'."""
+    cleaned = _UNSAFE.sub("_", value).strip("._") or "_"
+    return cleaned[:120]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    relative_path: str
+    path: Path
+    size: int
+    sha256: str
+
+
+class FolderStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _path(self, relative: str) -> Path:
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root):
+            raise ArtifactRejected("storage path escapes the store")
+        return path
+
+    def uri(self, relative: str) -> str:
+        return self._path(relative).as_uri()
+
+    async def write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int) -> StoredFile:
+        final = self._path(relative)
+        await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
+        temp = final.with_name(f".{final.name}.part-{uuid.uuid4().hex[:8]}")
+        digest = hashlib.sha256()
+        size = 0
+        handle = await asyncio.to_thread(open, temp, "wb")
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ArtifactRejected(f"artifact larger than the limit of {max_bytes} bytes")
+                digest.update(chunk)
+                await asyncio.to_thread(handle.write, chunk)
+            await asyncio.to_thread(_flush_and_sync, handle)
+            handle.close()
+            await asyncio.to_thread(os.replace, temp, final)
+            await asyncio.to_thread(_sync_dir, final.parent)
+        except BaseException:
+            handle.close()
+            temp.unlink(missing_ok=True)
+            raise
+        return StoredFile(relative, final, size, digest.hexdigest())
+
+    def _marker(self, relative: str) -> Path:
+        path = self._path(relative)
+        return path.with_name(f".{path.name}.stored.json")
+
+    def read_marker(self, relative: str) -> dict[str, Any] | None:
+        marker = self._marker(relative)
+        try:
+            return dict(json.loads(marker.read_text()))
+        except FileNotFoundError:
+            return None
+
+    def write_marker(self, relative: str, data: dict[str, Any]) -> None:
+        marker = self._marker(relative)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        temp = marker.with_name(marker.name + ".tmp")
+        temp.write_text(json.dumps(data, default=str))
+        os.replace(temp, marker)
+
+
+def _flush_and_sync(handle: Any) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

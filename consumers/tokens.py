@@ -1,0 +1,86 @@
+"""Bearer tokens of one connection, persisted (0600) and refreshed under one lock per connection.
+
+The refresh-token exchange is an OAuth2 `refresh_token` grant made with authlib; a refresh token
+the vendor refuses (`invalid_grant`) means the connection must be paired / authorized again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from consumers.errors import ServerError, Unauthorized
+from consumers.http import translate_transport_errors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tokens:
+    access_token: str
+    refresh_token: str
+
+
+class TokenStore:
+    def __init__(self, path: Path, initial: Tokens, *, token_url: str,
+                 client_id: str | None = None, client_secret: str | None = None) -> None:
+        self._path = path
+        self._token_url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._lock = asyncio.Lock()
+        self._tokens = self._load() or initial
+
+    def _load(self) -> Tokens | None:
+        try:
+            raw = json.loads(self._path.read_text())
+            return Tokens(raw["access_token"], raw["refresh_token"])
+        except (FileNotFoundError, KeyError, ValueError):
+            return None
+
+    def _save(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._path.with_name(self._path.name + ".tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"access_token": self._tokens.access_token,
+                       "refresh_token": self._tokens.refresh_token}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, self._path)
+
+    @property
+    def access_token(self) -> str:
+        return self._tokens.access_token
+
+    async def refresh(self, stale_access_token: str) -> str:
+        """Refresh once for all callers that saw `stale_access_token` rejected."""
+        async with self._lock:
+            if self._tokens.access_token != stale_access_token:
+                return self._tokens.access_token  # someone else already refreshed
+            client = AsyncOAuth2Client(client_id=self._client_id, client_secret=self._client_secret,
+                                       timeout=30.0)
+            try:
+                with translate_transport_errors():
+                    token = await client.refresh_token(self._token_url,
+                                                       refresh_token=self._tokens.refresh_token)
+            except OAuthError as exc:
+                if exc.error == "invalid_grant":
+                    raise Unauthorized("refresh token refused (invalid_grant): re-authorization needed") from exc
+                raise ServerError(f"token refresh failed: {exc.error}") from exc
+            except ValueError as exc:  # a non-JSON or malformed answer
+                raise ServerError("token refresh answer unreadable") from exc
+            finally:
+                await client.aclose()
+            self._tokens = Tokens(token["access_token"],
+                                  token.get("refresh_token") or self._tokens.refresh_token)
+            self._save()
+            log.info("access token refreshed")
+            return self._tokens.access_token

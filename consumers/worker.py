@@ -1,0 +1,128 @@
+"""The worker loop: consume `scan.notified`, run each order in its own task (bounded), commit only
+offsets whose work is done or dead-lettered (DESIGN.md §3 workers, STYLE.md §6 and §11)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from bus.deadletter import make_dead_letter
+
+from bus.base import Bus, Consumer, Delivery
+from bus.errors import BusUnavailable
+from consumers.context import Handler, WorkContext
+from consumers.errors import PermanentError
+from consumers.offsets import OffsetTracker
+from consumers.retry import RetriesExhausted, backoff
+from schemas.events import ScanNotified
+from schemas.topics import SCAN_NOTIFIED
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED_ATTEMPTS = 3
+
+
+class Worker:
+    def __init__(self, bus: Bus, handlers: Mapping[str, Handler], ctx: WorkContext) -> None:
+        self._bus = bus
+        self._handlers = handlers
+        self._ctx = ctx
+        self._topics = ctx.settings.bus.topics
+        self._tracker = OffsetTracker()
+        self._slots = asyncio.Semaphore(ctx.settings.worker.max_in_flight)
+        self._order_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._done = asyncio.Event()
+        self.counters: dict[str, int] = defaultdict(int)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = self._bus.consumer([self._topics.events], self._ctx.settings.worker.group)
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                await self._slots.acquire()
+                self._slots.release()
+                free = max(1, self._ctx.settings.worker.max_in_flight - self._tracker.busy)
+                for delivery in await consumer.poll(max_records=free, timeout_s=0.5):
+                    await self._start(delivery)
+                await self._commit(consumer)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._commit(consumer)
+            await consumer.close()
+
+    async def _start(self, delivery: Delivery) -> None:
+        self.counters["received"] += 1
+        self._tracker.started(delivery.partition, delivery.offset)
+        if delivery.event.type != SCAN_NOTIFIED:
+            self._tracker.finished(delivery.partition, delivery.offset)
+            return
+        await self._slots.acquire()
+        task = asyncio.create_task(self._work(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _work(self, delivery: Delivery) -> None:
+        try:
+            await self._process(delivery)
+            self._tracker.finished(delivery.partition, delivery.offset)
+        finally:
+            self._slots.release()
+
+    async def _process(self, delivery: Delivery) -> None:
+        """Return when the delivery is handled or dead-lettered; a cancelled task leaves it uncommitted."""
+        event = delivery.event
+        attempts: list[tuple[datetime, str]] = []
+        while True:
+            try:
+                notified = ScanNotified.model_validate(event.json_data())
+                handler = self._handlers.get(notified.vendor)
+                if handler is None:
+                    raise PermanentError(f"no handler for vendor {notified.vendor!r}")
+                async with self._order_locks[event.partitionkey]:
+                    await handler.handle(notified, self._ctx)
+                self.counters["handled"] += 1
+                return
+            except BusUnavailable as exc:
+                # Not the event's fault: wait for the bus, keep the offset where it is.
+                self.counters["bus_retries"] += 1
+                log.warning("bus unavailable while handling %s: %s", event.id, exc)
+                await self._ctx.clock.sleep(5.0)
+            except (PermanentError, RetriesExhausted, ValueError) as exc:
+                attempts.append((datetime.now(UTC), f"{type(exc).__name__}: {exc}"))
+                await self._dead_letter(delivery, str(exc), attempts)
+                return
+            except Exception as exc:
+                self.counters["errors"] += 1
+                attempts.append((datetime.now(UTC), f"{type(exc).__name__}: {exc}"))
+                log.exception("handler failed for event %s (attempt %d)", event.id, len(attempts))
+                if len(attempts) >= UNEXPECTED_ATTEMPTS:
+                    await self._dead_letter(delivery, f"handler failed: {type(exc).__name__}", attempts)
+                    return
+                await self._ctx.clock.sleep(backoff(len(attempts), self._ctx.settings.worker.retry))
+
+    async def _dead_letter(self, delivery: Delivery, reason: str, attempts: list[tuple[datetime, str]]) -> None:
+        letter = make_dead_letter(delivery.event, delivery.partition.topic, reason, attempts)
+        while True:
+            try:
+                await self._bus.publish(self._topics.deadletter, letter)
+                self.counters["dead_lettered"] += 1
+                log.warning("event %s dead-lettered: %s", delivery.event.id, reason)
+                return
+            except BusUnavailable:
+                await self._ctx.clock.sleep(5.0)
+
+    async def _commit(self, consumer: Consumer) -> None:
+        offsets = self._tracker.committable()
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+            self._tracker.committed(offsets)
+        except Exception as exc:  # noqa: BLE001 - a failed commit only means redelivery, which is idempotent
+            log.warning("offset commit failed: %s", type(exc).__name__)

@@ -1,0 +1,53 @@
+"""JSON logs through structlog and stdlib logging, with secrets and patient fields redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import structlog
+
+_SENSITIVE_KEYS = re.compile(
+    r"token|secret|password|authorization|signature|patient|first_name|last_name|chart|birth", re.I
+)
+_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
+_QUERY_SECRETS = re.compile(r"([?&](?:X-Amz-Signature|Signature|sig|token|code|access_token)=)[^&\s]+", re.I)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _QUERY_SECRETS.sub(r"\1[redacted]", _BEARER.sub(r"\1[redacted]", value))
+    return value
+
+
+def redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    for key in list(event_dict):
+        if _SENSITIVE_KEYS.search(key):
+            event_dict[key] = "[redacted]"
+        else:
+            event_dict[key] = _scrub(event_dict[key])
+    return event_dict
+
+
+def configure(level: str = "INFO") -> None:
+    processors: list[Any] = [
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=processors,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, redact,
+                    structlog.processors.JSONRenderer()],
+    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

@@ -1,0 +1,81 @@
+"""Assemble the processes from one Settings object: receiver, worker, or both in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+
+import uvicorn
+
+from bus.base import Bus
+from bus.factory import make_bus
+from consumers.clock import Clock, RealClock
+from consumers.context import WorkContext
+from consumers.http import new_client
+from consumers.publish import Publisher
+from consumers.registry import build_handlers
+from consumers.storage import FolderStore
+from consumers.worker import Worker
+from receiver.app import create_app
+from schemas.settings import Settings, kafka_bootstrap_from_env
+
+
+def load_settings() -> Settings:
+    return kafka_bootstrap_from_env(Settings())
+
+
+@contextlib.asynccontextmanager
+async def started_bus(settings: Settings) -> AsyncIterator[Bus]:
+    bus = make_bus(settings.bus)
+    await bus.ensure_topics(settings.bus.topics.all())
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+def stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None) -> None:
+    handlers = build_handlers(settings)
+    async with new_client(settings.worker.retry.request_timeout_s) as http:
+        ctx = WorkContext(settings=settings, publisher=Publisher(bus, settings.bus.topics),
+                          store=FolderStore(settings.storage.root), clock=clock or RealClock(), http=http)
+        try:
+            await Worker(bus, handlers, ctx).run(stop)
+        finally:
+            for handler in {id(h): h for h in handlers.values()}.values():
+                await handler.close()
+
+
+async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event) -> None:
+    app = create_app(settings, bus, manage_bus=False)
+    config = uvicorn.Config(app, host=settings.receiver.host, port=settings.receiver.port,
+                            log_config=None, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    serving = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await serving
+
+
+async def run(settings: Settings, *, receiver: bool, worker: bool) -> None:
+    stop = stop_event()
+    async with started_bus(settings) as bus:
+        tasks = []
+        if receiver:
+            tasks.append(run_receiver(settings, bus, stop))
+        if worker:
+            tasks.append(run_worker(settings, bus, stop))
+        await asyncio.gather(*tasks)

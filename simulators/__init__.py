@@ -1,0 +1,1 @@
+"""Vendor cloud simulators written from the vendor docs (DESIGN.md §5.5)."""

@@ -1,0 +1,1 @@
+"""iTero DPMS / Align lab cloud simulator (itero-dpms-api.txt; Align lab guideline §3)."""

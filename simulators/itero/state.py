@@ -1,0 +1,97 @@
+"""The simulated iTero cloud's state: tokens, orders and their files, injected failures."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+STATUSES = ("Completed", "iTero Modeling", "Lab Review", "Scanning", "iTero Milling",
+            "Exporting to Doctor Site", "Align Production")
+
+
+@dataclass
+class SimOrder:
+    rx_id: str
+    order_id: int
+    company_id: int
+    status: str = "Completed"
+    scanning_date: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+    revision: int = 0
+    size: int = 64 * 1024
+    screen_captures: bool = False
+    not_ready_for_s: float = 0.0
+    ready_at: float | None = None  # set by the first download call (404 triggers generation)
+    listed_for_lab: bool = True
+    patient_first: str = "Jane"
+    patient_last: str = "Doe"
+
+
+@dataclass
+class Failure:
+    path_contains: str
+    status: int
+    remaining: int
+
+
+@dataclass
+class IteroSimState:
+    workdir: Path
+    base_url: str = "http://127.0.0.1"
+    discovery_path: str = "dpms/v2"
+    access_ttl_s: float = 3600.0
+    company_id: int = 4242
+    company_name: str = "Smile Dental"
+    orders: dict[str, SimOrder] = field(default_factory=dict)
+    access_tokens: dict[str, float] = field(default_factory=dict)  # token → expiry (monotonic)
+    refresh_tokens: set[str] = field(default_factory=set)
+    failures: list[Failure] = field(default_factory=list)
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    paired: bool = True
+    slow_s: float = 0.0
+
+    def issue_tokens(self) -> tuple[str, str]:
+        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        self.access_tokens[access] = time.monotonic() + self.access_ttl_s
+        self.refresh_tokens.add(refresh)
+        return access, refresh
+
+    def token_valid(self, token: str) -> bool:
+        return self.paired and self.access_tokens.get(token, 0.0) > time.monotonic()
+
+    def expire_access_tokens(self) -> None:
+        self.access_tokens.clear()
+
+    def add_order(self, **kwargs: Any) -> SimOrder:
+        rx_id = kwargs.pop("rx_id", str(uuid.uuid4()))
+        order = SimOrder(rx_id=rx_id, order_id=kwargs.pop("order_id", 17544000 + len(self.orders) + 1),
+                         company_id=kwargs.pop("company_id", self.company_id), **kwargs)
+        self.orders[rx_id] = order
+        return order
+
+    def remodel(self, rx_id: str, status: str = "Lab Review") -> SimOrder:
+        """After modeling the files change (Scan Status, "Lab Review: consider redownload")."""
+        order = self.orders[rx_id]
+        order.status = status
+        order.revision += 1
+        return order
+
+    def fail_next(self, path_contains: str, status: int, count: int = 1) -> None:
+        self.failures.append(Failure(path_contains, status, count))
+
+    def take_failure(self, path: str) -> int | None:
+        for failure in self.failures:
+            if failure.remaining > 0 and failure.path_contains in path:
+                failure.remaining -= 1
+                return failure.status
+        return None
+
+    def by_order_id(self, order_id: str) -> SimOrder | None:
+        return next((o for o in self.orders.values() if str(o.order_id) == order_id), None)
+
+    def asset_path(self, order: SimOrder, asset: str) -> Path:
+        return self.workdir / f"{order.order_id}-r{order.revision}-{asset}-{order.size}.zip"
