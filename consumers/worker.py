@@ -9,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from bus.deadletter import make_dead_letter
 
 from bus.base import Bus, Consumer, Delivery
 from bus.errors import BusUnavailable
@@ -107,6 +106,8 @@ class Worker:
                 await self._ctx.clock.sleep(backoff(len(attempts), self._ctx.settings.worker.retry))
 
     async def _dead_letter(self, delivery: Delivery, reason: str, attempts: list[tuple[datetime, str]]) -> None:
+        from bus.deadletter import make_dead_letter  # noqa: PLC0415 - lands with the bus helper
+
         letter = make_dead_letter(delivery.event, delivery.partition.topic, reason, attempts)
         while True:
             try:
