@@ -38,7 +38,13 @@ class Consumer(Protocol):
         """Commit, per partition, the offset of the next event to read."""
         ...
 
-    async def seek_to_time(self, when: datetime) -> None: ...
+    async def seek_to_time(self, when: datetime) -> dict[Partition, int]:
+        """Move each assigned partition to its first event at or after `when`; return the positions."""
+        ...
+
+    async def end_offsets(self) -> dict[Partition, int]:
+        """The offset after the last event of each assigned partition (waits for the assignment)."""
+        ...
 
 
 class Bus(Protocol):

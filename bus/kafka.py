@@ -156,14 +156,26 @@ class KafkaConsumer:
                 {TopicPartition(p.topic, p.partition): OffsetAndMetadata(o, "") for p, o in offsets.items()}
             )
 
-    async def seek_to_time(self, when: datetime) -> None:
-        while not self._consumer.assignment():
-            await self._consumer.getmany(timeout_ms=200, max_records=1)
-        assignment = self._consumer.assignment()
+    async def _assignment(self) -> set[TopicPartition]:
+        """Wait for the group to assign partitions (aiokafka joins in the background)."""
+        while not self._consumer.assignment():  # noqa: ASYNC110 - aiokafka offers no assignment event
+            await asyncio.sleep(0.05)
+        return set(self._consumer.assignment())
+
+    async def seek_to_time(self, when: datetime) -> dict[Partition, int]:
+        assignment = await self._assignment()
         found = await self._consumer.offsets_for_times(
             {tp: int(when.timestamp() * 1000) for tp in assignment}
         )
         ends = await self._consumer.end_offsets(list(assignment))
+        positions: dict[Partition, int] = {}
         for tp in assignment:
             hit = found.get(tp)
-            self._consumer.seek(tp, hit.offset if hit is not None else ends[tp])
+            offset = hit.offset if hit is not None else ends[tp]
+            self._consumer.seek(tp, offset)
+            positions[Partition(tp.topic, tp.partition)] = offset
+        return positions
+
+    async def end_offsets(self) -> dict[Partition, int]:
+        ends = await self._consumer.end_offsets(list(await self._assignment()))
+        return {Partition(tp.topic, tp.partition): offset for tp, offset in ends.items()}

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from bus.base import Bus
-from bus.kafka import KafkaBus
-from schemas.settings import KafkaSettings
+from bus.factory import make_bus
+from schemas.settings import BusSettings, KafkaSettings
 from schemas.topics import Topics
 
 
-@pytest.fixture(params=["kafka"])
-async def bus(request: pytest.FixtureRequest, topics: Topics) -> AsyncIterator[Bus]:
-    backend: Bus
+@pytest.fixture(params=["kafka", "local"])
+def bus_settings(request: pytest.FixtureRequest, topics: Topics, tmp_path: Path) -> BusSettings:
+    """Settings of one backend, with this test's topics (the CLI tests hand them to the command)."""
     if request.param == "kafka":
-        backend = KafkaBus(request.getfixturevalue("kafka_settings"))
-    else:  # pragma: no cover - other backends are added here
-        raise AssertionError(request.param)
-    await backend.ensure_topics(topics.all())
+        kafka: KafkaSettings = request.getfixturevalue("kafka_settings")
+        return BusSettings(backend="kafka", kafka=kafka, topics=topics)
+    return BusSettings(backend="local", local_path=tmp_path / "bus.sqlite3", topics=topics)
+
+
+@pytest.fixture
+async def bus(bus_settings: BusSettings) -> AsyncIterator[Bus]:
+    backend = make_bus(bus_settings)
+    await backend.ensure_topics(bus_settings.topics.all())
     await backend.start()
     yield backend
     await backend.close()
-
-
-__all__ = ["KafkaSettings"]

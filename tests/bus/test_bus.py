@@ -36,7 +36,9 @@ async def test_published_events_arrive_in_key_order_with_their_attributes(bus: B
     got = await _drain(bus, [topics.events], "g1", 5)
     assert [d.event.data for d in got] == [{"n": n} for n in range(5)]
     first = got[0].event
-    assert (first.id, first.type, first.subject, first.partitionkey) == ("e0", "scan.notified", "rx", "itero:1:rx")
+    assert (first.id, first.type, first.subject, first.partitionkey) == (
+        "e0", "scan.notified", "rx", "itero:1:rx"
+    )
 
 
 async def test_raw_bytes_of_an_inbound_record_survive_verbatim(bus: Bus, topics: Topics) -> None:
@@ -83,3 +85,17 @@ async def test_seek_to_time_skips_older_events(bus: Bus, topics: Topics) -> None
 
 async def test_the_bus_reports_ready(bus: Bus) -> None:
     assert await bus.ready()
+
+
+async def test_seek_returns_positions_and_end_offsets_count_what_is_left(bus: Bus, topics: Topics) -> None:
+    for n in range(4):
+        await bus.publish(topics.events, _event(n))
+    consumer = bus.consumer([topics.events], "g4")
+    await consumer.start()
+    try:
+        starts = await consumer.seek_to_time(datetime(2000, 1, 1, tzinfo=UTC))
+        ends = await consumer.end_offsets()
+        assert set(starts) == set(ends)
+        assert sum(ends[p] - starts[p] for p in ends) == 4
+    finally:
+        await consumer.close()
