@@ -10,11 +10,16 @@ import asyncio
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+with warnings.catch_warnings():
+    # authlib ≥ 1.7 nudges towards httpx2; we stay on httpx 0.28 (DESIGN.md §8, decided once here).
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from consumers.errors import ServerError, Unauthorized
 from consumers.http import translate_transport_errors

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="scanbridge: dental scanner clouds → normalized events on a bus and verified files on disk.",
+)
 
 
 @app.callback()

@@ -1,5 +1,5 @@
 """Subcommand modules; each has `register(app)`. Add a module to MODULES to expose it."""
 
-from scanbridge.commands import token
+from scanbridge.commands import serve, sim, tail, token
 
-MODULES = [token]
+MODULES = [serve, tail, sim, token]

@@ -1,0 +1,42 @@
+# scanbridge: the two set-up commands are `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+KAFKA_DIR  ?= var/kafka
+KAFKA_PORT ?= 9092
+SCANBRIDGE_CONFIG ?= examples/demo.toml
+export SCANBRIDGE_CONFIG
+
+.PHONY: setup run run-kafka kafka-start kafka-stop test test-slow lint bench
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+deploy/kafka/lib/.complete: deploy/kafka/pom.xml
+	deploy/kafka/kafka.sh build
+
+setup: $(VENV)/.installed deploy/kafka/lib/.complete
+
+## The main job (receiver + worker) on the project's own Kafka broker, started here.
+run: setup kafka-start
+	KAFKA_BOOTSTRAP=127.0.0.1:$(KAFKA_PORT) $(BIN)/scanbridge run
+
+kafka-start: setup
+	deploy/kafka/kafka.sh start $(KAFKA_DIR) $(KAFKA_PORT)
+
+kafka-stop:
+	deploy/kafka/kafka.sh stop $(KAFKA_DIR)
+
+## The whole test suite; tests that need Kafka start the project's broker (or use KAFKA_BOOTSTRAP).
+test: setup
+	$(BIN)/pytest -m "not slow"
+
+## Soak and load tests.
+test-slow: setup
+	$(BIN)/pytest -m slow
+
+lint: setup
+	$(BIN)/ruff check .
