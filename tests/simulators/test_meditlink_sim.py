@@ -8,6 +8,7 @@ import hashlib
 import io
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -45,7 +46,7 @@ async def http(state: MeditSimState) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def login(http: httpx.AsyncClient, email: str = LAB_EMAIL) -> dict[str, object]:
+async def login(http: httpx.AsyncClient, email: str = LAB_EMAIL) -> dict[str, Any]:
     form = {"grant_type": "password", "username": email, "password": PASSWORD}
     response = await http.post("/oauth/token", data=form, auth=BASIC)
     assert response.status_code == 200, response.text
@@ -114,7 +115,7 @@ async def test_token_endpoint_answers_401_to_a_bad_client(
     http: httpx.AsyncClient, auth: tuple[str, str] | None
 ) -> None:
     form = {"grant_type": "password", "username": LAB_EMAIL, "password": PASSWORD}
-    response = await http.post("/oauth/token", data=form, auth=auth)
+    response = await http.post("/oauth/token", data=form, auth=auth or httpx.USE_CLIENT_DEFAULT)
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
 
 
@@ -397,3 +398,48 @@ async def test_upload_then_finish_processing_posts_the_callback(
     assert {"uuid": registered["uuid"], "name": "mandible.stl.general.meditMesh"}.items() <= detail["files"][
         -1
     ].items()
+
+
+# -- admin API (/_sim) -------------------------------------------------------------------------------
+
+
+async def test_admin_api_creates_an_ordered_case_and_injects_a_fault(http: httpx.AsyncClient) -> None:
+    created = await http.post("/_sim/cases", json={"name": "demo", "files": [{"name": "upper.meditMesh"}]})
+    assert created.status_code == 201
+    number = created.json()["orderNumber"]
+    await http.post("/_sim/faults", json={"path": f"/v1/orders/{number}", "status": 429, "retryAfter": 2})
+    headers = await api_headers(http)
+    throttled = await http.get(f"/v1/orders/{number}", headers=headers)
+    assert throttled.status_code == 429 and throttled.headers["retry-after"] == "2"
+    order = (await http.get(f"/v1/orders/{number}", headers=headers)).json()
+    assert order["case"]["name"] == "demo" and order["status"] == "PENDING"
+    await http.post(f"/_sim/orders/{number}/status", json={"status": "ACCEPTED"})
+    assert (await http.get(f"/v1/orders/{number}", headers=headers)).json()["status"] == "ACCEPTED"
+
+
+async def test_auto_processed_upload_posts_the_callback_without_a_helper_call(
+    http: httpx.AsyncClient, state: MeditSimState
+) -> None:
+    arrived: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def callback(request: Request) -> Response:
+        arrived.put_nowait(await request.json())
+        return Response(status_code=200)
+
+    state.auto_process_uploads = True
+    case = state.create_case()
+    data = b"attached"
+    md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+    headers = await api_headers(http, CLINIC_EMAIL)
+    async with serve(Starlette(routes=[Route("/hook", callback, methods=["POST"])])) as hook:
+        body = {
+            "caseUuid": case.uuid,
+            "name": "note.png",
+            "size": 8,
+            "hashValue": md5,
+            "callbackUrl": f"{hook}/hook",
+        }
+        registered = (await http.post("/v1/files", json=body, headers=headers)).json()
+        await http.put(registered["uploadUrl"], content=data, headers={"Content-MD5": md5})
+        payload = await asyncio.wait_for(arrived.get(), 5)
+    assert payload["name"] == "note.png" and payload["uuid"] == registered["uuid"]
