@@ -105,8 +105,8 @@ async def test_a_pinned_transport_refuses_a_server_under_another_ca(
     transport = await pinned_transport(server_url, tls_files.ca_thumbprint)
     other = DentalDesktopState()
     other_files = write_tls_files(tmp_path / "other")
-    app = create_app(other)
-    async with serve(app, ssl_certfile=str(other_files.certfile), ssl_keyfile=str(other_files.keyfile)) as url:
+    tls = {"ssl_certfile": str(other_files.certfile), "ssl_keyfile": str(other_files.keyfile)}
+    async with serve(create_app(other), **tls) as url:
         async with build_http_client(url, transport, "Sam", "qwerty123") as http:
             with pytest.raises(UntrustedServer):
                 await DentalDesktopClient(http).get_available_clients()
