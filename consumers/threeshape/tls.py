@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import ssl
 from contextlib import suppress
 from typing import Any
@@ -65,7 +64,9 @@ def normalize_thumbprint(value: str) -> str:
 
 
 def sha1_thumbprint(der: bytes) -> str:
-    return hashlib.sha1(der, usedforsecurity=False).hexdigest()
+    """The Windows "Thumbprint": SHA-1 of the DER certificate (the doc pins by it; it only picks the
+    trust anchor, whose signatures OpenSSL then checks)."""
+    return hashlib.sha1(der).hexdigest()  # noqa: S324 - the doc's pin is a SHA-1 thumbprint
 
 
 def _peer_chain(ssl_object: Any) -> list[bytes]:
@@ -73,14 +74,6 @@ def _peer_chain(ssl_object: Any) -> list[bytes]:
     public = getattr(ssl_object, "get_unverified_chain", None)  # Python ≥ 3.13
     chain = public() if public is not None else ssl_object._sslobj.get_unverified_chain()
     return [c if isinstance(c, bytes) else c.public_bytes(_DER) for c in chain or ()]
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 async def presented_chain(host: str, port: int, *, timeout: float = 10.0) -> list[bytes]:
@@ -91,9 +84,7 @@ async def presented_chain(host: str, port: int, *, timeout: float = 10.0) -> lis
     probe.verify_mode = ssl.CERT_NONE  # only to read the chain; nothing is trusted from here
     try:
         async with asyncio.timeout(timeout):
-            _, writer = await asyncio.open_connection(
-                host, port, ssl=probe, server_hostname=None if _is_ip(host) else host
-            )
+            _, writer = await asyncio.open_connection(host, port, ssl=probe)
     except ssl.SSLError as exc:
         raise UntrustedServer(f"TLS handshake with {host}:{port} failed: {exc.reason}") from exc
     except (OSError, TimeoutError) as exc:
