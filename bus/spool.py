@@ -1,0 +1,143 @@
+"""A `Bus` that spools to a local file when the primary (Kafka) does not acknowledge, and forwards later.
+
+Nothing is lost (DESIGN.md §5.1): a publish returns once the primary acknowledged or the event is
+fsynced to the spool; a spooled row is deleted only after the primary acknowledged it. While the spool
+holds rows, new publishes are spooled behind them so each key keeps its order. Use one spool file
+per publishing process: the order guarantee rests on the in-process lock below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from itertools import groupby
+
+from bus.base import Bus, Consumer
+from bus.errors import BusUnavailable
+from bus.local import LocalBus
+from schemas.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+
+class SpoolingBus:
+    def __init__(self, primary: Bus, spool: LocalBus, retry_s: float = 1.0, batch: int = 500) -> None:
+        self._primary = primary
+        self._spool = spool
+        self._retry_s = retry_s
+        self._batch = batch
+        self._lock = asyncio.Lock()  # orders "is the spool in use?" against spool writes
+        self._spooling = False
+        self._wake = asyncio.Event()
+        self._spool_topics: set[str] = set()
+        self._primary_topics: list[str] = []  # topics still to create on the primary
+        self._task: asyncio.Task[None] | None = None
+        self.counters: Counter[str] = Counter()  # published, spooled, forwarded, forward_failed
+
+    async def start(self) -> None:
+        await self._spool.start()
+        self._spooling = await self._spool.count() > 0
+        await self._primary.start()
+        self._task = asyncio.create_task(self._forward_loop(), name="spool-forwarder")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._primary.close()
+        await self._spool.close()
+
+    async def publish(self, topic: str, event: Envelope) -> None:
+        async with self._lock:
+            if self._spooling:
+                await self._to_spool(topic, event)
+                return
+        try:
+            await self._primary.publish(topic, event)
+        except BusUnavailable as exc:
+            log.warning("primary bus did not acknowledge; spooling event %s: %s", event.id, exc)
+            async with self._lock:
+                await self._to_spool(topic, event)
+            return
+        self.counters["published"] += 1
+
+    async def _to_spool(self, topic: str, event: Envelope) -> None:
+        """Append to the spool (the lock is held). Raises BusUnavailable if the disk fails too."""
+        if topic not in self._spool_topics:
+            await self._spool.ensure_topics([topic])
+            self._spool_topics.add(topic)
+        await self._spool.publish(topic, event)
+        self._spooling = True
+        self._wake.set()
+        self.counters["spooled"] += 1
+
+    async def pending(self) -> int:
+        """Events in the spool not yet acknowledged by the primary."""
+        return await self._spool.count()
+
+    async def ready(self) -> bool:
+        return await self._primary.ready() or await self._spool.ready()
+
+    async def ensure_topics(self, topics: list[str]) -> None:
+        """Create topics in the spool now and on the primary now or, if it is down, before forwarding."""
+        await self._spool.ensure_topics(topics)
+        self._spool_topics.update(topics)
+        try:
+            await self._primary.ensure_topics(topics)
+        except BusUnavailable as exc:
+            log.warning("primary bus cannot create topics now; will retry: %s", exc)
+            self._primary_topics.extend(topics)
+
+    def consumer(self, topics: list[str], group: str) -> Consumer:
+        return self._primary.consumer(topics, group)
+
+    async def _forward_loop(self) -> None:
+        while True:
+            if not self._spooling:
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            try:
+                done = await self._forward_batch()
+            except Exception:  # the forwarder must outlive any failure; it logs and retries
+                log.exception("spool forwarder failed; retrying")
+                done = False
+            if not done:
+                self.counters["forward_failed"] += 1
+                await asyncio.sleep(self._retry_s)
+
+    async def _forward_batch(self) -> bool:
+        """Forward the oldest rows; True when all of them were acknowledged by the primary."""
+        if self._primary_topics:
+            await self._primary.ensure_topics(self._primary_topics)
+            self._primary_topics.clear()
+        rows = await self._spool.oldest(self._batch)
+        if not rows:
+            async with self._lock:
+                if await self._spool.count() == 0:
+                    self._spooling = False
+            return True
+        # Keys are independent: forward each (topic, key) run concurrently, each in order.
+        runs = [list(run) for _, run in groupby(sorted(rows, key=lambda r: (r[1], r[2].partitionkey, r[0])),
+                                                key=lambda r: (r[1], r[2].partitionkey))]
+        results = await asyncio.gather(*(self._forward_run(run) for run in runs))
+        acknowledged = [seq for seqs in results for seq in seqs]
+        await self._spool.remove(acknowledged)
+        self.counters["forwarded"] += len(acknowledged)
+        return len(acknowledged) == len(rows)
+
+    async def _forward_run(self, run: list[tuple[int, str, Envelope]]) -> list[int]:
+        """Publish one key's rows in order; stop at the first that is not acknowledged."""
+        done: list[int] = []
+        for seq, topic, event in run:
+            try:
+                await self._primary.publish(topic, event)
+            except BusUnavailable as exc:
+                log.info("primary bus unavailable; %d spooled events wait: %s", len(run) - len(done), exc)
+                break
+            done.append(seq)
+        return done
