@@ -1,0 +1,132 @@
+"""Dead letters: an event that could not be handled, wrapped with why, and put back on its topic by retry.
+
+The dead-letter topic is itself a log: a retry publishes the original event again (extension
+`dlqretry=<n>`) and then appends a `deadletter.retried` marker, so `retry --all` retries each only once.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from bus.base import Bus
+from bus.replay import Progress, scan
+from schemas.envelope import Envelope, utcnow
+
+DEAD_LETTERED = "deadletter.created"
+RETRIED = "deadletter.retried"
+RETRY_EXTENSION = "dlqretry"
+_NAMESPACE = uuid.UUID("0b6f55a2-0a3e-4f55-9a0e-4a4e3f7d2c61")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Attempt(BaseModel):
+    at: datetime
+    error: str
+
+
+class OriginalEvent(BaseModel):
+    """Everything needed to publish the event again exactly as it was."""
+
+    id: str
+    source: str
+    type: str
+    subject: str | None = None
+    time: datetime
+    datacontenttype: str
+    partitionkey: str
+    topic: str
+    extensions: dict[str, str]
+    data: dict[str, Any] | None = None
+    data_base64: str | None = None  # inbound records carry raw bytes
+
+
+class DeadLetter(BaseModel):
+    original: OriginalEvent
+    reason: str
+    attempts: list[Attempt]
+
+    def retries(self) -> int:
+        return int(self.original.extensions.get(RETRY_EXTENSION, "0"))
+
+    def for_retry(self) -> Envelope:
+        """The original event, marked as retry number n+1."""
+        o = self.original
+        data: dict[str, Any] | bytes = o.data if o.data is not None else base64.b64decode(o.data_base64 or "")
+        return Envelope(
+            id=o.id, source=o.source, type=o.type, subject=o.subject, time=o.time,
+            datacontenttype=o.datacontenttype, partitionkey=o.partitionkey, data=data,
+            extensions={**o.extensions, RETRY_EXTENSION: str(self.retries() + 1)},
+        )
+
+
+def make_dead_letter(original: Envelope, original_topic: str, reason: str,
+                     attempts: list[tuple[datetime, str]]) -> Envelope:
+    """The dead-letter event for `original`; its id is fixed per original event and retry round."""
+    raw = original.data if isinstance(original.data, bytes) else None
+    wrapped = DeadLetter(
+        original=OriginalEvent(
+            id=original.id, source=original.source, type=original.type, subject=original.subject,
+            time=original.time, datacontenttype=original.datacontenttype,
+            partitionkey=original.partitionkey, topic=original_topic, extensions=original.extensions,
+            data=None if raw is not None else original.json_data(),
+            data_base64=base64.b64encode(raw).decode() if raw is not None else None,
+        ),
+        reason=reason,
+        attempts=[Attempt(at=at, error=error) for at, error in attempts],
+    )
+    retry = original.extensions.get(RETRY_EXTENSION, "0")
+    return Envelope(
+        id=str(uuid.uuid5(_NAMESPACE, f"{original.id}\x1f{original_topic}\x1f{retry}")),
+        source=original.source, type=DEAD_LETTERED, subject=original.subject,
+        partitionkey=original.partitionkey, data=wrapped.model_dump(mode="json"),
+    )
+
+
+@dataclass
+class Entry:
+    """A dead letter as read from the topic, with the retries already made of it."""
+
+    event: Envelope
+    letter: DeadLetter
+    retried: list[int] = field(default_factory=list)
+
+    def matches(self, ident: str) -> bool:
+        return ident in (self.event.id, self.letter.original.id)
+
+
+async def read_entries(bus: Bus, topic: str, progress: Progress | None = None) -> list[Entry]:
+    """All dead letters of `topic` in log order, with their retry markers applied."""
+    entries: dict[str, Entry] = {}
+    async for delivery in scan(bus, [topic], _EPOCH, progress):
+        event = delivery.event
+        if event.type == DEAD_LETTERED:
+            entries[event.id] = Entry(event, DeadLetter.model_validate(event.json_data()))
+        elif event.type == RETRIED and (entry := entries.get(str(event.json_data()["deadletter"]))):
+            entry.retried.append(int(event.json_data()["retry"]))
+    return list(entries.values())
+
+
+async def retry(bus: Bus, topic: str, entry: Entry) -> Envelope:
+    """Publish the original event again on its topic, then record the retry in the dead-letter topic."""
+    again = entry.letter.for_retry()
+    await bus.publish(entry.letter.original.topic, again)
+    retry_n = int(again.extensions[RETRY_EXTENSION])
+    await bus.publish(topic, Envelope(
+        id=str(uuid.uuid5(_NAMESPACE, f"{entry.event.id}\x1fretried\x1f{retry_n}")),
+        source=entry.event.source, type=RETRIED, subject=entry.event.subject,
+        partitionkey=entry.event.partitionkey, time=utcnow(),
+        data={"deadletter": entry.event.id, "original": again.id, "retry": retry_n},
+    ))
+    entry.retried.append(retry_n)
+    return again
+
+
+def pending(entries: list[Entry]) -> list[Entry]:
+    """The dead letters not retried yet."""
+    return [entry for entry in entries if not entry.retried]

@@ -1,0 +1,97 @@
+"""`scanbridge replay`: re-deliver a time range of events to a topic, or rewind a consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bus.factory import make_bus
+from bus.replay import Progress as ProgressCallback
+from bus.replay import Selection, replay_to_topic, rewind_group
+from schemas.settings import Settings, kafka_bootstrap_from_env
+
+
+def parse_time(value: str) -> datetime:
+    """ISO 8601; a time without an offset is UTC."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}") from exc
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressCallback]:
+    """A rich progress bar on stderr, fed as (done, total)."""
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def print_counts(counts: Counter[str], title: str) -> None:
+    table = Table(title=title)
+    table.add_column("type")
+    table.add_column("events", justify="right")
+    for event_type, n in sorted(counts.items()):
+        table.add_row(event_type, str(n))
+    table.add_row("total", str(sum(counts.values())), style="bold")
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def replay(
+        start: str = typer.Option(..., "--from", help="first record time (ISO 8601, UTC if no offset)"),
+        end: str | None = typer.Option(None, "--to", help="end of the range, exclusive (default: now)"),
+        vendor: str | None = typer.Option(None, help="only events of this vendor (from `source`)"),
+        account: str | None = typer.Option(None, help="only events of this account (from `source`)"),
+        event_type: str | None = typer.Option(None, "--type", help="only events of this type"),
+        subject: str | None = typer.Option(None, help="only events with this subject"),
+        to_topic: str | None = typer.Option(None, help="publish the events here (created if missing)"),
+        group: str | None = typer.Option(None, help="rewind this consumer group to --from instead"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="only count, per type"),
+    ) -> None:
+        """Replay events of the events and artifacts topics, marked `replayed=true`, or rewind a group.
+
+        With --group, the group's committed offsets move to the first event at/after --from; stop the
+        group's consumers first. Filters and --to apply to --to-topic only.
+        """
+        if (to_topic is None) == (group is None):
+            raise typer.BadParameter("give exactly one of --to-topic and --group")
+        selection = Selection(parse_time(start), parse_time(end) if end else None, vendor, account,
+                              event_type, subject)
+        if group is not None and selection.filters():
+            raise typer.BadParameter("--to, --vendor, --account, --type and --subject need --to-topic")
+        settings = kafka_bootstrap_from_env(Settings())
+        sources = [settings.bus.topics.events, settings.bus.topics.artifacts]
+
+        async def run() -> Counter[str]:
+            bus = make_bus(settings.bus)
+            if to_topic is not None and not dry_run:
+                await bus.ensure_topics([to_topic])
+            await bus.start()
+            try:
+                with progress_bar("replay") as progress:
+                    if to_topic is not None:
+                        return await replay_to_topic(bus, sources, to_topic, selection, dry_run, progress)
+                    assert group is not None
+                    return await rewind_group(bus, sources, group, selection.start, dry_run, progress)
+            finally:
+                await bus.close()
+
+        counts = asyncio.run(run())
+        where = f"topic {to_topic}" if to_topic else f"group {group}"
+        print_counts(counts, f"{'would replay' if dry_run else 'replayed'} to {where}")
