@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ def make_settings(tmp_path: Path, kafka: KafkaSettings, topics: Topics, sim_url:
     return Settings(
         bus=BusSettings(backend="kafka", kafka=kafka, topics=topics),
         storage=StorageSettings(root=tmp_path / "artifacts"),
-        worker=WorkerSettings(retry=FAST_RETRY, group="worker-test"),
+        worker=WorkerSettings(retry=FAST_RETRY, group=f"worker-{uuid.uuid4().hex[:8]}"),
         state_dir=tmp_path / "state",
         itero=[conn],
     )

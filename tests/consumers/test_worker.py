@@ -1,0 +1,166 @@
+"""The worker loop on real Kafka: unfinished or failing work keeps its offset; slow orders don't block."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bus.base import Bus
+from bus.kafka import KafkaBus
+from consumers.clock import RealClock
+from consumers.context import WorkContext
+from consumers.errors import PermanentError
+from consumers.publish import Publisher
+from consumers.storage import FolderStore
+from consumers.worker import Worker
+from schemas import ids
+from schemas.envelope import Envelope
+from schemas.events import ScanNotified
+from schemas.settings import BusSettings, KafkaSettings, RetrySettings, Settings, WorkerSettings
+from schemas.topics import SCAN_NOTIFIED, Topics
+from tests.events import collect
+
+HandleFn = Callable[[ScanNotified], Coroutine[Any, Any, None]]
+
+
+class FnHandler:
+    def __init__(self, fn: HandleFn) -> None:
+        self.fn = fn
+
+    async def handle(self, notified: ScanNotified, ctx: WorkContext) -> None:
+        await self.fn(notified)
+
+    async def close(self) -> None:
+        return None
+
+
+def _notified(rx: str) -> Envelope:
+    data = ScanNotified(vendor="test", account="1", connection="c", rx_id=rx, learned_by="webhook",
+                        received_at=datetime.now(UTC))
+    return Envelope(id=ids.event_id(SCAN_NOTIFIED, "test", "1", rx, "v"), source="scanbridge/test/1",
+                    type=SCAN_NOTIFIED, subject=rx, partitionkey=ids.partition_key("test", "1", rx),
+                    data=data.model_dump(mode="json"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, kafka_settings: KafkaSettings, topics: Topics) -> Settings:
+    retry = RetrySettings(initial_delay_s=0.01, max_delay_s=0.05)
+    return Settings(bus=BusSettings(backend="kafka", kafka=kafka_settings, topics=topics),
+                    worker=WorkerSettings(group=f"w-{uuid.uuid4().hex[:8]}", retry=retry), state_dir=tmp_path)
+
+
+@pytest.fixture
+async def start_worker(settings: Settings, kafka_bus: KafkaBus,
+                       tmp_path: Path) -> AsyncIterator[Callable[[HandleFn], Coroutine[Any, Any, asyncio.Task[None]]]]:
+    running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+    http = httpx.AsyncClient()
+
+    async def start(fn: HandleFn) -> asyncio.Task[None]:
+        ctx = WorkContext(settings=settings, publisher=Publisher(kafka_bus, settings.bus.topics),
+                          store=FolderStore(tmp_path / "store"), clock=RealClock(), http=http)
+        stop = asyncio.Event()
+        task = asyncio.create_task(Worker(kafka_bus, {"test": FnHandler(fn)}, ctx).run(stop))
+        running.append((stop, task))
+        return task
+
+    yield start
+    for stop, task in running:
+        stop.set()
+        if not task.done():
+            await asyncio.wait_for(task, 30)
+    await http.aclose()
+
+
+async def _publish(bus: Bus, topics: Topics, *rxs: str) -> None:
+    for rx in rxs:
+        await bus.publish(topics.events, _notified(rx))
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_unfinished_work_is_not_committed_and_comes_back_after_a_restart(
+        start_worker: Any, kafka_bus: KafkaBus, topics: Topics) -> None:
+    seen_first: list[str] = []
+    done_first: list[str] = []
+    never = asyncio.Event()
+
+    async def stuck_on_a(n: ScanNotified) -> None:
+        seen_first.append(n.rx_id or "")
+        if n.rx_id == "a":
+            await never.wait()
+        done_first.append(n.rx_id or "")
+
+    await _publish(kafka_bus, topics, "a", "b")
+    first = await start_worker(stuck_on_a)
+    async with asyncio.timeout(20):
+        while len(seen_first) < 2 or "b" not in done_first:
+            await asyncio.sleep(0.05)
+    await _stop(first)  # a crash while "a" is still being worked on
+
+    seen_second: list[str] = []
+
+    async def record(n: ScanNotified) -> None:
+        seen_second.append(n.rx_id or "")
+
+    await start_worker(record)
+    async with asyncio.timeout(20):
+        while "a" not in seen_second:
+            await asyncio.sleep(0.05)
+
+
+async def test_a_slow_order_does_not_delay_the_others(start_worker: Any, kafka_bus: KafkaBus, topics: Topics) -> None:
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow_a(n: ScanNotified) -> None:
+        if n.rx_id == "slow":
+            await release.wait()
+        finished.append(n.rx_id or "")
+
+    await _publish(kafka_bus, topics, "slow", *[f"fast{i}" for i in range(5)])
+    await start_worker(slow_a)
+    async with asyncio.timeout(20):
+        while len(finished) < 5:
+            await asyncio.sleep(0.05)
+    assert "slow" not in finished
+    release.set()
+    async with asyncio.timeout(20):
+        while "slow" not in finished:
+            await asyncio.sleep(0.05)
+
+
+async def test_a_permanent_failure_is_dead_lettered_with_its_reason_and_then_committed(
+        start_worker: Any, kafka_bus: KafkaBus, topics: Topics) -> None:
+    async def refuse(n: ScanNotified) -> None:
+        raise PermanentError("vendor says no such order")
+
+    await _publish(kafka_bus, topics, "gone")
+    await start_worker(refuse)
+    letters = await collect(kafka_bus, [topics.deadletter], lambda ev: len(ev) >= 1)
+    assert "vendor says no such order" in str(letters[0].data)
+
+
+async def test_a_handler_that_keeps_crashing_is_retried_then_dead_lettered(
+        start_worker: Any, kafka_bus: KafkaBus, topics: Topics) -> None:
+    calls: list[str] = []
+
+    async def crash(n: ScanNotified) -> None:
+        calls.append(n.rx_id or "")
+        raise RuntimeError("bug")
+
+    await _publish(kafka_bus, topics, "buggy")
+    await start_worker(crash)
+    letters = await collect(kafka_bus, [topics.deadletter], lambda ev: len(ev) >= 1)
+    assert len(calls) == 3
+    assert "RuntimeError" in str(letters[0].data)
