@@ -9,8 +9,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-
 from bus.base import Bus, Consumer, Delivery
+from bus.deadletter import make_dead_letter
 from bus.errors import BusUnavailable
 from consumers.context import Handler, WorkContext
 from consumers.errors import PermanentError
@@ -105,9 +105,9 @@ class Worker:
                     return
                 await self._ctx.clock.sleep(backoff(len(attempts), self._ctx.settings.worker.retry))
 
-    async def _dead_letter(self, delivery: Delivery, reason: str, attempts: list[tuple[datetime, str]]) -> None:
-        from bus.deadletter import make_dead_letter  # noqa: PLC0415 - lands with the bus helper
-
+    async def _dead_letter(
+        self, delivery: Delivery, reason: str, attempts: list[tuple[datetime, str]]
+    ) -> None:
         letter = make_dead_letter(delivery.event, delivery.partition.topic, reason, attempts)
         while True:
             try:
