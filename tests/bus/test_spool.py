@@ -16,11 +16,12 @@ import pytest
 
 from bus.base import Bus, Delivery
 from bus.errors import BusUnavailable
+from bus.factory import make_bus
 from bus.kafka import KafkaBus
 from bus.local import LocalBus
 from bus.spool import SpoolingBus
 from schemas.envelope import Envelope
-from schemas.settings import KafkaSettings
+from schemas.settings import BusSettings, KafkaSettings
 from schemas.topics import Topics
 from tests.kafka_broker import ROOT, SCRIPT
 
@@ -196,3 +197,10 @@ async def test_a_broker_restart_loses_no_acknowledged_event(own_broker: Broker, 
         firsts = list(dict.fromkeys(d.event.data["n"] for d in got if d.event.partitionkey == key))
         assert firsts == sorted(firsts)
 
+
+
+def test_the_factory_puts_a_spool_in_front_of_kafka_only_when_asked(tmp_path: Path) -> None:
+    settings = BusSettings(backend="kafka")
+    assert isinstance(make_bus(settings, spool_path=tmp_path / "spool.db"), SpoolingBus)
+    assert isinstance(make_bus(settings), KafkaBus)
+    assert isinstance(make_bus(BusSettings(backend="local"), spool_path=tmp_path / "spool.db"), LocalBus)
