@@ -40,3 +40,8 @@ test-slow: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+## Benchmarks against their ceilings, about 6 minutes (not part of `make test`); see bench/README.md.
+bench: setup
+	command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python -m bench $(BENCH_ARGS)
