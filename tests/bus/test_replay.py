@@ -121,7 +121,8 @@ def cli_env(settings: BusSettings, tmp_path: Path) -> dict[str, str | None]:
 
 async def invoke(args: list[str], settings: BusSettings, tmp_path: Path) -> Result:
     """Run the command in a thread: it runs its own event loop, as it does from a shell."""
-    return await asyncio.to_thread(CliRunner().invoke, app, args, env=cli_env(settings, tmp_path))
+    env = cli_env(settings, tmp_path)
+    return await asyncio.to_thread(lambda: CliRunner().invoke(app, args, env=env))
 
 
 async def test_the_replay_command_publishes_the_range_and_its_dry_run_counts(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +32,14 @@ from tests.kafka_broker import ROOT, SCRIPT
 def _event(key: str, n: int) -> Envelope:
     return Envelope(id=f"{key}-{n}", source="scanbridge/test/1", type="scan.notified",
                     partitionkey=key, data={"n": n})
+
+
+def _alive(pid: int) -> bool:
+    """False once the process is gone or a zombie (its parent, the script, has exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def _free_port() -> int:
@@ -98,15 +109,21 @@ class Broker:
         subprocess.run([str(SCRIPT), "start", str(self.run_dir), str(self.port)], check=True,
                        capture_output=True, timeout=300)
 
-    def stop(self) -> None:
-        """SIGTERM and wait, as `kafka.sh stop` does; a broker restarted here is our child, so we reap it."""
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM and wait, as `kafka.sh stop` does, or SIGKILL (a crash). A broker restarted here is
+        our child, so we reap it."""
         running = [proc for proc in self.restarted if proc.poll() is None]
-        if not running:
+        if not running and not kill:
             subprocess.run([str(SCRIPT), "stop", str(self.run_dir)], check=True, capture_output=True,
                            timeout=90)
             return
+        if not running:
+            pid = int((self.run_dir / "broker.pid").read_text())
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
         for proc in running:
-            proc.terminate()
+            proc.kill() if kill else proc.terminate()
             try:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -144,8 +161,9 @@ def own_broker() -> Iterator[Broker]:
         broker.stop()
 
 
+@pytest.mark.parametrize("crash", [False, True], ids=["sigterm", "sigkill"])
 async def test_a_broker_restart_loses_no_acknowledged_event(own_broker: Broker, topics: Topics,
-                                                             tmp_path: Path) -> None:
+                                                             tmp_path: Path, crash: bool) -> None:
     settings = KafkaSettings(bootstrap=own_broker.bootstrap, partitions=3, ack_timeout_s=2.0, linger_ms=0)
     bus = SpoolingBus(KafkaBus(settings), LocalBus(tmp_path / "spool.db"), retry_s=0.5)
     await bus.ensure_topics([topics.events])
@@ -170,7 +188,7 @@ async def test_a_broker_restart_loses_no_acknowledged_event(own_broker: Broker, 
     senders = [asyncio.create_task(send(f"key{k}")) for k in range(4)]
     try:
         await asyncio.sleep(1.0)
-        await asyncio.to_thread(own_broker.stop)
+        await asyncio.to_thread(own_broker.stop, crash)
         await asyncio.sleep(2.0)
         await asyncio.to_thread(own_broker.restart)
         await asyncio.sleep(1.0)
@@ -188,13 +206,13 @@ async def test_a_broker_restart_loses_no_acknowledged_event(own_broker: Broker, 
 
     ids = [d.event.id for d in got]
     copies = Counter(ids)
-    print(f"\nbroker restart: sent={len(sent)} acknowledged={len(acked)} delivered={len(ids)} "
-          f"unique={len(copies)} duplicates={len(ids) - len(copies)} bus={counters}")
+    print(f"\nbroker {'crash' if crash else 'stop'} and restart: sent={len(sent)} acknowledged={len(acked)} "
+          f"delivered={len(ids)} unique={len(copies)} duplicates={len(ids) - len(copies)} bus={counters}")
     assert counters.get("spooled", 0) > 0  # the broker really was down while events came in
     assert len(acked) == len(sent)  # with the spool, no publish failed
     assert set(copies) == set(acked)  # every acknowledged event arrived, and after dedup by id once
     for key in {d.event.partitionkey for d in got}:  # first copies keep each key's publish order
-        firsts = list(dict.fromkeys(d.event.data["n"] for d in got if d.event.partitionkey == key))
+        firsts = list(dict.fromkeys(d.event.json_data()["n"] for d in got if d.event.partitionkey == key))
         assert firsts == sorted(firsts)
 
 
