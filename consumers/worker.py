@@ -33,6 +33,7 @@ class Worker:
         self._tracker = OffsetTracker()
         self._slots = asyncio.Semaphore(ctx.settings.worker.max_in_flight)
         self._order_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._lock_users: defaultdict[str, int] = defaultdict(int)
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
         self.counters: dict[str, int] = defaultdict(int)
@@ -83,8 +84,7 @@ class Worker:
                 handler = self._handlers.get(notified.vendor)
                 if handler is None:
                     raise PermanentError(f"no handler for vendor {notified.vendor!r}")
-                async with self._order_locks[event.partitionkey]:
-                    await handler.handle(notified, self._ctx)
+                await self._one_at_a_time(event.partitionkey, handler, notified)
                 self.counters["handled"] += 1
                 return
             except BusUnavailable as exc:
@@ -104,6 +104,18 @@ class Worker:
                     await self._dead_letter(delivery, f"handler failed: {type(exc).__name__}", attempts)
                     return
                 await self._ctx.clock.sleep(backoff(len(attempts), self._ctx.settings.worker.retry))
+
+    async def _one_at_a_time(self, key: str, handler: Handler, notified: ScanNotified) -> None:
+        """Events of one order never run side by side (their effects are checked then written)."""
+        lock = self._order_locks[key]
+        self._lock_users[key] += 1
+        try:
+            async with lock:
+                await handler.handle(notified, self._ctx)
+        finally:
+            self._lock_users[key] -= 1
+            if self._lock_users[key] == 0:
+                del self._lock_users[key], self._order_locks[key]
 
     async def _dead_letter(
         self, delivery: Delivery, reason: str, attempts: list[tuple[datetime, str]]
