@@ -1,4 +1,4 @@
-"""Assemble the processes from one Settings object: receiver, worker, or both in one process."""
+"""Assemble the processes from one Settings object: receiver, worker, pollers, or all in one process."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bus.factory import make_bus
 from consumers.clock import Clock, RealClock
 from consumers.context import WorkContext
 from consumers.http import new_client
+from consumers.itero.poller import build_pollers
 from consumers.publish import Publisher
 from consumers.registry import build_handlers
 from consumers.storage import FolderStore
@@ -58,6 +59,14 @@ async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: C
                 await handler.close()
 
 
+async def run_pollers(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None) -> None:
+    """One task per polled connection (DESIGN.md §3 pollers); each survives its own failures."""
+    async with new_client(settings.worker.retry.request_timeout_s) as http:
+        clock = clock or RealClock()
+        pollers = build_pollers(settings, bus, http, clock)
+        await asyncio.gather(*(poller.run(stop) for poller in pollers))
+
+
 async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event) -> None:
     app = create_app(settings, bus, manage_bus=False)
     config = uvicorn.Config(app, host=settings.receiver.host, port=settings.receiver.port,
@@ -70,7 +79,7 @@ async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event) -> Non
     await serving
 
 
-async def run(settings: Settings, *, receiver: bool, worker: bool) -> None:
+async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool = False) -> None:
     stop = stop_event()
     async with started_bus(settings) as bus:
         tasks = []
@@ -78,4 +87,6 @@ async def run(settings: Settings, *, receiver: bool, worker: bool) -> None:
             tasks.append(run_receiver(settings, bus, stop))
         if worker:
             tasks.append(run_worker(settings, bus, stop))
+        if poller:
+            tasks.append(run_pollers(settings, bus, stop))
         await asyncio.gather(*tasks)

@@ -150,9 +150,47 @@ class ArtifactFailed(_Data):
     retry_hint: str
 
 
+class ReauthorizationNeeded(_Data):
+    """A connection's refresh token is about to lapse or was refused: a person must authorize again
+    (meditlink-openapi.txt FAQ "How to handle token expiration"). No secrets in here."""
+
+    vendor: str
+    account: str | None = None
+    connection: str
+    reason: Literal["refresh_token_expiring", "refresh_token_refused"]
+    refresh_token_expires_at: datetime | None = None
+    detected_at: datetime
+    how: str = Field(description="what an operator runs to authorize again")
+
+
+class ConnectionStatus(_Data):
+    """A connection's persisted state, listed by `scanbridge connections`. `unpaired`: a 401 that the
+    refresh-token exchange could not cure (Align lab guideline §3.8.2); not polled or fetched until reset."""
+
+    vendor: str
+    account: str
+    connection: str
+    status: Literal["active", "unpaired"]
+    since: datetime
+    reason: str | None = None
+
+
+class WatchPatients(_Data):
+    """A command on the commands topic (type `command.watch_patients`), e.g. from a practice-management
+    system: start or stop watching patients' 3Shape cases by their integration ids
+    (3shape-dental-desktop-pms-integration.txt, "Concept of patient mapping"). Partition key: the connection."""
+
+    vendor: Literal["3shape"] = "3shape"
+    connection: str = Field(description="the [[threeshape]] connection id")
+    action: Literal["watch", "unwatch"]
+    integration_ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+
 EVENT_MODELS: dict[str, type[BaseModel]] = {
     "scan.notified": ScanNotified,
     "order.updated": Order,
     "artifact.stored": StoredArtifact,
     "artifact.failed": ArtifactFailed,
+    "connection.reauthorization_needed": ReauthorizationNeeded,
 }

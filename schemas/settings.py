@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,7 @@ from pydantic_settings import (
 from schemas.topics import Topics
 
 MIN_WEBHOOK_TOKEN_CHARS = 22  # 22 url-safe base64 characters carry 132 bits
+ALIGN_LAB_MIN_POLL_S = 120.0  # Align lab guideline §3.7.1: 120 s or more between calls to orders/lab
 
 
 class KafkaSettings(BaseModel):
@@ -113,11 +114,44 @@ class IteroConnection(BaseModel):
     download_hosts: list[str] = Field(
         default_factory=list, description="hosts downloads may come from; default: the API hosts"
     )
+    poll: bool = Field(True, description="poll the order list as a safety net next to the webhook")
+    poll_interval_s: float = Field(
+        300.0, gt=0, description="seconds between polls; Align orders/lab at least 120 (guideline §3.7.1)"
+    )
+    poll_screen_captures: bool = Field(True, description="poll latest-files for screen captures taken later")
+    lab_orders_url: str | None = Field(
+        None, description="Align orders/lab URL (v1, not under the v2 root); "
+        "default {{baseUrl}}/api/third-party/v1/orders/lab",
+    )
+
+    @model_validator(mode="after")
+    def _lab_poll_floor(self) -> IteroConnection:
+        if self.vendor == "align" and self.poll and self.poll_interval_s < ALIGN_LAB_MIN_POLL_S:
+            raise ValueError(
+                f"poll_interval_s of an Align lab connection must be at least {ALIGN_LAB_MIN_POLL_S:.0f} s "
+                "(Align lab guideline §3.7.1)"
+            )
+        return self
 
     def api_root(self) -> str:
         if self.discovery_domain and self.discovery_path:
             return f"{self.discovery_domain.rstrip('/')}/{self.discovery_path.strip('/')}"
         return f"{self.base_url.rstrip('/')}/api/third-party/v2"
+
+    def orders_url(self) -> str:
+        """Where the poller lists orders: orders/lab (v1) for an Align lab, orders/practice for iTero."""
+        if self.vendor == "align":
+            return self.lab_orders_url or f"{self.base_url.rstrip('/')}/api/third-party/v1/orders/lab"
+        return f"{self.api_root()}/orders/practice"
+
+
+class PollerSettings(BaseModel):
+    """The polling safety net (itero-dpms-api.txt Get Orders for Practice, Get List of Screen Captures)."""
+
+    enabled: bool = Field(True, description="run the pollers in `scanbridge run`")
+    page_size: int = Field(1024, ge=1, le=1024, description="pageSize of order list calls (max 1024)")
+    lookback_days: int = Field(30, ge=1, description="orders/practice dateFrom: scans of the last N days")
+    capture_days: int = Field(14, ge=1, le=90, description="first latest-files window (vendor cap: 90 days)")
 
 
 class Settings(BaseSettings):
@@ -133,6 +167,7 @@ class Settings(BaseSettings):
     state_dir: Path = Path("var/state")
     log_level: str = "INFO"
     itero: list[IteroConnection] = Field(default_factory=list)
+    poller: PollerSettings = Field(default_factory=PollerSettings)
 
     @classmethod
     def settings_customise_sources(

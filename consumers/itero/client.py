@@ -1,5 +1,6 @@
 """iTero / Align API client (itero-dpms-api.txt: Get Order by RX ID, Get Orders for Practice,
-Download Scan, Get List of Screen Captures; Align guideline §3.2 configurable URLs).
+Download Scan, Get List of Screen Captures, Download Single Screen Capture; Align guideline §3.2
+configurable URLs, §3.7.1 orders/lab).
 
 Every call carries the pairing Bearer token; a 401 refreshes it once and repeats the call.
 """
@@ -44,9 +45,11 @@ class IteroClient:
 
     async def _get_json(self, path: str, params: dict[str, Any] | None = None,
                         *, not_found_is_not_ready: bool = False) -> Any:
+        url = path if "://" in path else f"{self.root}/{path}"
+
         async def call(headers: dict[str, str]) -> Any:
             with translate_transport_errors():
-                response = await self._http.get(f"{self.root}/{path}", params=params, headers=headers)
+                response = await self._http.get(url, params=params, headers=headers)
             raise_for_status(response, not_found_is_not_ready=not_found_is_not_ready)
             try:
                 return response.json()
@@ -63,7 +66,7 @@ class IteroClient:
         return data
 
     async def list_orders(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        """A page of `orders/practice` (iTero) or `orders/lab` (Align)."""
+        """A page of `orders/practice` (iTero) or `orders/lab` (Align); `path` may be a full URL."""
         data = unwrap_data(await self._get_json(path, params=params))
         return data if isinstance(data, dict) else {"Results": data or []}
 
@@ -82,6 +85,14 @@ class IteroClient:
             except ArtifactRejected:
                 pass  # fall back to the documented path on the configured host
         return f"{self.root}/order/{order_id}/download/{asset}"
+
+    def capture_url(self, order_id: str, capture_id: str) -> str:
+        """Download Single Screen Capture (the Discovery form; the doc's legacy path reads "thirdparty")."""
+        return f"{self.root}/order/{order_id}/download/SCREEN_CAPTURE/{capture_id}"
+
+    @staticmethod
+    def host_of(url: str) -> str:
+        return host_of(url)
 
     async def download(self, url: str, store: FolderStore, relative: str, *,
                        max_bytes: int, chunk_bytes: int) -> StoredFile | None:

@@ -1,5 +1,6 @@
 """iTero / Align worker handler: order by Rx id → `order.updated` → IDE, IMAGE_GALLERY and
-SCREEN_CAPTURE zips stored (itero-dpms-api.txt Get Order by RX ID, Download Scan; Align §3.6–3.9)."""
+SCREEN_CAPTURE zips stored, or one later screen capture (itero-dpms-api.txt Get Order by RX ID,
+Download Scan, Download Single Screen Capture; Align §3.6–3.9; an un-paired account: §3.8.2)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ import zipfile
 from typing import Any
 
 from consumers.context import WorkContext
-from consumers.errors import ArtifactRejected, LinkExpired, PermanentError
+from consumers.errors import ArtifactRejected, LinkExpired, PermanentError, Unauthorized
+from consumers.itero import orderindex, pairing
 from consumers.itero.client import IteroClient
 from consumers.itero.normalize import normalize, returned_link
 from consumers.pipeline import ArtifactJob, announce_order, store_artifacts
 from consumers.privacy import apply_policy
 from consumers.retry import retrying
 from consumers.storage import StoredFile, safe_component
-from consumers.tokens import Tokens, TokenStore
-from schemas.events import ScanNotified, VendorChecksum
+from consumers.tokens import TokenStore
+from schemas.events import ArtifactRef, Order, ScanNotified, VendorChecksum
 from schemas.settings import IteroConnection, Settings
+
+JPEG_MAGIC = b"\xff\xd8\xff"
 
 
 def _is_zip(stored: StoredFile) -> VendorChecksum | None:
@@ -25,41 +29,75 @@ def _is_zip(stored: StoredFile) -> VendorChecksum | None:
     return None
 
 
+def _is_jpeg(stored: StoredFile) -> VendorChecksum | None:
+    with stored.path.open("rb") as handle:
+        if handle.read(3) != JPEG_MAGIC:
+            raise ArtifactRejected("downloaded screen capture is not a JPG")
+    return None
+
+
 class IteroHandler:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._connections = {c.id: c for c in settings.itero}
-        self._tokens: dict[str, TokenStore] = {}
 
     def tokens(self, connection: IteroConnection) -> TokenStore:
-        if connection.id not in self._tokens:
-            self._tokens[connection.id] = TokenStore(
-                self._settings.state_dir / "tokens" / f"{connection.vendor}-{safe_component(connection.id)}.json",
-                Tokens(connection.access_token.get_secret_value(), connection.refresh_token.get_secret_value()),
-                token_url=connection.token_url,
-                client_id=connection.client_id,
-                client_secret=connection.client_secret.get_secret_value() if connection.client_secret else None,
-            )
-        return self._tokens[connection.id]
+        return pairing.token_store(self._settings, connection)
 
     def client(self, connection_id: str, ctx: WorkContext) -> IteroClient:
         connection = self._connections.get(connection_id)
         if connection is None:
             raise PermanentError(f"unknown connection {connection_id!r}")
+        state = pairing.unpaired(self._settings.state_dir, connection)
+        if state is not None:  # dead-letter at once: no retry loop against a refused pairing
+            raise Unauthorized(f"connection {connection_id!r} un-paired since {state.since:%Y-%m-%dT%H:%MZ}")
         return IteroClient(connection, ctx.http, self.tokens(connection))
 
     async def handle(self, notified: ScanNotified, ctx: WorkContext) -> None:
         if not notified.rx_id:
             raise PermanentError("scan.notified without an Rx id")
         client = self.client(notified.connection, ctx)
-        rx_id = notified.rx_id
-        policy = ctx.settings.worker.retry
-        record = await retrying(lambda: client.get_order(rx_id), policy=policy, clock=ctx.clock,
-                                what=f"{notified.vendor} order")
+        try:
+            if notified.file_id:
+                await self._capture(notified.rx_id, notified.file_id, notified, client, ctx)
+            else:
+                await self._order(notified.rx_id, notified, client, ctx)
+        except Unauthorized as exc:
+            await pairing.mark_unpaired(self._settings, ctx.publisher.bus, client.connection, str(exc))
+            raise
+
+    async def _fetch_order(self, rx_id: str, notified: ScanNotified, client: IteroClient,
+                           ctx: WorkContext) -> tuple[dict[str, Any], Order]:
+        record = await retrying(lambda: client.get_order(rx_id), policy=ctx.settings.worker.retry,
+                                clock=ctx.clock, what=f"{notified.vendor} order")
         order = normalize(record, vendor=notified.vendor, account=notified.account,
                           connection=notified.connection, resolve_link=client.asset_url)
-        order = order.model_copy(update={"patient": apply_policy(order.patient, ctx.settings.privacy.patient_fields)})
+        patient = apply_policy(order.patient, ctx.settings.privacy.patient_fields)
+        order = order.model_copy(update={"patient": patient})
         order, _ = await announce_order(order, rx_id, ctx)
+        orderindex.remember(self._settings.state_dir, client.connection, order.order_id, rx_id)
+        return record, order
+
+    async def _capture(self, rx_id: str, capture_id: str, notified: ScanNotified, client: IteroClient,
+                       ctx: WorkContext) -> None:
+        """A screen capture taken after the scan: stored once as a `screen_captures` artifact of the order."""
+        _, order = await self._fetch_order(rx_id, notified, client, ctx)
+        url = client.capture_url(order.order_id, capture_id)
+        name = f"{order.order_id}-capture-{safe_component(capture_id)}.jpg"
+        ref = ArtifactRef(kind="screen_captures", vendor_ref=f"SCREEN_CAPTURE/{capture_id}", name=name,
+                          url_host=client.host_of(url))
+
+        async def fetch(relative: str) -> StoredFile | None:
+            return await client.download(url, ctx.store, relative,
+                                         max_bytes=ctx.settings.worker.max_artifact_bytes,
+                                         chunk_bytes=ctx.settings.worker.download_chunk_bytes)
+
+        job = ArtifactJob(ref=ref, file_name=name, media_type="image/jpeg", fetch=fetch, verify=_is_jpeg,
+                          source_host=ref.url_host or "")
+        await store_artifacts(order, rx_id, [job], ctx)
+
+    async def _order(self, rx_id: str, notified: ScanNotified, client: IteroClient, ctx: WorkContext) -> None:
+        record, order = await self._fetch_order(rx_id, notified, client, ctx)
         links = {ref.vendor_ref: client.asset_url(order.order_id, ref.vendor_ref,
                                                   returned_link(record, ref.vendor_ref))
                  for ref in order.artifacts}

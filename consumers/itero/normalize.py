@@ -98,7 +98,8 @@ def normalize(record: dict[str, Any], *, vendor: str, account: str, connection: 
         due_at=as_utc(ci_get(record, "DueDate")),
         scanner=as_text(ci_get(record, "ScannerModelDescription", "ScannerModelId")),
         notes=as_text(ci_get(record, "Notes")),
-        viewer_url=as_text(ci_get(ci_get(record, "Urls"), "MyiTero3DViewerUrl") or ci_get(record, "ViewerUrl")),
+        viewer_url=as_text(ci_get(ci_get(record, "Urls"), "MyiTero3DViewerUrl")
+                           or ci_get(record, "ViewerUrl")),
         artifacts=artifacts,
         version=version_of(record),
         vendor_record=record,

@@ -1,4 +1,4 @@
-"""`scanbridge run | receiver | worker`: the long-running processes."""
+"""`scanbridge run | receiver | worker | poller`: the long-running processes."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from scanbridge.runtime import load_settings, run
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_all() -> None:
-        """Receiver and worker in one process (the main job)."""
-        _start(receiver=True, worker=True)
+        """Receiver, worker and pollers (unless `poller.enabled = false`) in one process (the main job)."""
+        _start(receiver=True, worker=True, poller=None)
 
     @app.command("receiver")
     def receiver() -> None:
@@ -26,8 +26,14 @@ def register(app: typer.Typer) -> None:
         """Only the worker (consumes scan.notified, fetches orders and artifacts)."""
         _start(receiver=False, worker=True)
 
+    @app.command("poller")
+    def poller() -> None:
+        """Only the pollers: iTero orders/practice, Align orders/lab, screen captures (the safety net)."""
+        _start(receiver=False, worker=False, poller=True)
 
-def _start(*, receiver: bool, worker: bool) -> None:
+
+def _start(*, receiver: bool, worker: bool, poller: bool | None = False) -> None:
     settings = load_settings()
     logs.configure(settings.log_level)
-    asyncio.run(run(settings, receiver=receiver, worker=worker))
+    polling = settings.poller.enabled if poller is None else poller
+    asyncio.run(run(settings, receiver=receiver, worker=worker, poller=polling))

@@ -1,13 +1,15 @@
 """The simulated iTero / Align API: legacy `{{baseUrl}}/api/third-party/v2/...` and Discovery
-`{{Domain}}/{{Path}}/...` paths, bearer tokens with a refresh exchange, orders, zip downloads
-with 404-until-generated, 204 for no screen captures, and failures on demand (itero-dpms-api.txt).
+`{{Domain}}/{{Path}}/...` paths, bearer tokens with a refresh exchange, orders, paged order lists,
+zip downloads with 404-until-generated, 204 for no screen captures, latest-files and single screen
+captures (JPG), and failures on demand (itero-dpms-api.txt; Align lab guideline §3.5, §3.7).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import random
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,6 +22,14 @@ from simulators.itero.state import IteroSimState, SimOrder
 from simulators.itero.zips import make_asset_zip
 
 ASSET_SIZES = {"IDE": 1.0, "IMAGE_GALLERY": 0.25, "SCREEN_CAPTURE": 0.1}
+CAPTURE_DEFAULT_DAYS = 14  # Get List of Screen Captures: no dateFrom → the past 14 days
+CAPTURE_MAX_DAYS = 90  # … and never more than the past 90 days
+
+
+def capture_jpg(seed: str, size: int = 4096) -> bytes:
+    """A small JPG-looking body: SOI/APP0 markers, seeded bytes, EOI."""
+    body = random.Random(seed).randbytes(size)
+    return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + body + b"\xff\xd9"
 
 
 def _unauthorized() -> JSONResponse:
@@ -44,7 +54,8 @@ def order_json(state: IteroSimState, order: SimOrder, root: str) -> dict[str, An
         "DueDate": "2026-12-20T00:00:00", "PatientId": 0, "DoctorName": "Dr. Who",
         "DoctorLicenseNumber": "LIC-9",
         "Urls": {"MyiTero3DViewerUrl": f"{root}/viewer/{order.rx_id}", "IDEFileUrl": f"{download}/IDE",
-                 "ScreenCaptureUrl": f"{download}/SCREEN_CAPTURE", "ThumbnailsUrl": f"{download}/IMAGE_GALLERY"},
+                 "ScreenCaptureUrl": f"{download}/SCREEN_CAPTURE",
+                 "ThumbnailsUrl": f"{download}/IMAGE_GALLERY"},
         "ScannerModelDescription": "iTero Element 5D", "ScannerModelId": 5,
     }
 
@@ -56,6 +67,7 @@ def create_app(state: IteroSimState) -> Starlette:
     async def guard(request: Request) -> Response | None:
         """Bearer check and injected failures, shared by every API call."""
         state.requests.append((request.method, request.url.path))
+        state.queries.append((request.url.path, dict(request.query_params)))
         if state.slow_s:
             await asyncio.sleep(state.slow_s)
         failure = state.take_failure(request.url.path)
@@ -95,7 +107,8 @@ def create_app(state: IteroSimState) -> Starlette:
         if date_from:
             orders = [o for o in orders if o.scanning_date.strftime("%Y-%m-%d") >= date_from[:10]]
         page = orders[offset: offset + size]
-        return JSONResponse({"Data": {"HasMore": offset + size < len(orders), "PageSize": size, "Offset": offset,
+        return JSONResponse({"Data": {"HasMore": offset + size < len(orders), "PageSize": size,
+                                      "Offset": offset,
                                       "Results": [order_json(state, o, root_of(request)) for o in page]},
                              "Status": 1})
 
@@ -116,7 +129,7 @@ def create_app(state: IteroSimState) -> Starlette:
             return JSONResponse({"Message": "Not found"}, status_code=404)
         if asset == "SCREEN_CAPTURE" and not order.screen_captures:
             return Response(status_code=204)
-        now = time.monotonic()
+        now = state.clock()
         if order.ready_at is None:
             order.ready_at = now + order.not_ready_for_s  # this call triggers generation
         if now < order.ready_at:
@@ -124,10 +137,42 @@ def create_app(state: IteroSimState) -> Starlette:
         path = state.asset_path(order, asset)
         if not path.exists():
             size = max(1, int(order.size * ASSET_SIZES[asset]))
-            await asyncio.to_thread(make_asset_zip, path, asset, size, f"{order.rx_id}/{order.revision}/{asset}")
+            seed = f"{order.rx_id}/{order.revision}/{asset}"
+            await asyncio.to_thread(make_asset_zip, path, asset, size, seed)
         order.listed_for_lab = False  # a downloaded order leaves orders/lab (Align §3.5)
         return FileResponse(path, media_type="application/zip",
                             filename=f"{order.order_id}_{asset}.zip")
+
+    async def latest_files(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        now = datetime.now(UTC)
+        since = now - timedelta(days=CAPTURE_DEFAULT_DAYS)
+        if date_from := request.query_params.get("dateFrom"):
+            try:
+                since = datetime.strptime(date_from[:10], "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError:
+                return JSONResponse({"Message": "dateFrom must be YYYY-MM-DD"}, status_code=400)
+            since = max(since, now - timedelta(days=CAPTURE_MAX_DAYS))
+        root = root_of(request)
+        entries = []
+        for order in state.orders.values():
+            captures = [c for c in order.captures if c.created >= since]
+            if captures:
+                entries.append({"OrderId": str(order.order_id), "Urls": {"SCREEN_CAPTURE": [
+                    {"FileUrl": f"{root}/order/{order.order_id}/download/SCREEN_CAPTURE/{c.capture_id}",
+                     "CreatedDate": c.created.strftime("%Y-%m-%dT%H:%M:%S.000Z")} for c in captures]}})
+        return JSONResponse({"Data": {"Since": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                      "CompanyId": state.company_id, "OrderFileUrls": entries}, "Status": 1})
+
+    async def single_capture(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        order = state.by_order_id(request.path_params["order_id"])
+        capture_id = request.path_params["capture_id"]
+        if order is None or not any(c.capture_id == capture_id for c in order.captures):
+            return JSONResponse({"Message": "Not found"}, status_code=404)
+        return Response(capture_jpg(f"{order.rx_id}/{capture_id}"), media_type="image/jpeg")
 
     async def token(request: Request) -> Response:
         form = await request.form()
@@ -135,7 +180,8 @@ def create_app(state: IteroSimState) -> Starlette:
         if (failure := state.take_failure(request.url.path)) is not None:
             return JSONResponse({"error": "server_error"}, status_code=failure)
         refresh = str(form.get("refresh_token", ""))
-        if form.get("grant_type") != "refresh_token" or refresh not in state.refresh_tokens or not state.paired:
+        known = refresh in state.refresh_tokens
+        if form.get("grant_type") != "refresh_token" or not known or not state.paired:
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
         state.refresh_tokens.discard(refresh)
         access, new_refresh = state.issue_tokens()
@@ -148,8 +194,8 @@ def create_app(state: IteroSimState) -> Starlette:
 
     async def sim_add_order(request: Request) -> Response:
         body = await request.json() if await request.body() else {}
-        order = state.add_order(**{k: body[k] for k in ("size", "screen_captures", "not_ready_for_s", "status")
-                                   if k in body})
+        keys = ("size", "screen_captures", "not_ready_for_s", "status")
+        order = state.add_order(**{k: body[k] for k in keys if k in body})
         if body.get("callback_url"):
             await post_notification(body["callback_url"], order.rx_id, order.company_id,
                                     hmac_secret=body.get("hmac_secret"))
@@ -168,13 +214,17 @@ def create_app(state: IteroSimState) -> Starlette:
         state.fail_next(body["path_contains"], int(body["status"]), int(body.get("count", 1)))
         return JSONResponse({"ok": True})
 
+    capture = Route("/order/{order_id}/download/SCREEN_CAPTURE/{capture_id}", single_capture)
     api = [
         Route("/orders/practice", practice),
         Route("/orders/{rx_id}", get_order),
+        Route("/latest-files", latest_files),
+        capture,
         Route("/order/{order_id}/download/{asset}", download),
     ]
     return Starlette(routes=[
         Mount("/api/third-party/v2", routes=api),
+        Mount("/api/thirdparty/v2", routes=[capture]),  # the doc's legacy path for a single capture
         Mount(f"/{state.discovery_path.strip('/')}", routes=api),
         Route("/api/third-party/v1/orders/lab", lab),
         Route("/oauth/token", token, methods=["POST"]),

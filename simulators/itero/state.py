@@ -1,10 +1,12 @@
-"""The simulated iTero cloud's state: tokens, orders and their files, injected failures."""
+"""The simulated iTero cloud's state: tokens, orders, their files and later screen captures, injected
+failures; time comes from an injectable clock so tests can move it (itero-dpms-api.txt)."""
 
 from __future__ import annotations
 
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +14,14 @@ from typing import Any
 
 STATUSES = ("Completed", "iTero Modeling", "Lab Review", "Scanning", "iTero Milling",
             "Exporting to Doctor Site", "Align Production")
+
+
+@dataclass
+class SimCapture:
+    """A screen capture taken after the scan (Get List of Screen Captures: FileUrl, CreatedDate)."""
+
+    capture_id: str
+    created: datetime
 
 
 @dataclass
@@ -29,6 +39,7 @@ class SimOrder:
     listed_for_lab: bool = True
     patient_first: str = "Jane"
     patient_last: str = "Doe"
+    captures: list[SimCapture] = field(default_factory=list)
 
 
 @dataclass
@@ -51,17 +62,19 @@ class IteroSimState:
     refresh_tokens: set[str] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    queries: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, query parameters)
     paired: bool = True
     slow_s: float = 0.0
+    clock: Callable[[], float] = time.monotonic  # seconds, monotonic: token expiry and not-ready delays
 
     def issue_tokens(self) -> tuple[str, str]:
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        self.access_tokens[access] = time.monotonic() + self.access_ttl_s
+        self.access_tokens[access] = self.clock() + self.access_ttl_s
         self.refresh_tokens.add(refresh)
         return access, refresh
 
     def token_valid(self, token: str) -> bool:
-        return self.paired and self.access_tokens.get(token, 0.0) > time.monotonic()
+        return self.paired and self.access_tokens.get(token, 0.0) > self.clock()
 
     def expire_access_tokens(self) -> None:
         self.access_tokens.clear()
@@ -78,7 +91,17 @@ class IteroSimState:
         order = self.orders[rx_id]
         order.status = status
         order.revision += 1
+        order.listed_for_lab = True  # back in the lab's list with changed files (Align §3.4)
         return order
+
+    def add_capture(self, rx_id: str, created: datetime | None = None) -> SimCapture:
+        """A screen capture taken later, on the scanner or on myitero.com; it sends no notification."""
+        order = self.orders[rx_id]
+        capture = SimCapture(capture_id=str(uuid.uuid4().int)[:9],
+                             created=created or datetime.now(UTC).replace(microsecond=0))
+        order.captures.append(capture)
+        order.screen_captures = True
+        return capture
 
     def fail_next(self, path_contains: str, status: int, count: int = 1) -> None:
         self.failures.append(Failure(path_contains, status, count))

@@ -15,6 +15,10 @@ from tests.events import collect, of_type, settle
 from tests.itero.conftest import Stack
 
 
+def zips_on_disk(stack: Stack) -> list[Path]:
+    return list(Path(stack.settings.storage.root).rglob("*.zip"))
+
+
 def _stored(events: list[Envelope]) -> list[Envelope]:
     return of_type(events, ARTIFACT_STORED)
 
@@ -23,7 +27,8 @@ async def _notify(stack: Stack, rx_id: str) -> httpx.Response:
     return await post_notification(stack.hook, rx_id, stack.sim.company_id)
 
 
-async def test_a_notified_scan_ends_as_three_events_and_verified_files_on_disk(stack: Stack, worker: object) -> None:
+async def test_a_notified_scan_ends_as_three_events_and_verified_files_on_disk(stack: Stack,
+                                                                                worker: object) -> None:
     order = stack.sim.add_order(size=200_000)
     response = await _notify(stack, order.rx_id)
     assert response.status_code == 202, response.text
@@ -48,7 +53,8 @@ async def test_a_notified_scan_ends_as_three_events_and_verified_files_on_disk(s
     assert inbound[0].type == INBOUND_RECEIVED and inbound[0].data == response.request.content
 
 
-async def test_the_same_notification_twice_stores_and_announces_nothing_twice(stack: Stack, worker: object) -> None:
+async def test_the_same_notification_twice_stores_and_announces_nothing_twice(stack: Stack,
+                                                                               worker: object) -> None:
     order = stack.sim.add_order(size=50_000)
     assert (await _notify(stack, order.rx_id)).status_code == 202
     await collect(stack.bus, [stack.topics.artifacts], lambda ev: len(ev) >= 2)
@@ -57,8 +63,7 @@ async def test_the_same_notification_twice_stores_and_announces_nothing_twice(st
     events = await settle(stack.bus, [stack.topics.events, stack.topics.artifacts], quiet_s=3.0)
     assert len(of_type(events, ORDER_UPDATED)) == 1
     assert len(_stored(events)) == 2
-    files = [p for p in Path(stack.settings.storage.root).rglob("*.zip")]
-    assert len(files) == 2
+    assert len(zips_on_disk(stack)) == 2
 
 
 async def test_a_scan_changed_by_modeling_yields_new_artifact_versions(stack: Stack, worker: object) -> None:
@@ -88,7 +93,8 @@ async def test_files_not_generated_yet_are_retried_until_ready(stack: Stack, wor
     assert len(downloads) >= 2  # at least one 404 before the file was ready
 
 
-async def test_an_expired_access_token_is_refreshed_and_the_new_one_kept(stack: Stack, worker: object) -> None:
+async def test_an_expired_access_token_is_refreshed_and_the_new_one_kept(stack: Stack,
+                                                                          worker: object) -> None:
     stack.sim.expire_access_tokens()
     order = stack.sim.add_order(size=20_000)
     await _notify(stack, order.rx_id)
