@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from consumers.context import Handler
 from consumers.itero.handler import IteroHandler
+from consumers.meditlink.handler import MeditHandler
 from schemas.settings import Settings
 
 
 def build_handlers(settings: Settings) -> dict[str, Handler]:
     itero = IteroHandler(settings)
-    return {"itero": itero, "align": itero}
+    return {"itero": itero, "align": itero, "meditlink": MeditHandler(settings)}

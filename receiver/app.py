@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 
 from bus.base import Bus
-from receiver import health, itero
+from receiver import health, itero, meditlink, meditlink_oauth
 from receiver.errors import EXCEPTION_HANDLERS
 from schemas.settings import Settings
 
@@ -25,7 +25,12 @@ def create_app(settings: Settings, bus: Bus, *, manage_bus: bool = True) -> Star
                 await bus.close()
 
     return Starlette(
-        routes=[*health.routes(bus), *itero.routes(settings, bus)],
+        routes=[
+            *health.routes(bus),
+            *meditlink.routes(settings, bus),  # before iTero's /hooks/{vendor}/{token}
+            *meditlink_oauth.routes(settings),
+            *itero.routes(settings, bus),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

@@ -1,0 +1,105 @@
+"""Medit Link resource API client (meditlink-openapi.txt §3.1.1 me, §3.3 Case, §3.4.1 Get File,
+§3.5 Order; §2.3 errors). Every call sends `Authorization: Bearer`, `x-meditlink-client-id` and,
+except `/v1/me`, `x-meditlink-group-uuid`; a 401 refreshes the token once and repeats the call.
+Pre-signed file URLs are fetched without any of these headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from consumers.download import DownloadRequest, download, host_of
+from consumers.errors import ArtifactRejected, LinkExpired, PermanentError, Unauthorized
+from consumers.http import raise_for_status, translate_transport_errors
+from consumers.meditlink.oauth import MeditTokens
+from consumers.storage import FolderStore, StoredFile
+from schemas.settings import MeditConnection
+
+MAX_PAGE_SIZE = 40  # §3.5.1 "Must be at most 40"
+MAX_PAGE = 1000  # §3.5.1 "Must be at most 1000"
+
+
+class MeditClient:
+    def __init__(self, connection: MeditConnection, http: httpx.AsyncClient, tokens: MeditTokens) -> None:
+        self.connection = connection
+        self._http = http
+        self.tokens = tokens
+        self.root = f"{connection.api_url.rstrip('/')}/v1"
+        self.allowed_hosts = frozenset({host_of(connection.api_url), *connection.download_hosts})
+        # Where artifacts come from, for `artifact.stored` (host only, never the signed URL).
+        hosts = connection.download_hosts
+        self.download_host = hosts[0] if hosts else host_of(connection.api_url)
+
+    async def _headers(self, token: str, *, group: bool) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {token}", "x-meditlink-client-id": self.connection.client_id}
+        if group:
+            headers["x-meditlink-group-uuid"] = await self.group_uuid()
+        return headers
+
+    async def _get(self, path: str, params: dict[str, Any] | None = None, *, group: bool = True) -> Any:
+        """GET a resource; None for 204 ("The requested list could not be found", §2.3.1)."""
+        token = await self.tokens.access_token()
+        for attempt in range(2):
+            headers = await self._headers(token, group=group)
+            with translate_transport_errors():
+                response = await self._http.get(f"{self.root}/{path}", params=params, headers=headers)
+            if response.status_code == 204:
+                return None
+            try:
+                raise_for_status(response)
+            except Unauthorized:
+                if attempt:
+                    raise
+                token = await self.tokens.refresh(token)
+                continue
+            except LinkExpired:  # an API 403 is "access denied", not an expired link
+                raise PermanentError(f"GET {path.split('/')[0]}: 403 access denied") from None
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise ArtifactRejected(f"GET {path.split('/')[0]}: answer is not JSON") from exc
+        raise AssertionError("unreachable")
+
+    async def group_uuid(self) -> str:
+        """FAQ: "the Group UUID can be stored after the initial request" — read `/v1/me` once."""
+        record = self.tokens.record()
+        if record.group_uuid:
+            return record.group_uuid
+        me = await self._get("me", {"schema": "latest"}, group=False)
+        group = (me or {}).get("group") or {}
+        uuid = group.get("uuid") if isinstance(group, dict) else None
+        if not isinstance(uuid, str) or not uuid:
+            raise PermanentError("/v1/me answered without a group uuid")
+        self.tokens.update(group_uuid=uuid)
+        return uuid
+
+    async def search(self, kind: str, start_ms: int, end_ms: int, page: int) -> dict[str, Any] | None:
+        """One page of `orders/search` (dateUpdated window) or `cases/search` (dateCreated window)."""
+        params = {"schema": "latest", "size": MAX_PAGE_SIZE, "page": page, "start": start_ms, "end": end_ms}
+        body = await self._get(f"{kind}/search", params)
+        return body if isinstance(body, dict) else None
+
+    async def get_order(self, order_number: str) -> dict[str, Any]:
+        return await self._object(f"orders/{order_number}")
+
+    async def get_case(self, case_uuid: str) -> dict[str, Any]:
+        return await self._object(f"cases/{case_uuid}")
+
+    async def get_file(self, file_uuid: str, conversion: str | None) -> dict[str, Any]:
+        """§3.4.1: a pre-signed URL (5 minutes) to a 7z, with its `items` (name, size, MD5)."""
+        params = {"type": conversion} if conversion else None
+        return await self._object(f"files/{file_uuid}", params)
+
+    async def _object(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = await self._get(path, params or {"schema": "latest"})
+        if not isinstance(body, dict):
+            raise ArtifactRejected(f"GET {path.split('/')[0]}: answer is not a JSON object")
+        return body
+
+    async def download(self, url: str, store: FolderStore, relative: str, *,
+                       max_bytes: int, chunk_bytes: int) -> StoredFile | None:
+        """A pre-signed URL on an allowed host, no credentials sent; 403 → `LinkExpired`."""
+        return await download(self._http, DownloadRequest(url), store, relative,
+                              allowed_hosts=self.allowed_hosts, max_bytes=max_bytes, chunk_bytes=chunk_bytes)

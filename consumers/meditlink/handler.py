@@ -1,0 +1,138 @@
+"""Medit Link worker handler: order or case → `order.updated` → each wanted case file as a verified
+7z (meditlink-openapi.txt §3.3.2 Get Case, §3.4.1 Get File, §3.5.2 Get Order; FAQ "except FORM").
+
+A pre-signed URL lives 5 minutes: one that expired (by its `dateExpired`) or answers 403 is replaced
+by a fresh one right away, and the download repeated once before the retry policy takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from consumers.context import WorkContext
+from consumers.errors import LinkExpired, PermanentError
+from consumers.meditlink.archive import Limits, check_and_extract
+from consumers.meditlink.client import MeditClient
+from consumers.meditlink.normalize import archive_name, case_files, conversion_for, normalize
+from consumers.meditlink.oauth import ReauthorizationRequired, tokens_for
+from consumers.meditlink.reauth import report_refused
+from consumers.pipeline import ArtifactJob, announce_order, store_artifacts
+from consumers.privacy import apply_policy
+from consumers.records import as_utc
+from consumers.retry import retrying
+from consumers.storage import StoredFile
+from schemas.events import ArtifactRef, ScanNotified, VendorChecksum
+from schemas.settings import MeditConnection, Settings
+
+URL_MARGIN_S = 10.0
+
+
+class MeditHandler:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._connections = {c.id: c for c in settings.meditlink}
+
+    def client(self, connection_id: str, ctx: WorkContext) -> MeditClient:
+        connection = self._connections.get(connection_id)
+        if connection is None:
+            raise PermanentError(f"unknown connection {connection_id!r}")
+        return MeditClient(connection, ctx.http, tokens_for(ctx.settings.state_dir, connection))
+
+    async def handle(self, notified: ScanNotified, ctx: WorkContext) -> None:
+        client = self.client(notified.connection, ctx)
+        try:
+            await self._handle(notified, client, ctx)
+        except ReauthorizationRequired:
+            await report_refused(ctx.publisher.bus, ctx.settings.bus.topics, client.tokens)
+            raise
+
+    async def _handle(self, notified: ScanNotified, client: MeditClient, ctx: WorkContext) -> None:
+        policy = ctx.settings.worker.retry
+        order_record: dict[str, Any] | None = None
+        if notified.order_id:
+            number = notified.order_id
+            order_record = await retrying(lambda: client.get_order(number), policy=policy, clock=ctx.clock,
+                                          what="meditlink order")
+            case = order_record.get("case") if isinstance(order_record.get("case"), dict) else {}
+        elif notified.case_id:
+            case_id = notified.case_id
+            case = await retrying(lambda: client.get_case(case_id), policy=policy, clock=ctx.clock,
+                                  what="meditlink case")
+        else:
+            raise PermanentError("scan.notified without an order number or case uuid (file uuid alone "
+                                 "names no case)")
+        connection = client.connection
+        account = await client.group_uuid()
+        order = normalize(order_record, case, account=account, connection=connection.id,
+                          file_types=connection.file_types, skip_suffixes=connection.skip_suffixes,
+                          conversion=connection.conversion, download_host=client.download_host)
+        patient = apply_policy(order.patient, ctx.settings.privacy.patient_fields)
+        order = order.model_copy(update={"patient": patient})
+        subject = order.order_id
+        order, _ = await announce_order(order, subject, ctx)
+        if str(case.get("status", "")).upper() == "FORM":
+            return  # FAQ: files can be downloaded in all statuses except FORM
+        files = {str(f["uuid"]): f for f in case_files(case)}
+        jobs = [self._job(ref, files.get(ref.vendor_ref, {}), client, ctx) for ref in order.artifacts]
+        await store_artifacts(order, subject, jobs, ctx)
+
+    def _job(self, ref: ArtifactRef, file: dict[str, Any], client: MeditClient,
+             ctx: WorkContext) -> ArtifactJob:
+        connection = client.connection
+        conversion = conversion_for(file or {"name": ref.name}, connection.conversion)
+        name = archive_name(file or {"uuid": ref.vendor_ref}, conversion)
+        checked: dict[str, VendorChecksum] = {}
+        link: dict[str, Any] = {}
+
+        async def fresh_link() -> dict[str, Any]:
+            meta = await client.get_file(ref.vendor_ref, conversion)
+            if not isinstance(meta.get("url"), str):
+                raise PermanentError("file answer without a download url")
+            link.clear()
+            link.update(meta)
+            return meta
+
+        def expired(meta: dict[str, Any]) -> bool:
+            when = as_utc(meta.get("dateExpired"))
+            return when is not None and when.timestamp() - URL_MARGIN_S <= time.time()
+
+        async def fetch(relative: str) -> StoredFile | None:
+            meta = link if link and not expired(link) else await fresh_link()
+            try:
+                stored = await self._download(client, meta, relative, ctx)
+            except LinkExpired:  # the 5-minute URL lapsed in flight: ask for a fresh one, once
+                stored = await self._download(client, await fresh_link(), relative, ctx)
+            if stored is None:
+                return None
+            checked["sum"] = await self._verify(stored, link, connection, ctx)
+            return stored
+
+        return ArtifactJob(ref=ref, file_name=name, media_type="application/x-7z-compressed", fetch=fetch,
+                           verify=lambda _stored: checked.get("sum"), source_host=ref.url_host or "")
+
+    async def _download(self, client: MeditClient, meta: dict[str, Any], relative: str,
+                        ctx: WorkContext) -> StoredFile | None:
+        return await client.download(str(meta["url"]), ctx.store, relative,
+                                     max_bytes=ctx.settings.worker.max_artifact_bytes,
+                                     chunk_bytes=ctx.settings.worker.download_chunk_bytes)
+
+    async def _verify(self, stored: StoredFile, meta: dict[str, Any], connection: MeditConnection,
+                      ctx: WorkContext) -> VendorChecksum:
+        """Items (names, sizes, MD5) checked in a thread; a mismatch deletes the file."""
+        items = [i for i in meta.get("items") or [] if isinstance(i, dict)]
+        unpacked = stored.path.with_name(stored.path.name.removesuffix(".7z") + ".d")
+        target = unpacked if connection.extract else None
+        limits = Limits(connection.extract_max_bytes, connection.extract_max_members)
+        try:
+            digests = await asyncio.to_thread(check_and_extract, stored.path, items, limits, target)
+        except PermanentError:
+            stored.path.unlink(missing_ok=True)
+            raise
+        return VendorChecksum(algorithm="MD5", value=" ".join(f"{n}:{d}" for n, d in sorted(digests.items())),
+                              verified=True)
+
+    async def close(self) -> None:
+        return None
+

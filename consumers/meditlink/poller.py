@@ -1,0 +1,196 @@
+"""Medit Link poller: new and changed orders and cases → `scan.notified` (meditlink-openapi.txt §3.5.1
+Get Orders: dateUpdated window in ms, size ≤ 40, page ≤ 1000; §3.3.1 Get Cases: dateCreated window;
+§2.3.1: 204 = empty page, 429 throttled). No order/case webhooks exist (DESIGN.md §1).
+
+The cursor and what was announced (subject → version) persist in `state_dir`, so a restart or an
+overlapping window announces nothing that did not change; event ids are deterministic too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bus.base import Bus
+from consumers.clock import Clock
+from consumers.meditlink.client import MAX_PAGE, MeditClient
+from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
+from consumers.meditlink.reauth import report_if_expiring, report_refused
+from consumers.records import as_text, as_utc, ci_get
+from consumers.retry import retrying
+from schemas import ids
+from schemas.envelope import Envelope, utcnow
+from schemas.events import ScanNotified
+from schemas.settings import MeditConnection, RetrySettings, Settings
+from schemas.topics import SCAN_NOTIFIED, Topics
+
+log = logging.getLogger(__name__)
+
+FUTURE_SLACK_MS = 86_400_000  # vendor clocks ahead of ours still fall inside the window
+
+
+@dataclass
+class Cursor:
+    orders_from_ms: int | None = None
+    seen: dict[str, str] = field(default_factory=dict)  # "order:<n>" / "case:<uuid>" → version
+    seen_at: dict[str, int] = field(default_factory=dict)  # key → the record's date (ms), for pruning
+    ordered_cases: dict[str, int] = field(default_factory=dict)  # case uuid → order number
+
+    @classmethod
+    def load(cls, path: Path) -> Cursor:
+        try:
+            raw = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return cls()
+        return cls(raw.get("orders_from_ms"), dict(raw.get("seen", {})), dict(raw.get("seen_at", {})),
+                   dict(raw.get("ordered_cases", {})))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(path.name + ".tmp")
+        with open(temp, "w") as handle:
+            json.dump(self.__dict__, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+
+    def prune(self, prefix: str, before_ms: int) -> None:
+        for key in [k for k, at in self.seen_at.items() if k.startswith(prefix) and at < before_ms]:
+            self.seen.pop(key, None)
+            self.seen_at.pop(key, None)
+
+
+class MeditPoller:
+    def __init__(self, client: MeditClient, bus: Bus, topics: Topics, retry: RetrySettings, clock: Clock,
+                 state_dir: Path) -> None:
+        self.client = client
+        self.connection: MeditConnection = client.connection
+        self._bus = bus
+        self._topics = topics
+        self._retry = retry
+        self._clock = clock
+        self.path = state_dir / "pollers" / f"{VENDOR}-{self.connection.id}.json"
+        self.cursor = Cursor.load(self.path)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set; one failed round is logged and the next one tries again."""
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+            except ReauthorizationRequired:
+                log.warning("medit link poller paused: connection needs re-authorization",
+                            extra={"connection": self.connection.id})
+            except Exception as exc:  # noqa: BLE001 - the top-level loop: log, count, go on
+                log.warning("medit link poll failed: %s", type(exc).__name__,
+                            extra={"connection": self.connection.id})
+            await self._pause(stop)
+
+    async def _pause(self, stop: asyncio.Event) -> None:
+        """Sleep one interval on the clock, or less if `stop` is set meanwhile."""
+        sleeping = asyncio.ensure_future(self._clock.sleep(self.connection.poll_interval_s))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (sleeping, stopping):
+            task.cancel()
+
+    async def poll_once(self) -> int:
+        """One round: orders then cases; returns how many `scan.notified` were published."""
+        try:
+            await report_if_expiring(self._bus, self._topics, self.client.tokens)
+            account = await self.client.group_uuid()
+            now_ms = int(time.time() * 1000)
+            published = await self._orders(account, now_ms)
+            if self.connection.poll_cases:
+                published += await self._cases(account, now_ms)
+        except ReauthorizationRequired:
+            await report_refused(self._bus, self._topics, self.client.tokens)
+            raise
+        return published
+
+    async def _pages(self, kind: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """Every page of a search, until 204, `last`, `totalPage` or the documented page cap."""
+        records: list[dict[str, Any]] = []
+        for page in range(MAX_PAGE + 1):
+            body = await retrying(lambda page=page: self.client.search(kind, start_ms, end_ms, page),
+                                  policy=self._retry, clock=self._clock, what=f"meditlink {kind}/search")
+            content = ci_get(body, "content") if body else None
+            if not content:
+                break
+            records.extend(r for r in content if isinstance(r, dict))
+            total = ci_get(body, "totalPage")
+            if ci_get(body, "last") is True or (isinstance(total, int) and page + 1 >= total):
+                break
+        return records
+
+    async def _orders(self, account: str, now_ms: int) -> int:
+        overlap = int(self.connection.poll_overlap_s * 1000)
+        start = max(0, (self.cursor.orders_from_ms or now_ms - overlap) - overlap)
+        published = 0
+        for record in await self._pages("orders", start, now_ms + FUTURE_SLACK_MS):
+            number = as_text(ci_get(record, "orderNumber"))
+            if not number:
+                continue
+            case = ci_get(record, "case") or {}
+            case_id = as_text(ci_get(case, "uuid")) if isinstance(case, dict) else None
+            if case_id:
+                self.cursor.ordered_cases[case_id] = int(number) if number.isdigit() else 0
+            status = as_text(ci_get(record, "status"))
+            version = f"{as_text(ci_get(record, 'dateUpdated'))}|{status}|{as_text(ci_get(case, 'status'))}"
+            updated = as_utc(ci_get(record, "dateUpdated"))
+            at = int(updated.timestamp() * 1000) if updated else now_ms
+            published += await self._announce(account, f"order:{number}", version, at,
+                                              order_id=number, case_id=case_id, status=status)
+        self.cursor.orders_from_ms = now_ms
+        self.cursor.prune("order:", start - overlap)
+        self.cursor.save(self.path)
+        return published
+
+    async def _cases(self, account: str, now_ms: int) -> int:
+        """Cases filter on dateCreated, so a horizon of recent cases is re-read and diffed by version."""
+        start = max(0, now_ms - int(self.connection.case_horizon_days * 86_400_000))
+        published = 0
+        for record in await self._pages("cases", start, now_ms + FUTURE_SLACK_MS):
+            case_id = as_text(ci_get(record, "uuid"))
+            if not case_id or case_id in self.cursor.ordered_cases:
+                continue  # an ordered case is announced through its order
+            status = as_text(ci_get(record, "status"))
+            version = f"{as_text(ci_get(record, 'dateUpdated'))}|{status}"
+            created = as_utc(ci_get(record, "dateCreated"))
+            at = int(created.timestamp() * 1000) if created else now_ms
+            published += await self._announce(account, f"case:{case_id}", version, at,
+                                              case_id=case_id, status=status)
+        self.cursor.prune("case:", start)
+        self.cursor.save(self.path)
+        return published
+
+    async def _announce(self, account: str, key: str, version: str, at_ms: int, *, case_id: str | None,
+                        status: str | None, order_id: str | None = None) -> int:
+        if self.cursor.seen.get(key) == version:
+            return 0
+        subject = order_id or case_id or key
+        notified = ScanNotified(vendor=VENDOR, account=account, connection=self.connection.id,
+                                order_id=order_id, case_id=case_id, status=status, learned_by="poll",
+                                received_at=utcnow(), version=version)
+        event = Envelope(
+            id=ids.event_id(SCAN_NOTIFIED, VENDOR, account, subject, version),
+            source=ids.source(VENDOR, account), type=SCAN_NOTIFIED, subject=subject,
+            partitionkey=ids.partition_key(VENDOR, account, subject), data=notified.model_dump(mode="json"),
+        )
+        await self._bus.publish(self._topics.events, event)
+        self.cursor.seen[key] = version
+        self.cursor.seen_at[key] = at_ms
+        return 1
+
+
+def build_pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock) -> list[MeditPoller]:
+    """One poller per Medit Link connection (there are no order or case webhooks to rely on)."""
+    return [MeditPoller(MeditClient(c, http, tokens_for(settings.state_dir, c)), bus, settings.bus.topics,
+                        settings.worker.retry, clock, settings.state_dir) for c in settings.meditlink]

@@ -1,0 +1,105 @@
+"""Medit Link upload callback route (meditlink-openapi.txt §3.4.2 `callbackUrl`, Appendix B step 3).
+
+POST /hooks/meditlink/{token}: the payload is not documented, so any JSON object within the size
+bound is accepted and kept verbatim in the inbound topic; the file uuid, case uuid, order number
+and status are picked out where present (keys in any case, nested objects searched) → `scan.notified`.
+An object with none of them is still accepted and published, with no ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bus.base import Bus
+from receiver.auth import find_connection, verify_signature
+from receiver.body import parse_object, read_bounded, require_json
+from receiver.publish import now, publish_notification
+from schemas.credentials import load_tokens, token_path
+from schemas.events import ScanNotified
+from schemas.settings import Settings
+
+VENDOR = "meditlink"
+MAX_DEPTH = 4
+# Recognised names (compared lower-case, `_` and `-` ignored), most specific first.
+FILE_KEYS = ("fileuuid", "fileid")
+CASE_KEYS = ("caseuuid", "caseid")
+ORDER_KEYS = ("ordernumber", "orderno", "orderid")
+STATUS_KEYS = ("status", "result", "processstatus", "state")
+NESTED_UUID = {"file": "file", "case": "case"}  # {"file": {"uuid": …}}, {"case": {"uuid": …}}
+
+
+def _norm(key: object) -> str:
+    return str(key).lower().replace("_", "").replace("-", "")
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float | str):
+        text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
+        return text[:200] or None
+    return None
+
+
+def recognise(body: dict[str, Any]) -> dict[str, str]:
+    """{file_id, case_id, order_id, status} found in `body`; top-level names win over nested ones.
+    A bare top-level `uuid` is the file's: the callback answers a file registration (§3.4.2)."""
+    found: dict[str, str] = {}
+
+    def put(name: str, value: Any) -> None:
+        text = _scalar(value)
+        if text and name not in found:
+            found[name] = text
+
+    def walk(obj: dict[str, Any], depth: int, parent: str | None) -> None:
+        nested: list[tuple[str, dict[str, Any]]] = []
+        for key, value in obj.items():
+            k = _norm(key)
+            if isinstance(value, dict):
+                nested.append((k, value))
+                continue
+            if k in FILE_KEYS:
+                put("file_id", value)
+            elif k in CASE_KEYS:
+                put("case_id", value)
+            elif k in ORDER_KEYS:
+                put("order_id", value)
+            elif k in STATUS_KEYS and isinstance(value, str):
+                put("status", value)
+            elif k == "uuid":
+                put({"case": "case_id", "order": "order_id"}.get(parent or "", "file_id"), value)
+        if depth < MAX_DEPTH:
+            for k, value in nested:
+                walk(value, depth + 1, k)
+
+    walk(body, 0, None)
+    return found
+
+
+def routes(settings: Settings, bus: Bus) -> list[Route]:
+    async def callback(request: Request) -> JSONResponse:
+        connection = find_connection(settings.meditlink, request.path_params["token"])
+        require_json(request)
+        raw = await read_bounded(request, settings.receiver.max_body_bytes)
+        verify_signature(connection.webhook, request.headers.get(connection.webhook.hmac_header), raw)
+        ids = recognise(parse_object(raw))
+        grant = load_tokens(token_path(settings.state_dir, VENDOR, connection.id))
+        account = grant.group_uuid if grant and grant.group_uuid else connection.id
+        notified = ScanNotified(vendor=VENDOR, account=account, connection=connection.id,
+                                file_id=ids.get("file_id"), case_id=ids.get("case_id"),
+                                order_id=ids.get("order_id"), status=ids.get("status"),
+                                learned_by="webhook", received_at=now())
+        subject = ids.get("order_id") or ids.get("case_id") or ids.get("file_id") or "unrecognised"
+        event = await publish_notification(
+            bus, settings.bus.topics, raw=raw,
+            content_type=request.headers.get("content-type", "application/json"),
+            route=f"/hooks/{VENDOR}", notified=notified, subject=subject,
+        )
+        return JSONResponse({"accepted": True, "event_id": event.id, "recognised": sorted(ids)},
+                            status_code=202)
+
+    return [Route(f"/hooks/{VENDOR}/{{token:str}}", callback, methods=["POST"])]
