@@ -36,8 +36,8 @@ def raise_for_status(response: httpx.Response, *, not_found_is_not_ready: bool =
     where = f"{response.request.method} {response.request.url.copy_with(query=None)}"
     if status == 401:
         raise Unauthorized(f"{where}: 401")
-    if status == 403:
-        raise LinkExpired(f"{where}: 403")
+    if status in (403, 410):
+        raise LinkExpired(f"{where}: {status}")
     if status == 404:
         if not_found_is_not_ready:
             raise NotReady(f"{where}: 404 not ready", retry_after(response))
