@@ -54,7 +54,7 @@ def list_() -> None:
     entries = _with_bus(_entries)
     table = Table(title=f"{len(entries)} dead letters, {len(pending(entries))} not retried")
     for column in ("id", "event", "type", "topic", "reason", "attempts", "last attempt", "retried"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for e in entries:
         o, attempts = e.letter.original, e.letter.attempts
         table.add_row(e.event.id, o.id, o.type, o.topic, e.letter.reason, str(len(attempts)),

@@ -66,8 +66,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replay events of the events and artifacts topics, marked `replayed=true`, or rewind a group.
 
-        With --group, the group's committed offsets move to the first event at/after --from; stop the
-        group's consumers first. Filters and --to apply to --to-topic only.
+        With --group, the group's committed offsets move to the first event at/after --from
+        (stop the group's consumers first). Filters and --to apply to --to-topic only.
         """
         if (to_topic is None) == (group is None):
             raise typer.BadParameter("give exactly one of --to-topic and --group")
