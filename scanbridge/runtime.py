@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator
+from typing import Any
 
 import uvicorn
 
@@ -15,6 +16,7 @@ from consumers.clock import Clock, RealClock
 from consumers.context import WorkContext
 from consumers.http import new_client
 from consumers.itero.poller import build_pollers
+from consumers.meditlink.poller import build_pollers as build_medit_pollers
 from consumers.publish import Publisher
 from consumers.registry import build_handlers
 from consumers.storage import FolderStore
@@ -63,7 +65,8 @@ async def run_pollers(settings: Settings, bus: Bus, stop: asyncio.Event, clock: 
     """One task per polled connection (DESIGN.md §3 pollers); each survives its own failures."""
     async with new_client(settings.worker.retry.request_timeout_s) as http:
         clock = clock or RealClock()
-        pollers = build_pollers(settings, bus, http, clock)
+        pollers: list[Any] = [*build_pollers(settings, bus, http, clock),
+                              *build_medit_pollers(settings, bus, http, clock)]
         await asyncio.gather(*(poller.run(stop) for poller in pollers))
 
 

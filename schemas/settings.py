@@ -154,6 +154,44 @@ class PollerSettings(BaseModel):
     capture_days: int = Field(14, ge=1, le=90, description="first latest-files window (vendor cap: 90 days)")
 
 
+class MeditConnection(BaseModel):
+    """One Medit Link account (meditlink-openapi.txt §1 Authentication, §3 Resources, FAQ).
+
+    Tokens are not configuration: `scanbridge connect meditlink` obtains them and keeps them (0600)
+    under `state_dir/tokens/`, with the group uuid read once from `/v1/me`.
+    """
+
+    id: str = Field(description="connection name, used in logs and as the connection label")
+    webhook: WebhookAuth = Field(description="secret path token of the upload callback route")
+    auth_url: str = Field("https://openapi-auth.meditlink.com",
+                          description="authorization server: /oauth/authorize and /oauth/token")
+    api_url: str = Field("https://openapi-resources.meditlink.com", description="resource server (/v1/…)")
+    client_id: str
+    client_secret: SecretStr
+    redirect_uri: str | None = Field(
+        None, description="registered callback URL; default: receiver.public_url + /oauth/meditlink/callback"
+    )
+    scopes: list[str] = Field(default_factory=lambda: ["USER", "GROUP", "CASE", "FILE", "ORDER"])
+    file_types: list[str] = Field(default_factory=lambda: ["SCAN_DATA"],
+                                  description="case file types to fetch (SCAN_DATA, ATTACHED_DATA, …)")
+    skip_suffixes: list[str] = Field(default_factory=lambda: [".meditGroupInfo"],
+                                     description="file names not worth fetching (FAQ: MEDITGROUPINFO)")
+    conversion: Literal["original", "stl", "ply", "obj"] = "stl"
+    extract: bool = Field(False, description="also unpack each verified 7z next to it")
+    extract_max_bytes: int = 8 * 1024**3
+    extract_max_members: int = 1000
+    poll_interval_s: float = 300.0
+    poll_overlap_s: float = Field(600.0, description="each order window starts this far before the last")
+    poll_cases: bool = Field(True, description="also poll cases/search (new cases without an order)")
+    case_horizon_days: float = Field(30.0, description="cases created this recently are watched for changes")
+    reauthorize_warning_s: float = Field(
+        2 * 86400.0, description="report a refresh token this close to its expiry (FAQ: 7 days)"
+    )
+    download_hosts: list[str] = Field(
+        default_factory=list, description="hosts pre-signed URLs may point to (e.g. the S3 bucket host)"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCANBRIDGE_", env_nested_delimiter="__", extra="forbid"
@@ -167,6 +205,7 @@ class Settings(BaseSettings):
     state_dir: Path = Path("var/state")
     log_level: str = "INFO"
     itero: list[IteroConnection] = Field(default_factory=list)
+    meditlink: list[MeditConnection] = Field(default_factory=list)
     poller: PollerSettings = Field(default_factory=PollerSettings)
 
     @classmethod
