@@ -14,6 +14,7 @@ from bus.deadletter import make_dead_letter
 from bus.errors import BusUnavailable
 from consumers.context import Handler, WorkContext
 from consumers.errors import PermanentError
+from consumers.metrics import WORKER_EVENTS
 from consumers.offsets import OffsetTracker
 from consumers.retry import RetriesExhausted, backoff
 from schemas.events import ScanNotified
@@ -57,7 +58,7 @@ class Worker:
             await consumer.close()
 
     async def _start(self, delivery: Delivery) -> None:
-        self.counters["received"] += 1
+        self._count("received")
         self._tracker.started(delivery.partition, delivery.offset)
         if delivery.event.type != SCAN_NOTIFIED:
             self._tracker.finished(delivery.partition, delivery.offset)
@@ -85,11 +86,11 @@ class Worker:
                 if handler is None:
                     raise PermanentError(f"no handler for vendor {notified.vendor!r}")
                 await self._one_at_a_time(event.partitionkey, handler, notified)
-                self.counters["handled"] += 1
+                self._count("handled")
                 return
             except BusUnavailable as exc:
                 # Not the event's fault: wait for the bus, keep the offset where it is.
-                self.counters["bus_retries"] += 1
+                self._count("bus_retries")
                 log.warning("bus unavailable while handling %s: %s", event.id, exc)
                 await self._ctx.clock.sleep(5.0)
             except (PermanentError, RetriesExhausted, ValueError) as exc:
@@ -97,13 +98,17 @@ class Worker:
                 await self._dead_letter(delivery, str(exc), attempts)
                 return
             except Exception as exc:
-                self.counters["errors"] += 1
+                self._count("errors")
                 attempts.append((datetime.now(UTC), f"{type(exc).__name__}: {exc}"))
                 log.exception("handler failed for event %s (attempt %d)", event.id, len(attempts))
                 if len(attempts) >= UNEXPECTED_ATTEMPTS:
                     await self._dead_letter(delivery, f"handler failed: {type(exc).__name__}", attempts)
                     return
                 await self._ctx.clock.sleep(backoff(len(attempts), self._ctx.settings.worker.retry))
+
+    def _count(self, outcome: str) -> None:
+        self.counters[outcome] += 1
+        WORKER_EVENTS.labels(outcome).inc()
 
     async def _one_at_a_time(self, key: str, handler: Handler, notified: ScanNotified) -> None:
         """Events of one order never run side by side (their effects are checked then written)."""
@@ -124,7 +129,7 @@ class Worker:
         while True:
             try:
                 await self._bus.publish(self._topics.deadletter, letter)
-                self.counters["dead_lettered"] += 1
+                self._count("dead_lettered")
                 log.warning("event %s dead-lettered: %s", delivery.event.id, reason)
                 return
             except BusUnavailable:

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from bus.base import Bus
-from receiver import health, itero, meditlink, meditlink_oauth
+from receiver import health, itero, meditlink, meditlink_oauth, metrics
 from receiver.errors import EXCEPTION_HANDLERS
 from schemas.settings import Settings
 
@@ -27,10 +28,12 @@ def create_app(settings: Settings, bus: Bus, *, manage_bus: bool = True) -> Star
     return Starlette(
         routes=[
             *health.routes(bus),
+            *metrics.routes(),
             *meditlink.routes(settings, bus),  # before iTero's /hooks/{vendor}/{token}
             *meditlink_oauth.routes(settings),
             *itero.routes(settings, bus),
         ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
+        middleware=[Middleware(metrics.WebhookCounter)],
     )

@@ -32,7 +32,9 @@ def routes(settings: Settings, bus: Bus) -> list[Route]:
         try:
             body = IteroNotification.model_validate(parse_object(raw))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
+            )
             raise ApiError(422, "invalid_body", problems) from None
         if connection.company_id and body.companyid and body.companyid != connection.company_id:
             raise ApiError(422, "unknown_account", "CompanyId does not belong to this connection")

@@ -137,3 +137,10 @@ async def test_kafka_unreachable_gives_the_vendor_a_5xx_never_a_2xx(topics: Topi
 
 async def test_readyz_is_ready_with_a_live_bus(client: httpx.AsyncClient) -> None:
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_metrics_count_webhooks_by_vendor_and_status_without_tokens(client: httpx.AsyncClient) -> None:
+    await client.post(f"/hooks/itero/{TOKEN}", content=b"{bad", headers=JSON)
+    text = (await client.get("/metrics")).text
+    assert 'scanbridge_webhooks_total{status="400",vendor="itero"}' in text
+    assert TOKEN not in text
