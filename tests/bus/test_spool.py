@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -159,6 +160,7 @@ def own_broker() -> Iterator[Broker]:
         yield broker
     finally:
         broker.stop()
+        shutil.rmtree(broker.run_dir, ignore_errors=True)
 
 
 @pytest.mark.parametrize("crash", [False, True], ids=["sigterm", "sigkill"])
