@@ -20,6 +20,7 @@ from consumers.meditlink.poller import build_pollers as build_medit_pollers
 from consumers.publish import Publisher
 from consumers.registry import build_handlers
 from consumers.storage import FolderStore
+from consumers.threeshape.commands import build_runners as build_threeshape_runners
 from consumers.worker import Worker
 from receiver.app import create_app
 from schemas.settings import Settings, kafka_bootstrap_from_env
@@ -66,7 +67,8 @@ async def run_pollers(settings: Settings, bus: Bus, stop: asyncio.Event, clock: 
     async with new_client(settings.worker.retry.request_timeout_s) as http:
         clock = clock or RealClock()
         pollers: list[Any] = [*build_pollers(settings, bus, http, clock),
-                              *build_medit_pollers(settings, bus, http, clock)]
+                              *build_medit_pollers(settings, bus, http, clock),
+                              *build_threeshape_runners(settings, bus, clock)]
         await asyncio.gather(*(poller.run(stop) for poller in pollers))
 
 

@@ -178,13 +178,12 @@ class ConnectionStatus(_Data):
 class WatchPatients(_Data):
     """A command on the commands topic (type `command.watch_patients`), e.g. from a practice-management
     system: start or stop watching patients' 3Shape cases by their integration ids
-    (3shape-dental-desktop-pms-integration.txt, "Concept of patient mapping"). Partition key: the connection."""
+    (3shape-dental-desktop-pms-integration.txt, "Concept of patient mapping"). Partition key: connection."""
 
     vendor: Literal["3shape"] = "3shape"
     connection: str = Field(description="the [[threeshape]] connection id")
     action: Literal["watch", "unwatch"]
     integration_ids: list[str] = Field(min_length=1, max_length=1000)
-
 
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {
@@ -193,4 +192,5 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "artifact.stored": StoredArtifact,
     "artifact.failed": ArtifactFailed,
     "connection.reauthorization_needed": ReauthorizationNeeded,
+    "command.watch_patients": WatchPatients,
 }

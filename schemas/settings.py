@@ -192,6 +192,52 @@ class MeditConnection(BaseModel):
     )
 
 
+class ThreeShapeConnection(BaseModel):
+    """One clinic's 3Shape Dental Desktop server (3shape-dental-desktop-pms-integration.txt,
+    "Integration implementation", "Security", "Concept of patient mapping", "/GetCasesForPatient")."""
+
+    id: str = Field(description="connection name, used in events as the account label")
+    host: str = Field(description="the PC hosting the 3DD server (preferably its full domain name)")
+    port: int = Field(5484, ge=1, le=65535)
+    user: str = Field(description="a 3DD user (or its 3Shape Communicate account) for Basic auth")
+    password: SecretStr
+    ca_thumbprint: str = Field(
+        "737842e3e3d642d39f93d8c2d84b2ef809cd571d",
+        description="SHA-1 thumbprint of the CA, the last certificate of the chain (doc: Security)",
+    )
+    check_hostname: bool = Field(False, description="also check the server certificate names `host`")
+    patients: list[str] = Field(
+        default_factory=list, description="integration ids of the patients to watch (PMS patient ids)"
+    )
+    poll_interval_s: float = Field(60.0, gt=0, description="seconds between polls of an active patient")
+    idle_poll_interval_s: float = Field(
+        900.0, gt=0, description="seconds between polls of a patient without changes for idle_after_s"
+    )
+    idle_after_s: float = Field(7 * 86400.0, gt=0, description="no change this long: the patient is idle")
+    creation_window_days: int = Field(
+        90, ge=1, description="cases created this recently are watched (CreationDateFrom)"
+    )
+    delivery_window_days: int | None = Field(
+        30, ge=1, description="also cases delivered from this many days back on (DeliveryDateFrom); "
+        "None: the creation window only",
+    )
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(30.0, gt=0)
+    patient_timeout_s: float = Field(60.0, gt=0, description="one patient's poll gives up after this")
+    max_concurrent_patients: int = Field(4, ge=1, description="patients polled at once on this server")
+
+    @field_validator("ca_thumbprint")
+    @classmethod
+    def _thumbprint(cls, value: str) -> str:
+        cleaned = "".join(ch for ch in value if ch not in " :").lower()
+        if len(cleaned) != 40 or any(ch not in "0123456789abcdef" for ch in cleaned):
+            raise ValueError("ca_thumbprint is 40 hexadecimal digits (SHA-1)")
+        return cleaned
+
+    def server_url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCANBRIDGE_", env_nested_delimiter="__", extra="forbid"
@@ -205,8 +251,9 @@ class Settings(BaseSettings):
     state_dir: Path = Path("var/state")
     log_level: str = "INFO"
     itero: list[IteroConnection] = Field(default_factory=list)
-    meditlink: list[MeditConnection] = Field(default_factory=list)
     poller: PollerSettings = Field(default_factory=PollerSettings)
+    meditlink: list[MeditConnection] = Field(default_factory=list)
+    threeshape: list[ThreeShapeConnection] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

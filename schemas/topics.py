@@ -8,6 +8,7 @@ ARTIFACT_STORED = "artifact.stored"
 ARTIFACT_FAILED = "artifact.failed"
 INBOUND_RECEIVED = "inbound.received"
 CONNECTION_REAUTHORIZATION_NEEDED = "connection.reauthorization_needed"
+WATCH_PATIENTS = "command.watch_patients"
 
 
 class Topics(BaseModel):
@@ -15,13 +16,16 @@ class Topics(BaseModel):
     events: str = "scanbridge.events.v1"
     artifacts: str = "scanbridge.artifacts.v1"
     deadletter: str = "scanbridge.deadletter.v1"
+    commands: str = "scanbridge.commands.v1"  # from practice-management systems, e.g. watch a patient
 
     def all(self) -> list[str]:
-        return [self.inbound, self.events, self.artifacts, self.deadletter]
+        return [self.inbound, self.events, self.artifacts, self.deadletter, self.commands]
 
     def for_type(self, event_type: str) -> str:
         if event_type == INBOUND_RECEIVED:
             return self.inbound
         if event_type in (ARTIFACT_STORED, ARTIFACT_FAILED):
             return self.artifacts
+        if event_type == WATCH_PATIENTS:
+            return self.commands
         return self.events

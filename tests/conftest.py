@@ -28,6 +28,7 @@ def topics() -> Topics:
         events=f"t-{suffix}.events",
         artifacts=f"t-{suffix}.artifacts",
         deadletter=f"t-{suffix}.deadletter",
+        commands=f"t-{suffix}.commands",
     )
 
 

@@ -1,0 +1,280 @@
+"""3Shape Dental Desktop poller: no callbacks exist, so each watched patient's cases are read with
+`GetCasesForPatient` over a moving creation (and delivery) date window and diffed against what was seen
+(3shape-dental-desktop-pms-integration.txt, "/GetCasesForPatient", "Concept of patient mapping").
+
+A changed case version → `order.updated` straight from here (the poll already returned the whole case,
+and no documented method fetches one case by id without the patient's integration id); each new or
+changed attached image → one `scan.notified` (learned_by="poll", file_id = image id) that the worker
+turns into `artifact.stored` via "/GetAttachedImage". Event ids are deterministic, state persists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+
+from bus.base import Bus
+from consumers.clock import Clock
+from consumers.errors import ServerError, Unauthorized, VendorError
+from consumers.privacy import apply_policy
+from consumers.publish import Publisher
+from consumers.threeshape.client import DentalDesktopClient
+from consumers.threeshape.connection import open_http
+from consumers.threeshape.normalize import VENDOR, case_to_order
+from consumers.threeshape.pollstate import PatientState, PollState, SeenCase
+from consumers.threeshape.tls import UntrustedServer
+from consumers.threeshape.watchlist import WatchList
+from consumers.threeshape.xml import CaseInfo, InvalidResponse
+from schemas import ids
+from schemas.envelope import Envelope, utcnow
+from schemas.events import Order, ScanNotified
+from schemas.settings import Settings, ThreeShapeConnection
+from schemas.topics import SCAN_NOTIFIED
+
+log = logging.getLogger(__name__)
+
+_CONNECTION_ERRORS = (UntrustedServer, Unauthorized)  # every patient would fail alike: stop the round
+
+
+def patient_ref(integration_id: str) -> str:
+    """What logs name a patient by: a short digest, never the integration id itself."""
+    return hashlib.sha256(integration_id.encode()).hexdigest()[:10]
+
+
+def image_stamp(case: CaseInfo) -> dict[str, str]:
+    return {i.id: i.timestamp.isoformat() if i.timestamp else "" for i in case.attached_images}
+
+
+@dataclass
+class PollResult:
+    due: int = 0
+    polled: int = 0
+    failed: int = 0
+    orders: int = 0
+    images: int = 0
+    connection_error: str | None = None
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class ThreeShapePoller:
+    """Polls one Dental Desktop server; one task per server, patients concurrently (bounded)."""
+
+    def __init__(self, settings: Settings, connection: ThreeShapeConnection, bus: Bus, *, clock: Clock,
+                 wall: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.connection = connection
+        self.clock = clock
+        self.publisher = Publisher(bus, settings.bus.topics)
+        self.watchlist = WatchList(settings.state_dir, connection)
+        self.state = PollState(settings.state_dir, connection.id)
+        self.counters: dict[str, int] = defaultdict(int)
+        self._wall = wall
+        self._http: httpx.AsyncClient | None = None
+        self._due: dict[str, float] = {}  # integration id → clock time of its next poll
+        self._wake = asyncio.Event()
+
+    @property
+    def name(self) -> str:
+        return f"{VENDOR}/{self.connection.id}"
+
+    def wake(self) -> None:
+        """Poll soon (a patient was added): ends the current wait between rounds."""
+        self._wake.set()
+
+    async def poll_once(self, *, every_patient: bool = False) -> PollResult:
+        """Poll the patients that are due (all with `every_patient`); never raises for one patient."""
+        watched = self.watchlist.ids()
+        self.state.forget_except(set(watched))
+        now = self.clock.now()
+        due = [p for p in watched if every_patient or self._due.get(p, -math.inf) <= now]
+        result = PollResult(due=len(due))
+        if not due:
+            return result
+        try:
+            client = await self._client()
+        except (UntrustedServer, ServerError) as exc:
+            await self._connection_failed(exc, result)
+            return result
+        stop_round = asyncio.Event()
+        slots = asyncio.Semaphore(self.connection.max_concurrent_patients)
+        await asyncio.gather(*(self._patient(client, p, slots, stop_round, result) for p in due))
+        if result.connection_error is None and result.polled == 0 and result.failed:
+            await self._connection_failed(ServerError("no patient could be polled"), result)
+        elif result.polled:
+            self._set_health("ok", None)
+        self.state.save()
+        self.counters["rounds"] += 1
+        return result
+
+    async def _client(self) -> DentalDesktopClient:
+        if self._http is None:
+            self._http = await open_http(self.connection)  # TLS pin checked before any credentials
+        return DentalDesktopClient(self._http)
+
+    async def _drop_client(self) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
+
+    def _set_health(self, status: str, reason: str | None) -> None:
+        if self.state.set_health(status, reason, self._wall()):
+            log.warning("3shape connection %s is %s%s", self.connection.id, status,
+                        f": {reason}" if reason else "")
+
+    async def _connection_failed(self, exc: Exception, result: PollResult) -> None:
+        """Report the server failing; the next round opens a new connection (and checks the pin again)."""
+        result.connection_error = f"{type(exc).__name__}: {exc}"
+        self.counters["connection_errors"] += 1
+        self._set_health("failing", result.connection_error)
+        self.state.save()
+        await self._drop_client()
+
+    async def _patient(self, client: DentalDesktopClient, integration_id: str, slots: asyncio.Semaphore,
+                       stop_round: asyncio.Event, result: PollResult) -> None:
+        async with slots:
+            if stop_round.is_set():
+                return
+            ref = patient_ref(integration_id)
+            patient = self.state.patient(integration_id)
+            try:
+                async with asyncio.timeout(self.connection.patient_timeout_s):
+                    cases = await self._cases(client, integration_id)
+                await self._diff(integration_id, patient, cases, result)
+                result.polled += 1
+                self.counters["patients_polled"] += 1
+            except _CONNECTION_ERRORS as exc:
+                stop_round.set()
+                result.failed += 1
+                if result.connection_error is None:
+                    await self._connection_failed(exc, result)
+            except (VendorError, TimeoutError) as exc:  # one patient's bad answer never stops the rest
+                kind = type(exc).__name__
+                result.failed += 1
+                result.errors[kind] += 1
+                invalid = isinstance(exc, InvalidResponse)
+                self.counters["invalid_responses" if invalid else "patient_errors"] += 1
+                log.warning("3shape %s patient %s: %s", self.connection.id, ref, kind)
+            finally:
+                self._schedule(integration_id, patient)
+
+    def _schedule(self, integration_id: str, patient: PatientState) -> None:
+        idle = (patient.last_change_at is not None
+                and self._wall() - patient.last_change_at > timedelta(seconds=self.connection.idle_after_s))
+        interval = self.connection.idle_poll_interval_s if idle else self.connection.poll_interval_s
+        self._due[integration_id] = self.clock.now() + interval
+
+    def is_idle(self, integration_id: str) -> bool:
+        patient = self.state.patients.get(integration_id)
+        return bool(patient and patient.last_change_at and self._wall() - patient.last_change_at
+                    > timedelta(seconds=self.connection.idle_after_s))
+
+    async def _cases(self, client: DentalDesktopClient, integration_id: str) -> list[CaseInfo]:
+        """Cases created in the window, plus (optionally) those delivered in theirs: one list by id."""
+        today = self._wall().date()
+        queries = [client.get_cases_for_patient(
+            integration_id, created_from=today - timedelta(days=self.connection.creation_window_days))]
+        if self.connection.delivery_window_days is not None:
+            queries.append(client.get_cases_for_patient(
+                integration_id, delivered_from=today - timedelta(days=self.connection.delivery_window_days)))
+        found: dict[str, CaseInfo] = {}
+        for cases in await asyncio.gather(*queries):
+            found |= {case.case_id: case for case in cases}
+        return list(found.values())
+
+    async def _diff(self, integration_id: str, patient: PatientState, cases: list[CaseInfo],
+                    result: PollResult) -> None:
+        """Publish what changed, then remember exactly the cases of this answer."""
+        now = self._wall()
+        changed = False
+        seen: dict[str, SeenCase] = {}
+        for case in cases:
+            before = patient.cases.get(case.case_id)
+            order = self._order(case, before)
+            stamps = image_stamp(case)
+            if before is None or before.version != order.version:
+                await self.publisher.order_updated(order, case.case_id)
+                result.orders += 1
+                changed = True
+            for image_id, stamp in stamps.items():
+                if before is None or before.images.get(image_id) != stamp:
+                    await self._notify_image(order, image_id, stamp)
+                    result.images += 1
+            seen[case.case_id] = SeenCase(order.version, order.vendor_status or "", stamps)
+        patient.cases = seen
+        patient.last_polled_at = now
+        if changed or patient.last_change_at is None:
+            patient.last_change_at = now
+        self.state.save()
+
+    def _order(self, case: CaseInfo, before: SeenCase | None) -> Order:
+        order = case_to_order(case, account=self.connection.id, connection=self.connection.id,
+                              server_host=self.connection.host)
+        update: dict[str, object] = {
+            "patient": apply_policy(order.patient, self.settings.privacy.patient_fields)}
+        if before is not None and before.version != order.version:
+            update["previous_vendor_status"] = before.status
+        return order.model_copy(update=update)
+
+    async def _notify_image(self, order: Order, image_id: str, stamp: str) -> None:
+        """One `scan.notified` per image version; same image and TimeStamp → same event id."""
+        now = utcnow()
+        account, case_id = self.connection.id, order.order_id
+        notified = ScanNotified(vendor=VENDOR, account=account, connection=account, case_id=case_id,
+                                order_id=case_id, file_id=image_id, status=order.vendor_status,
+                                learned_by="poll", received_at=now, version=order.version)
+        await self.publisher.bus.publish(self.settings.bus.topics.events, Envelope(
+            id=ids.event_id(SCAN_NOTIFIED, VENDOR, account, case_id, f"image/{image_id}/{stamp}"),
+            source=ids.source(VENDOR, account),
+            type=SCAN_NOTIFIED,
+            subject=case_id,
+            time=now,
+            partitionkey=ids.partition_key(VENDOR, account, case_id),
+            data=notified.model_dump(mode="json"),
+        ))
+        self.counters["images_notified"] += 1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop`; a round is cancelled at once when `stop` is set."""
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                round_ = asyncio.ensure_future(self.poll_once())
+                await _first_of(round_, stop)
+                if not round_.done():
+                    break
+                if round_.exception() is not None:  # a bug, not a vendor answer: log, count, go on
+                    self.counters["errors"] += 1
+                    log.warning("3shape poll %s failed: %s", self.name, type(round_.exception()).__name__)
+                sleeper = asyncio.ensure_future(self.clock.sleep(self.connection.poll_interval_s))
+                await _first_of(sleeper, stop, self._wake)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await self._drop_client()
+
+
+async def _first_of(task: asyncio.Future[object], *events: asyncio.Event) -> None:
+    """Wait for `task` or any of `events`; a task still running afterwards is cancelled."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait({task, *waiters}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, *waiters, return_exceptions=True)
+
+
+def build_pollers(settings: Settings, bus: Bus, clock: Clock) -> list[ThreeShapePoller]:
+    """One poller per configured Dental Desktop server (each opens its own pinned connection)."""
+    return [ThreeShapePoller(settings, c, bus, clock=clock) for c in settings.threeshape]

@@ -1,0 +1,109 @@
+"""`scanbridge threeshape watch|unwatch|list|clients`: choose the patients whose Dental Desktop cases are
+watched, and list a server's connected 3DD clients (3shape-dental-desktop-pms-integration.txt,
+"Concept of patient mapping", "/GetAvailableClientList")."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import typer
+
+from consumers.errors import VendorError
+from consumers.threeshape.connection import dental_desktop
+from consumers.threeshape.pollstate import PollState
+from consumers.threeshape.watchlist import WatchList
+from scanbridge.runtime import load_settings
+from schemas.settings import Settings, ThreeShapeConnection
+
+threeshape_app = typer.Typer(no_args_is_help=True,
+                             help="3Shape Dental Desktop: watched patients and server diagnostics.")
+
+
+_IDS = typer.Argument(..., help="patients' integration ids (PMS patient ids)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(threeshape_app, name="threeshape")
+
+
+def connection_of(settings: Settings, connection_id: str) -> ThreeShapeConnection:
+    for connection in settings.threeshape:
+        if connection.id == connection_id:
+            return connection
+    typer.echo(f"no [[threeshape]] connection {connection_id!r} in the configuration", err=True)
+    raise typer.Exit(2)
+
+
+def _watchlist(connection_id: str) -> WatchList:
+    settings = load_settings()
+    return WatchList(settings.state_dir, connection_of(settings, connection_id))
+
+
+@threeshape_app.command("watch")
+def watch(connection: str = typer.Argument(..., help="the [[threeshape]] connection id"),
+          ids: list[str] = _IDS) -> None:
+    """Watch these patients' cases (a running poller picks them up at its next round)."""
+    try:
+        added = _watchlist(connection).watch(ids)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{connection}: {len(added)} patient(s) added, {len(ids) - len(added)} already watched")
+
+
+@threeshape_app.command("unwatch")
+def unwatch(connection: str = typer.Argument(..., help="the [[threeshape]] connection id"),
+            ids: list[str] = _IDS) -> None:
+    """Stop watching these patients (configured ones too, until watched again)."""
+    try:
+        removed = _watchlist(connection).unwatch(ids)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{connection}: {len(removed)} patient(s) no longer watched")
+
+
+@threeshape_app.command("list")
+def list_watched(connection: str = typer.Argument(..., help="the [[threeshape]] connection id"),
+                 as_json: bool = typer.Option(False, "--json", help="one JSON object a line")) -> None:
+    """The watched integration ids, with when each was last polled and last changed."""
+    settings = load_settings()
+    conn = connection_of(settings, connection)
+    state = PollState(settings.state_dir, conn.id)
+    if not as_json:
+        since = f" since {state.health.since:%Y-%m-%dT%H:%M:%SZ}" if state.health.since else ""
+        typer.echo(f"# {conn.id}: {state.health.status}{since}"
+                   + (f" ({state.health.reason})" if state.health.reason else ""))
+    for pid in WatchList(settings.state_dir, conn).ids():
+        patient = state.patients.get(pid)
+        polled, changed = (patient.last_polled_at, patient.last_change_at) if patient else (None, None)
+        row = {"integration_id": pid, "configured": pid in conn.patients,
+               "cases": len(patient.cases) if patient else 0,
+               "last_polled_at": polled.isoformat() if polled else None,
+               "last_change_at": changed.isoformat() if changed else None}
+        typer.echo(json.dumps(row) if as_json else "\t".join(str(v) for v in row.values()))
+
+
+@threeshape_app.command("clients")
+def clients(connection: str = typer.Argument(..., help="the [[threeshape]] connection id"),
+            as_json: bool = typer.Option(False, "--json", help="one JSON object a line")) -> None:
+    """The 3DD clients connected to the server (GetAvailableClientList): checks TLS pin and credentials."""
+    conn = connection_of(load_settings(), connection)
+
+    async def fetch() -> list[dict[str, object]]:
+        async with dental_desktop(conn) as client:
+            return [{"client_id": c.client_id, "hostname": c.hostname, "busy": c.is_busy,
+                     "operator": c.operator_name, "modules": [m.id for m in c.modules]}
+                    for c in await client.get_available_clients()]
+
+    try:
+        rows = asyncio.run(fetch())
+    except VendorError as exc:
+        typer.echo(f"{connection}: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for row in rows:
+        typer.echo(json.dumps(row) if as_json else "\t".join(
+            str(v) if not isinstance(v, list) else ",".join(v) for v in row.values()))
+    if not as_json:
+        typer.echo(f"# {len(rows)} client(s) connected to {conn.host}:{conn.port}")
