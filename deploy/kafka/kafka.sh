@@ -56,10 +56,12 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=2097152
 PROPS
-  # A restart after a crash keeps the data: format only a new store.
-  java -cp "$lib/*" kafka.tools.StorageTool format --ignore-formatted \
-      -t "$(java -cp "$lib/*" kafka.tools.StorageTool random-uuid)" \
-      -c "$dir/server.properties" > "$dir/format.log" 2>&1
+  # A restart keeps the data: format only a new store (a new cluster id would not match the old one).
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    java -cp "$lib/*" kafka.tools.StorageTool format \
+        -t "$(java -cp "$lib/*" kafka.tools.StorageTool random-uuid)" \
+        -c "$dir/server.properties" > "$dir/format.log" 2>&1
+  fi
   mkdir -p "$dir/logs"
   nohup java -Xms256m -Xmx512m -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError \
       -XX:ErrorFile="$dir/hs_err_%p.log" -Dkafka.logs.dir="$dir/logs" \
