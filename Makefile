@@ -7,7 +7,8 @@ KAFKA_PORT ?= 9092
 SCANBRIDGE_CONFIG ?= examples/demo.toml
 export SCANBRIDGE_CONFIG
 
-.PHONY: setup run run-kafka kafka-start kafka-stop test test-slow lint bench
+
+.PHONY: setup run run-kafka demo kafka-start kafka-stop test test-slow lint bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +21,17 @@ deploy/kafka/lib/.complete: deploy/kafka/pom.xml
 
 setup: $(VENV)/.installed deploy/kafka/lib/.complete
 
-## The main job (receiver + worker) on the project's own Kafka broker, started here.
-run: setup kafka-start
+## The main job (receiver, worker, pollers) on the embedded bus (var/bus.sqlite3): nothing else needed.
+run: setup
+	$(BIN)/scanbridge run
+
+## The same on the project's own Kafka broker, started here on 127.0.0.1:$(KAFKA_PORT).
+run-kafka: setup kafka-start
 	KAFKA_BOOTSTRAP=127.0.0.1:$(KAFKA_PORT) $(BIN)/scanbridge run
+
+## Simulated scans through simulator, receiver and worker on the embedded bus, in a minute.
+demo: $(VENV)/.installed
+	$(BIN)/scanbridge demo
 
 kafka-start: setup
 	deploy/kafka/kafka.sh start $(KAFKA_DIR) $(KAFKA_PORT)

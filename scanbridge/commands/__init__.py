@@ -1,5 +1,16 @@
 """Subcommand modules; each has `register(app)`. Add a module to MODULES to expose it."""
 
-from scanbridge.commands import connect, connections, dlq, replay, serve, sim, tail, threeshape, token
+from scanbridge.commands import (
+    connect,
+    connections,
+    demo,
+    dlq,
+    replay,
+    serve,
+    sim,
+    tail,
+    threeshape,
+    token,
+)
 
-MODULES = [serve, tail, sim, replay, dlq, token, connections, connect, threeshape]
+MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, threeshape]

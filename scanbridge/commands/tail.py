@@ -43,6 +43,8 @@ async def _tail(topic: str, count: int, from_start: bool, timeout: float, pii: b
                 await consumer.seek_to_time(datetime.now(UTC))
             while (count == 0 or seen < count) and (timeout == 0 or loop.time() - started < timeout):
                 for delivery in await consumer.poll(timeout_s=0.5):
+                    if count and seen >= count:
+                        break
                     typer.echo(json.dumps(_shown(delivery.event.model_dump(mode="json"), pii), default=str))
                     seen += 1
         finally:
