@@ -104,8 +104,8 @@ class MeditPoller:
     async def poll_once(self) -> int:
         """One round: orders then cases; returns how many `scan.notified` were published."""
         try:
-            await report_if_expiring(self._bus, self._topics, self.client.tokens)
             account = await self.client.group_uuid()
+            await report_if_expiring(self._bus, self._topics, self.client.tokens)
             now_ms = int(time.time() * 1000)
             published = await self._orders(account, now_ms)
             if self.connection.poll_cases:
