@@ -31,8 +31,10 @@ def load_settings() -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def started_bus(settings: Settings) -> AsyncIterator[Bus]:
-    bus = make_bus(settings.bus)
+async def started_bus(settings: Settings, *, spool: bool = False) -> AsyncIterator[Bus]:
+    """The configured bus; `spool` puts the receiver's local spool in front of Kafka (DESIGN.md §4)."""
+    spool_path = settings.bus.spool_path if spool and settings.bus.backend == "kafka" else None
+    bus = make_bus(settings.bus, spool_path=spool_path)
     await bus.ensure_topics(settings.bus.topics.all())
     await bus.start()
     try:
@@ -86,12 +88,15 @@ async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event) -> Non
 
 async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool = False) -> None:
     stop = stop_event()
-    async with started_bus(settings) as bus:
+    async with contextlib.AsyncExitStack() as stack:
         tasks = []
-        if receiver:
-            tasks.append(run_receiver(settings, bus, stop))
-        if worker:
-            tasks.append(run_worker(settings, bus, stop))
-        if poller:
-            tasks.append(run_pollers(settings, bus, stop))
+        if receiver:  # its own bus: with Kafka, a spool answers 202 while Kafka is down
+            ingress = await stack.enter_async_context(started_bus(settings, spool=True))
+            tasks.append(run_receiver(settings, ingress, stop))
+        if worker or poller:
+            bus = await stack.enter_async_context(started_bus(settings))
+            if worker:
+                tasks.append(run_worker(settings, bus, stop))
+            if poller:
+                tasks.append(run_pollers(settings, bus, stop))
         await asyncio.gather(*tasks)

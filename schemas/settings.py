@@ -38,6 +38,10 @@ class BusSettings(BaseModel):
     backend: Literal["kafka", "local"] = "local"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     local_path: Path = Path("var/bus.sqlite3")
+    spool_path: Path | None = Field(
+        Path("var/receiver-spool.sqlite3"),
+        description="with Kafka: the receiver's fsynced spool while Kafka is unreachable (none: answer 503)",
+    )
     topics: Topics = Field(default_factory=Topics)
 
 

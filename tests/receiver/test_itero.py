@@ -25,21 +25,28 @@ HMAC_SECRET = "a-shared-hmac-secret"
 
 
 def _settings(topics: Topics, kafka: KafkaSettings, tmp_path: Path) -> Settings:
-    common = {"base_url": "http://127.0.0.1:1", "token_url": "http://127.0.0.1:1/t",
-              "access_token": "a", "refresh_token": "r"}
+    common = {
+        "base_url": "http://127.0.0.1:1",
+        "token_url": "http://127.0.0.1:1/t",
+        "access_token": "a",
+        "refresh_token": "r",
+    }
     return Settings(
         bus=BusSettings(backend="kafka", kafka=kafka, topics=topics),
         state_dir=tmp_path,
         itero=[
             IteroConnection(id="c1", company_id="4242", webhook=WebhookAuth(token=TOKEN), **common),
-            IteroConnection(id="c2", webhook=WebhookAuth(token=SIGNED_TOKEN, hmac_secret=HMAC_SECRET), **common),
+            IteroConnection(
+                id="c2", webhook=WebhookAuth(token=SIGNED_TOKEN, hmac_secret=HMAC_SECRET), **common
+            ),
         ],
     )
 
 
 @pytest.fixture
-async def client(topics: Topics, kafka_settings: KafkaSettings, kafka_bus: KafkaBus,
-                 tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    topics: Topics, kafka_settings: KafkaSettings, kafka_bus: KafkaBus, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(_settings(topics, kafka_settings, tmp_path), kafka_bus, manage_bus=False)
     async with serve(app) as url, httpx.AsyncClient(base_url=url) as http:
         yield http
@@ -52,8 +59,9 @@ def _body(**fields: object) -> bytes:
 JSON = {"content-type": "application/json"}
 
 
-async def test_a_valid_notification_is_published_and_answered_202(client: httpx.AsyncClient,
-                                                                   kafka_bus: KafkaBus, topics: Topics) -> None:
+async def test_a_valid_notification_is_published_and_answered_202(
+    client: httpx.AsyncClient, kafka_bus: KafkaBus, topics: Topics
+) -> None:
     rx = str(uuid.uuid4())
     response = await client.post(f"/hooks/itero/{TOKEN}", content=_body(Id=rx, CompanyId=4242), headers=JSON)
     assert response.status_code == 202
@@ -61,13 +69,17 @@ async def test_a_valid_notification_is_published_and_answered_202(client: httpx.
     assert {e.type for e in events} == {SCAN_NOTIFIED, INBOUND_RECEIVED}
 
 
-@pytest.mark.parametrize("body", [
-    {"id": "RX", "companyid": "4242"},  # lower case, number as a string
-    {"ID": "RX", "COMPANYID": 4242, "Extra": {"nested": True}},  # upper case, an extra field
-    {"Id": "{RX}", "CompanyId": 4242.0},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "RX", "companyid": "4242"},  # lower case, number as a string
+        {"ID": "RX", "COMPANYID": 4242, "Extra": {"nested": True}},  # upper case, an extra field
+        {"Id": "{RX}", "CompanyId": 4242.0},
+    ],
+)
 async def test_field_names_in_any_case_numbers_as_strings_and_extras_are_accepted(
-        client: httpx.AsyncClient, kafka_bus: KafkaBus, topics: Topics, body: dict[str, object]) -> None:
+    client: httpx.AsyncClient, kafka_bus: KafkaBus, topics: Topics, body: dict[str, object]
+) -> None:
     rx = str(uuid.uuid4())
     raw = json.dumps(body).replace("RX", rx).encode()
     response = await client.post(f"/hooks/itero/{TOKEN}", content=raw, headers=JSON)
@@ -76,27 +88,47 @@ async def test_field_names_in_any_case_numbers_as_strings_and_extras_are_accepte
     assert events[0].json_data()["rx_id"] == rx and events[0].json_data()["account"] == "4242"
 
 
-@pytest.mark.parametrize(("path", "content", "headers", "status", "code"), [
-    ("/hooks/itero/wrong-token-wrong-token-wrong", _body(Id=str(uuid.uuid4())), JSON, 404, "not_found"),
-    ("/hooks/itero/", _body(Id=str(uuid.uuid4())), JSON, 404, None),
-    (f"/hooks/align/{TOKEN}", _body(Id=str(uuid.uuid4())), JSON, 404, "not_found"),
-    (f"/hooks/itero/{TOKEN}", b"{not json", JSON, 400, "malformed_json"),
-    (f"/hooks/itero/{TOKEN}", b"[1, 2]", JSON, 422, "invalid_body"),
-    (f"/hooks/itero/{TOKEN}", _body(CompanyId=4242), JSON, 422, "invalid_body"),
-    (f"/hooks/itero/{TOKEN}", _body(Id="not-a-guid", CompanyId=4242), JSON, 422, "invalid_body"),
-    (f"/hooks/itero/{TOKEN}", _body(Id=12345), JSON, 422, "invalid_body"),
-    (f"/hooks/itero/{TOKEN}", _body(Id=str(uuid.uuid4()), CompanyId="abc"), JSON, 422, "invalid_body"),
-    (f"/hooks/itero/{TOKEN}", _body(Id=str(uuid.uuid4()), CompanyId=999), JSON, 422, "unknown_account"),
-    (f"/hooks/itero/{TOKEN}", _body(Id=str(uuid.uuid4())), {"content-type": "text/plain"}, 415,
-     "unsupported_media_type"),
-    (f"/hooks/itero/{TOKEN}", b'{"Id": "' + b"x" * 70_000 + b'"}', JSON, 413, "too_large"),
-    (f"/hooks/itero/{SIGNED_TOKEN}", _body(Id=str(uuid.uuid4())), JSON, 401, "unauthorized"),
-    (f"/hooks/itero/{SIGNED_TOKEN}", _body(Id=str(uuid.uuid4())), {**JSON, "x-scanbridge-signature": "sha256=00"},
-     401, "unauthorized"),
-])
+@pytest.mark.parametrize(
+    ("path", "content", "headers", "status", "code"),
+    [
+        ("/hooks/itero/wrong-token-wrong-token-wrong", _body(Id=str(uuid.uuid4())), JSON, 404, "not_found"),
+        ("/hooks/itero/", _body(Id=str(uuid.uuid4())), JSON, 404, None),
+        (f"/hooks/align/{TOKEN}", _body(Id=str(uuid.uuid4())), JSON, 404, "not_found"),
+        (f"/hooks/itero/{TOKEN}", b"{not json", JSON, 400, "malformed_json"),
+        (f"/hooks/itero/{TOKEN}", b"[1, 2]", JSON, 422, "invalid_body"),
+        (f"/hooks/itero/{TOKEN}", _body(CompanyId=4242), JSON, 422, "invalid_body"),
+        (f"/hooks/itero/{TOKEN}", _body(Id="not-a-guid", CompanyId=4242), JSON, 422, "invalid_body"),
+        (f"/hooks/itero/{TOKEN}", _body(Id=12345), JSON, 422, "invalid_body"),
+        (f"/hooks/itero/{TOKEN}", _body(Id=str(uuid.uuid4()), CompanyId="abc"), JSON, 422, "invalid_body"),
+        (f"/hooks/itero/{TOKEN}", _body(Id=str(uuid.uuid4()), CompanyId=999), JSON, 422, "unknown_account"),
+        (
+            f"/hooks/itero/{TOKEN}",
+            _body(Id=str(uuid.uuid4())),
+            {"content-type": "text/plain"},
+            415,
+            "unsupported_media_type",
+        ),
+        (f"/hooks/itero/{TOKEN}", b'{"Id": "' + b"x" * 70_000 + b'"}', JSON, 413, "too_large"),
+        (f"/hooks/itero/{SIGNED_TOKEN}", _body(Id=str(uuid.uuid4())), JSON, 401, "unauthorized"),
+        (
+            f"/hooks/itero/{SIGNED_TOKEN}",
+            _body(Id=str(uuid.uuid4())),
+            {**JSON, "x-scanbridge-signature": "sha256=00"},
+            401,
+            "unauthorized",
+        ),
+    ],
+)
 async def test_bad_input_gets_a_clear_4xx_json_error_and_publishes_nothing(
-        client: httpx.AsyncClient, kafka_bus: KafkaBus, topics: Topics, path: str, content: bytes,
-        headers: dict[str, str], status: int, code: str | None) -> None:
+    client: httpx.AsyncClient,
+    kafka_bus: KafkaBus,
+    topics: Topics,
+    path: str,
+    content: bytes,
+    headers: dict[str, str],
+    status: int,
+    code: str | None,
+) -> None:
     response = await client.post(path, content=content, headers=headers)
     assert response.status_code == status
     assert response.headers["content-type"].startswith("application/json")
@@ -144,3 +176,30 @@ async def test_metrics_count_webhooks_by_vendor_and_status_without_tokens(client
     text = (await client.get("/metrics")).text
     assert 'scanbridge_webhooks_total{status="400",vendor="itero"}' in text
     assert TOKEN not in text
+
+
+async def test_with_a_spool_kafka_unreachable_gives_202_and_the_event_reaches_kafka_later(
+    topics: Topics, kafka_settings: KafkaSettings, kafka_bus: KafkaBus, tmp_path: Path
+) -> None:
+    from bus.local import LocalBus
+    from bus.spool import SpoolingBus
+
+    spool_file = tmp_path / "spool.sqlite3"
+    dead = KafkaSettings(bootstrap="127.0.0.1:1", ack_timeout_s=1.0)
+    down = SpoolingBus(KafkaBus(dead), LocalBus(spool_file))
+    rx = str(uuid.uuid4())
+    async with (
+        serve(create_app(_settings(topics, dead, tmp_path), down)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        response = await http.post(
+            f"/hooks/itero/{TOKEN}", content=_body(Id=rx, CompanyId=4242), headers=JSON
+        )
+        assert response.status_code == 202
+    back = SpoolingBus(KafkaBus(kafka_settings), LocalBus(spool_file))  # the receiver restarted, Kafka is up
+    await back.start()
+    try:
+        events = await collect(kafka_bus, [topics.events], lambda ev: len(ev) >= 1)
+        assert events[0].json_data()["rx_id"] == rx
+    finally:
+        await back.close()
