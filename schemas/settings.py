@@ -44,6 +44,11 @@ class BusSettings(BaseModel):
     )
     topics: Topics = Field(default_factory=Topics)
 
+    @field_validator("spool_path", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        return None if value == "" else value
+
 
 class ReceiverSettings(BaseModel):
     host: str = "127.0.0.1"
