@@ -248,7 +248,7 @@ class ThreeShapePoller:
                 self._wake.clear()
                 round_ = asyncio.ensure_future(self.poll_once())
                 await _first_of(round_, stop)
-                if not round_.done():
+                if round_.cancelled():  # stopped in the middle of a round
                     break
                 if round_.exception() is not None:  # a bug, not a vendor answer: log, count, go on
                     self.counters["errors"] += 1

@@ -91,6 +91,11 @@ class Stack:
         self.pollers.append(poller)
         return poller
 
+    async def close(self) -> None:
+        """Close the pollers' connections (before their servers stop, or shutdown waits on them)."""
+        for poller in self.pollers:
+            await poller.close()
+
 
 @pytest.fixture
 async def make_stack(tmp_path: Path, kafka_settings: KafkaSettings, topics: Topics,
@@ -110,8 +115,7 @@ async def make_stack(tmp_path: Path, kafka_settings: KafkaSettings, topics: Topi
 
     yield build
     for built in stacks:
-        for poller in built.pollers:
-            await poller.close()
+        await built.close()
 
 
 @pytest.fixture
@@ -121,7 +125,8 @@ async def server(dental_desktop: ServerFactory) -> AsyncIterator[Server]:
 
 
 @pytest.fixture
-def stack(make_stack: Callable[..., Stack], server: Server) -> Stack:
+def stack(server: Server, make_stack: Callable[..., Stack]) -> Stack:
+    """One connection to `server` (set up first, so its pollers close before the server stops)."""
     return make_stack(server.connection("clinic-1"))
 
 

@@ -90,6 +90,7 @@ async def test_a_wrong_thumbprint_is_refused_before_credentials_and_other_server
         assert stack.poller(1).state.health.status == "ok"
         orders = await _orders(stack, 1)
         assert {o["account"] for o in orders} == {"clinic-ok"}
+        await stack.close()
 
 
 async def test_a_wrong_password_reports_the_connection_failing_and_publishes_nothing(
@@ -107,6 +108,7 @@ async def test_a_wrong_password_reports_the_connection_failing_and_publishes_not
         assert stack.poller(0).state.health.status == "failing"
         assert (await stack.poller(1).poll_once()).orders == 1
         assert {o["account"] for o in await _orders(stack, 1)} == {"clinic-ok"}
+        await stack.close()
 
 
 def _hostile_for(integration_id: str, body: str) -> Callable[[Asgi], Asgi]:
@@ -139,6 +141,7 @@ async def test_malformed_xml_for_one_patient_is_counted_and_the_other_patients_g
         assert (result.polled, result.failed, result.orders) == (1, 1, 1)
         assert dict(result.errors) == {"MalformedXml": 1}
         assert poller.counters["invalid_responses"] == 1 and poller.state.health.status == "ok"
+        await stack.close()
 
 
 async def test_an_entity_expansion_payload_is_refused_and_other_patients_and_servers_go_on(
@@ -157,3 +160,4 @@ async def test_an_entity_expansion_payload_is_refused_and_other_patients_and_ser
         assert results[2].orders == 1
         orders = await _orders(stack, 2)
         assert sorted(o["account"] for o in orders) == ["good", "mixed"]
+        await stack.close()
