@@ -79,6 +79,7 @@ class ThreeShapePoller:
         self._wall = wall
         self._http: httpx.AsyncClient | None = None
         self._due: dict[str, float] = {}  # integration id → clock time of its next poll
+        self._refused_until = -math.inf  # after a refused pin or credentials: wait before trying again
         self._wake = asyncio.Event()
 
     @property
@@ -96,12 +97,14 @@ class ThreeShapePoller:
         now = self.clock.now()
         due = [p for p in watched if every_patient or self._due.get(p, -math.inf) <= now]
         result = PollResult(due=len(due))
-        if not due:
+        if not due or (now < self._refused_until and not every_patient):
             return result
         try:
             client = await self._client()
         except (UntrustedServer, ServerError) as exc:
             await self._connection_failed(exc, result)
+            if isinstance(exc, UntrustedServer):
+                self._refused_until = now + self.connection.idle_poll_interval_s
             return result
         stop_round = asyncio.Event()
         slots = asyncio.Semaphore(self.connection.max_concurrent_patients)
@@ -155,6 +158,8 @@ class ThreeShapePoller:
                 result.failed += 1
                 if result.connection_error is None:
                     await self._connection_failed(exc, result)
+                # do not send refused credentials (or talk to an impostor) again at every round
+                self._refused_until = self.clock.now() + self.connection.idle_poll_interval_s
             except (VendorError, TimeoutError) as exc:  # one patient's bad answer never stops the rest
                 kind = type(exc).__name__
                 result.failed += 1

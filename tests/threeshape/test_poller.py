@@ -101,11 +101,18 @@ async def test_a_wrong_password_reports_the_connection_failing_and_publishes_not
         good.state.create_case("123")
         stack = make_stack(refusing.connection("bad-password", password="wrong", patients=["123", "456"]),
                            good.connection("clinic-ok"))
-        refused = await stack.poller(0).poll_once()
+        poller = stack.poller(0)
+        refused = await poller.poll_once()
         assert refused.connection_error is not None and "Unauthorized" in refused.connection_error
         assert refused.polled == 0 and refused.orders == 0
         assert all(not r.authorized for r in refusing.state.requests)
         assert stack.poller(0).state.health.status == "failing"
+        asked, connection = len(refusing.state.requests), stack.settings.threeshape[0]
+        await stack.clock.advance(connection.poll_interval_s)
+        assert (await poller.poll_once()).due == 2
+        assert len(refusing.state.requests) == asked  # refused credentials are not sent at every round
+        await stack.clock.advance(connection.idle_poll_interval_s)
+        assert (await poller.poll_once()).connection_error is not None
         assert (await stack.poller(1).poll_once()).orders == 1
         assert {o["account"] for o in await _orders(stack, 1)} == {"clinic-ok"}
         await stack.close()
