@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -168,18 +169,18 @@ class ThreeShapePoller:
                 self.counters["invalid_responses" if invalid else "patient_errors"] += 1
                 log.warning("3shape %s patient %s: %s", self.connection.id, ref, kind)
             finally:
-                self._schedule(integration_id, patient)
-
-    def _schedule(self, integration_id: str, patient: PatientState) -> None:
-        idle = (patient.last_change_at is not None
-                and self._wall() - patient.last_change_at > timedelta(seconds=self.connection.idle_after_s))
-        interval = self.connection.idle_poll_interval_s if idle else self.connection.poll_interval_s
-        self._due[integration_id] = self.clock.now() + interval
+                self._schedule(integration_id)
 
     def is_idle(self, integration_id: str) -> bool:
+        """No change seen for `idle_after_s`: polled every `idle_poll_interval_s` instead."""
         patient = self.state.patients.get(integration_id)
         return bool(patient and patient.last_change_at and self._wall() - patient.last_change_at
                     > timedelta(seconds=self.connection.idle_after_s))
+
+    def _schedule(self, integration_id: str) -> None:
+        idle = self.is_idle(integration_id)
+        interval = self.connection.idle_poll_interval_s if idle else self.connection.poll_interval_s
+        self._due[integration_id] = self.clock.now() + interval
 
     async def _cases(self, client: DentalDesktopClient, integration_id: str) -> list[CaseInfo]:
         """Cases created in the window, plus (optionally) those delivered in theirs: one list by id."""
@@ -267,9 +268,9 @@ class ThreeShapePoller:
         await self._drop_client()
 
 
-async def _first_of(task: asyncio.Future[object], *events: asyncio.Event) -> None:
+async def _first_of(task: asyncio.Future[Any], *events: asyncio.Event) -> None:
     """Wait for `task` or any of `events`; a task still running afterwards is cancelled."""
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(e.wait()) for e in events]
     try:
         await asyncio.wait({task, *waiters}, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -88,7 +88,3 @@ class PollState:
                        "since": self.health.since.isoformat() if self.health.since else None},
             "patients": {pid: p.dump() for pid, p in self.patients.items()},
         })
-
-
-def load_health(state_dir: Path, connection_id: str) -> Health:
-    return PollState(state_dir, connection_id).health
