@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator
 import httpx
 
 from consumers.context import WorkContext
-from consumers.errors import PermanentError
+from consumers.errors import PermanentError, Unauthorized
 from consumers.pipeline import ArtifactJob, order_folder, store_artifacts
 from consumers.retry import RetriesExhausted, retrying
 from consumers.storage import StoredFile, safe_component
 from consumers.threeshape.client import AttachedImage, DentalDesktopClient
 from consumers.threeshape.connection import open_http
 from consumers.threeshape.normalize import VENDOR
+from consumers.threeshape.tls import UntrustedServer
 from schemas.events import ArtifactRef, Order, ScanNotified
 from schemas.settings import Settings, ThreeShapeConnection
 
@@ -71,6 +72,8 @@ class ThreeShapeHandler:
                                    clock=ctx.clock, what=what)
         except (PermanentError, RetriesExhausted) as exc:  # announced as artifact.failed below
             failure = exc
+            if isinstance(exc, UntrustedServer | Unauthorized):
+                await self._forget(connection.id)  # the next event pre-flights the server again
 
         async def fetch(relative: str) -> StoredFile | None:
             if image is None:
@@ -84,6 +87,12 @@ class ThreeShapeHandler:
         job = ArtifactJob(ref=ref, file_name=stem + _EXTENSIONS.get(media_type, ""), media_type=media_type,
                           fetch=fetch, source_host=connection.host)
         await store_artifacts(order, case_id, [job], ctx)
+
+    async def _forget(self, connection_id: str) -> None:
+        async with self._lock:
+            http = self._http.pop(connection_id, None)
+        if http is not None:
+            await http.aclose()
 
     async def close(self) -> None:
         clients, self._http = list(self._http.values()), {}
