@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 
@@ -47,8 +48,12 @@ async def publish_notification(
         partitionkey=key,
         data=notified.model_dump(mode="json"),
     )
-    await bus.publish(topics.inbound, inbound)
-    await bus.publish(topics.events, event)
+    # Both in flight at once: one acknowledgement wait instead of two (bench/README.md, "ingest").
+    outcomes = await asyncio.gather(bus.publish(topics.inbound, inbound), bus.publish(topics.events, event),
+                                    return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
     return event
 
 
