@@ -47,7 +47,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--connections", default="16,64,256")
     parser.add_argument("--publish-seconds", type=float, default=3.0)
     parser.add_argument("--publishers", type=int, default=64, help="concurrent publishers (besides 1)")
-    parser.add_argument("--rounds", type=int, default=2, help="publish rounds; the best of each is kept")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="publish and download rounds; the best of each side is kept")
     parser.add_argument("--sizes", default="1MB,100MB,1GB")
     parser.add_argument("--scans", type=int, default=1000)
     parser.add_argument("--scan-size", default="5MB")
@@ -88,7 +89,7 @@ def publish(bootstrap: str, seconds: float, publishers: int, rounds: int) -> lis
     return rows
 
 
-def download(sizes: list[int]) -> list[dict[str, Any]]:
+def download(sizes: list[int], rounds: int) -> list[dict[str, Any]]:
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="scanbridge-bench-download-"))
     try:
@@ -100,13 +101,16 @@ def download(sizes: list[int]) -> list[dict[str, Any]]:
             orders = json.loads(sim_json.read_text())["orders"]
             for order in orders:
                 repeat = max(1, min(20, (200 * MB) // order["size"]))
-                got = {}
-                for variant in ("plain", "scanbridge"):
-                    dest = tmp / f"out-{variant}"
-                    dest.mkdir()
-                    got[variant] = run_json("bench.download", [variant, str(sim_json), str(order["order_id"]),
-                                                               str(dest), str(repeat)], timeout_s=600)
-                    shutil.rmtree(dest)
+                got: dict[str, dict[str, Any]] = {}
+                for _ in range(rounds):  # alternate, keep the best of each: noise hits both alike
+                    for variant in ("plain", "scanbridge"):
+                        dest = tmp / f"out-{variant}"
+                        dest.mkdir()
+                        run = run_json("bench.download", [variant, str(sim_json), str(order["order_id"]),
+                                                          str(dest), str(repeat)], timeout_s=600)
+                        shutil.rmtree(dest)
+                        if variant not in got or run["mb_s"] > got[variant]["mb_s"]:
+                            got[variant] = run
                 rows.append({"size": order["size"], "file_bytes": order["ide_bytes"], "repeat": repeat,
                              "scanbridge": got["scanbridge"], "plain": got["plain"],
                              "ratio": ratio(got["scanbridge"]["mb_s"], got["plain"]["mb_s"])})
@@ -144,7 +148,7 @@ def main() -> None:
             results["publish"] = publish(bootstrap, args.publish_seconds, args.publishers, args.rounds)
         if "download" in only:
             print("download …", flush=True)
-            results["download"] = download([parse_size(s) for s in args.sizes.split(",")])
+            results["download"] = download([parse_size(s) for s in args.sizes.split(",")], args.rounds)
         if "e2e" in only:
             print(f"end to end: {args.scans} scans of {args.scan_size} at {args.rate}/s …", flush=True)
             results["e2e"] = e2e.run(bootstrap, args.scans, parse_size(args.scan_size), args.rate)

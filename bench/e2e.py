@@ -77,7 +77,7 @@ async def _post(client: httpx.AsyncClient, hook: str, rx_id: str, accepted: dict
 
 async def _wait(watcher: Watcher, rx_ids: list[str], timeout_s: float) -> None:
     deadline = time.perf_counter() + timeout_s
-    while watcher.complete(rx_ids) < len(rx_ids) and time.perf_counter() < deadline:  # noqa: ASYNC110
+    while watcher.complete(rx_ids) < len(rx_ids) and time.perf_counter() < deadline:
         await asyncio.sleep(0.1)
 
 
