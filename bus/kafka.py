@@ -158,7 +158,7 @@ class KafkaConsumer:
 
     async def _assignment(self) -> set[TopicPartition]:
         """Wait for the group to assign partitions (aiokafka joins in the background)."""
-        while not self._consumer.assignment():  # noqa: ASYNC110 - aiokafka offers no assignment event
+        while not self._consumer.assignment():
             await asyncio.sleep(0.05)
         return set(self._consumer.assignment())
 

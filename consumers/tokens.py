@@ -34,8 +34,15 @@ class Tokens:
 
 
 class TokenStore:
-    def __init__(self, path: Path, initial: Tokens, *, token_url: str,
-                 client_id: str | None = None, client_secret: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        initial: Tokens,
+        *,
+        token_url: str,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> None:
         self._path = path
         self._token_url = token_url
         self._client_id = client_id
@@ -55,8 +62,10 @@ class TokenStore:
         temp = self._path.with_name(self._path.name + ".tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump({"access_token": self._tokens.access_token,
-                       "refresh_token": self._tokens.refresh_token}, handle)
+            json.dump(
+                {"access_token": self._tokens.access_token, "refresh_token": self._tokens.refresh_token},
+                handle,
+            )
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, self._path)
@@ -70,22 +79,27 @@ class TokenStore:
         async with self._lock:
             if self._tokens.access_token != stale_access_token:
                 return self._tokens.access_token  # someone else already refreshed
-            client = AsyncOAuth2Client(client_id=self._client_id, client_secret=self._client_secret,
-                                       timeout=30.0)
+            client = AsyncOAuth2Client(
+                client_id=self._client_id, client_secret=self._client_secret, timeout=30.0
+            )
             try:
                 with translate_transport_errors():
-                    token = await client.refresh_token(self._token_url,
-                                                       refresh_token=self._tokens.refresh_token)
+                    token = await client.refresh_token(
+                        self._token_url, refresh_token=self._tokens.refresh_token
+                    )
             except OAuthError as exc:
                 if exc.error == "invalid_grant":
-                    raise Unauthorized("refresh token refused (invalid_grant): re-authorization needed") from exc
+                    raise Unauthorized(
+                        "refresh token refused (invalid_grant): re-authorization needed"
+                    ) from exc
                 raise ServerError(f"token refresh failed: {exc.error}") from exc
             except ValueError as exc:  # a non-JSON or malformed answer
                 raise ServerError("token refresh answer unreadable") from exc
             finally:
                 await client.aclose()
-            self._tokens = Tokens(token["access_token"],
-                                  token.get("refresh_token") or self._tokens.refresh_token)
+            self._tokens = Tokens(
+                token["access_token"], token.get("refresh_token") or self._tokens.refresh_token
+            )
             self._save()
             log.info("access token refreshed")
             return self._tokens.access_token

@@ -86,7 +86,7 @@ async def test_a_publish_to_a_dead_primary_lands_in_the_spool_and_is_forwarded_i
         await up.ensure_topics([topics.events])
         await up.publish(topics.events, _event("k", 2))  # queued behind the spooled two
         async with asyncio.timeout(30):
-            while await up.pending():  # noqa: ASYNC110 - the spool is a file, possibly shared
+            while await up.pending():
                 await asyncio.sleep(0.05)
         got = await _read_all(up, topics.events, {"k-0", "k-1", "k-2"})
     finally:
@@ -199,7 +199,7 @@ async def test_a_broker_restart_loses_no_acknowledged_event(own_broker: Broker, 
         await asyncio.gather(*senders)
     try:
         async with asyncio.timeout(45):
-            while await bus.pending():  # noqa: ASYNC110 - the spool is a file, possibly shared
+            while await bus.pending():
                 await asyncio.sleep(0.1)
         counters = dict(bus.counters)
         got = await _read_all(bus, topics.events, set(acked))

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
+from bus.base import Partition
 from consumers.clock import ManualClock
 from consumers.errors import NotReady, ServerError, Throttled
 from consumers.offsets import OffsetTracker
 from consumers.retry import RetriesExhausted, retrying
-from bus.base import Partition
 from schemas.settings import RetrySettings
 
 POLICY = RetrySettings(initial_delay_s=10, max_delay_s=60, not_ready_for_s=600, server_error_for_s=120)

@@ -23,7 +23,7 @@ BLOB = bytes(range(256)) * 4096  # 1 MiB
 
 async def _chunks(data: bytes, size: int = 65536) -> AsyncIterator[bytes]:
     for i in range(0, len(data), size):
-        yield data[i:i + size]
+        yield data[i : i + size]
 
 
 async def test_a_stored_file_has_its_sha256_and_no_temporary_file_is_left(tmp_path: Path) -> None:
@@ -74,34 +74,46 @@ async def origin() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
 
 async def _get(url: str, tmp_path: Path, allowed: set[str], **kw: object) -> object:
     async with httpx.AsyncClient() as client:
-        return await download(client, DownloadRequest(url, {"Authorization": "Bearer secret"}, **kw),  # type: ignore[arg-type]
-                              FolderStore(tmp_path), "o/f.zip", allowed_hosts=frozenset(allowed),
-                              max_bytes=10 * len(BLOB), chunk_bytes=65536)
+        return await download(
+            client,
+            DownloadRequest(url, {"Authorization": "Bearer secret"}, **kw),  # type: ignore[arg-type]
+            FolderStore(tmp_path),
+            "o/f.zip",
+            allowed_hosts=frozenset(allowed),
+            max_bytes=10 * len(BLOB),
+            chunk_bytes=65536,
+        )
 
 
-async def test_a_download_streams_into_the_store(origin: tuple[str, list[dict[str, str]]], tmp_path: Path) -> None:
+async def test_a_download_streams_into_the_store(
+    origin: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
     url, seen = origin
     stored = await _get(f"{url}/blob", tmp_path, {"127.0.0.1"})
     assert stored.sha256 == hashlib.sha256(BLOB).hexdigest()  # type: ignore[attr-defined]
     assert seen[0]["authorization"] == "Bearer secret"
 
 
-async def test_a_host_not_allowed_is_never_contacted(origin: tuple[str, list[dict[str, str]]], tmp_path: Path) -> None:
+async def test_a_host_not_allowed_is_never_contacted(
+    origin: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
     url, seen = origin
     with pytest.raises(ArtifactRejected):
         await _get(f"{url}/blob", tmp_path, {"vendor.example"})
     assert seen == []
 
 
-async def test_a_redirect_to_a_host_not_allowed_is_refused(origin: tuple[str, list[dict[str, str]]],
-                                                           tmp_path: Path) -> None:
-    url, seen = origin
+async def test_a_redirect_to_a_host_not_allowed_is_refused(
+    origin: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    url, _ = origin
     with pytest.raises(ArtifactRejected):
         await _get(f"{url}/hop?to=http://169.254.169.254/latest", tmp_path, {"127.0.0.1"})
 
 
 async def test_a_redirect_to_another_allowed_host_drops_the_bearer_token(
-        origin: tuple[str, list[dict[str, str]]], tmp_path: Path) -> None:
+    origin: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
     url, seen = origin
     other = url.replace("127.0.0.1", "localhost")
     await _get(f"{url}/hop?to={other}/blob", tmp_path, {"127.0.0.1", "localhost"})
@@ -109,13 +121,16 @@ async def test_a_redirect_to_another_allowed_host_drops_the_bearer_token(
 
 
 @pytest.mark.parametrize(("code", "error"), [(404, NotReady), (503, ServerError), (500, ServerError)])
-async def test_vendor_answers_become_the_matching_error(origin: tuple[str, list[dict[str, str]]], tmp_path: Path,
-                                                        code: int, error: type[Exception]) -> None:
+async def test_vendor_answers_become_the_matching_error(
+    origin: tuple[str, list[dict[str, str]]], tmp_path: Path, code: int, error: type[Exception]
+) -> None:
     url, _ = origin
     with pytest.raises(error):
         await _get(f"{url}/status/{code}", tmp_path, {"127.0.0.1"}, not_found_is_not_ready=True)
 
 
-async def test_no_content_means_nothing_to_store(origin: tuple[str, list[dict[str, str]]], tmp_path: Path) -> None:
+async def test_no_content_means_nothing_to_store(
+    origin: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
     url, _ = origin
     assert await _get(f"{url}/status/204", tmp_path, {"127.0.0.1"}) is None

@@ -42,29 +42,49 @@ class FnHandler:
 
 
 def _notified(rx: str) -> Envelope:
-    data = ScanNotified(vendor="test", account="1", connection="c", rx_id=rx, learned_by="webhook",
-                        received_at=datetime.now(UTC))
-    return Envelope(id=ids.event_id(SCAN_NOTIFIED, "test", "1", rx, "v"), source="scanbridge/test/1",
-                    type=SCAN_NOTIFIED, subject=rx, partitionkey=ids.partition_key("test", "1", rx),
-                    data=data.model_dump(mode="json"))
+    data = ScanNotified(
+        vendor="test",
+        account="1",
+        connection="c",
+        rx_id=rx,
+        learned_by="webhook",
+        received_at=datetime.now(UTC),
+    )
+    return Envelope(
+        id=ids.event_id(SCAN_NOTIFIED, "test", "1", rx, "v"),
+        source="scanbridge/test/1",
+        type=SCAN_NOTIFIED,
+        subject=rx,
+        partitionkey=ids.partition_key("test", "1", rx),
+        data=data.model_dump(mode="json"),
+    )
 
 
 @pytest.fixture
 def settings(tmp_path: Path, kafka_settings: KafkaSettings, topics: Topics) -> Settings:
     retry = RetrySettings(initial_delay_s=0.01, max_delay_s=0.05)
-    return Settings(bus=BusSettings(backend="kafka", kafka=kafka_settings, topics=topics),
-                    worker=WorkerSettings(group=f"w-{uuid.uuid4().hex[:8]}", retry=retry), state_dir=tmp_path)
+    return Settings(
+        bus=BusSettings(backend="kafka", kafka=kafka_settings, topics=topics),
+        worker=WorkerSettings(group=f"w-{uuid.uuid4().hex[:8]}", retry=retry),
+        state_dir=tmp_path,
+    )
 
 
 @pytest.fixture
-async def start_worker(settings: Settings, kafka_bus: KafkaBus,
-                       tmp_path: Path) -> AsyncIterator[Callable[[HandleFn], Coroutine[Any, Any, asyncio.Task[None]]]]:
+async def start_worker(
+    settings: Settings, kafka_bus: KafkaBus, tmp_path: Path
+) -> AsyncIterator[Callable[[HandleFn], Coroutine[Any, Any, asyncio.Task[None]]]]:
     running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
     http = httpx.AsyncClient()
 
     async def start(fn: HandleFn) -> asyncio.Task[None]:
-        ctx = WorkContext(settings=settings, publisher=Publisher(kafka_bus, settings.bus.topics),
-                          store=FolderStore(tmp_path / "store"), clock=RealClock(), http=http)
+        ctx = WorkContext(
+            settings=settings,
+            publisher=Publisher(kafka_bus, settings.bus.topics),
+            store=FolderStore(tmp_path / "store"),
+            clock=RealClock(),
+            http=http,
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(Worker(kafka_bus, {"test": FnHandler(fn)}, ctx).run(stop))
         running.append((stop, task))
@@ -90,7 +110,8 @@ async def _stop(task: asyncio.Task[None]) -> None:
 
 
 async def test_unfinished_work_is_not_committed_and_comes_back_after_a_restart(
-        start_worker: Any, kafka_bus: KafkaBus, topics: Topics) -> None:
+    start_worker: Any, kafka_bus: KafkaBus, topics: Topics
+) -> None:
     seen_first: list[str] = []
     done_first: list[str] = []
     never = asyncio.Event()
@@ -119,7 +140,9 @@ async def test_unfinished_work_is_not_committed_and_comes_back_after_a_restart(
             await asyncio.sleep(0.05)
 
 
-async def test_a_slow_order_does_not_delay_the_others(start_worker: Any, kafka_bus: KafkaBus, topics: Topics) -> None:
+async def test_a_slow_order_does_not_delay_the_others(
+    start_worker: Any, kafka_bus: KafkaBus, topics: Topics
+) -> None:
     release = asyncio.Event()
     finished: list[str] = []
 
@@ -141,7 +164,8 @@ async def test_a_slow_order_does_not_delay_the_others(start_worker: Any, kafka_b
 
 
 async def test_a_permanent_failure_is_dead_lettered_with_its_reason_and_then_committed(
-        start_worker: Any, kafka_bus: KafkaBus, topics: Topics) -> None:
+    start_worker: Any, kafka_bus: KafkaBus, topics: Topics
+) -> None:
     async def refuse(n: ScanNotified) -> None:
         raise PermanentError("vendor says no such order")
 
@@ -152,7 +176,8 @@ async def test_a_permanent_failure_is_dead_lettered_with_its_reason_and_then_com
 
 
 async def test_a_handler_that_keeps_crashing_is_retried_then_dead_lettered(
-        start_worker: Any, kafka_bus: KafkaBus, topics: Topics) -> None:
+    start_worker: Any, kafka_bus: KafkaBus, topics: Topics
+) -> None:
     calls: list[str] = []
 
     async def crash(n: ScanNotified) -> None:
