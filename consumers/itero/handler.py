@@ -110,10 +110,15 @@ class IteroHandler:
                     return await client.download(links[asset], ctx.store, relative,
                                                  max_bytes=ctx.settings.worker.max_artifact_bytes,
                                                  chunk_bytes=ctx.settings.worker.download_chunk_bytes)
-                except LinkExpired:
-                    fresh: dict[str, Any] = await client.get_order(rx_id)  # ask for fresh links
-                    links[asset] = client.asset_url(order.order_id, asset, returned_link(fresh, asset))
-                    raise
+                except (LinkExpired, Unauthorized) as exc:
+                    # A returned link may be signed and expire: ask the order for a fresh one. A 401
+                    # that a fresh token did not cure counts as an expired link only if the link changed.
+                    fresh: dict[str, Any] = await client.get_order(rx_id)
+                    renewed = client.asset_url(order.order_id, asset, returned_link(fresh, asset))
+                    if isinstance(exc, Unauthorized) and renewed == links[asset]:
+                        raise
+                    links[asset] = renewed
+                    raise LinkExpired(f"{asset} link refused; renewed") from exc
 
             return ArtifactJob(ref=ref, file_name=ref.name or f"{asset}.zip", media_type="application/zip",
                                fetch=fetch, verify=_is_zip, source_host=ref.url_host or "")

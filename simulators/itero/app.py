@@ -38,6 +38,7 @@ def _unauthorized() -> JSONResponse:
 
 def order_json(state: IteroSimState, order: SimOrder, root: str) -> dict[str, Any]:
     download = f"{root}/order/{order.order_id}/download"
+    query = state.link_query()
     return {
         "ProcedureName": "Fixed Restorative", "ProcedureTypeName": None, "RxId": order.rx_id,
         "OrderId": order.order_id, "OrderCode": f"OC-{order.order_id}",
@@ -49,13 +50,13 @@ def order_json(state: IteroSimState, order: SimOrder, root: str) -> dict[str, An
         "Preps": [{"AdaId": 8, "UnitTypeId": 2, "UnitTypeName": "Crown", "BridgeId": None},
                   {"AdaId": 30, "UnitTypeId": 2, "UnitTypeName": "Crown", "BridgeId": None}],
         "Notes": None, "ViewerUrl": f"{root}/viewer/{order.rx_id}",
-        "ThumbnailsDownloadUrl": f"{download}/IMAGE_GALLERY", "IdeFileUrl": f"{download}/IDE",
-        "ScreenCaptureFileUrl": f"{download}/SCREEN_CAPTURE", "Status": order.status,
+        "ThumbnailsDownloadUrl": f"{download}/IMAGE_GALLERY{query}", "IdeFileUrl": f"{download}/IDE{query}",
+        "ScreenCaptureFileUrl": f"{download}/SCREEN_CAPTURE{query}", "Status": order.status,
         "DueDate": "2026-12-20T00:00:00", "PatientId": 0, "DoctorName": "Dr. Who",
         "DoctorLicenseNumber": "LIC-9",
-        "Urls": {"MyiTero3DViewerUrl": f"{root}/viewer/{order.rx_id}", "IDEFileUrl": f"{download}/IDE",
-                 "ScreenCaptureUrl": f"{download}/SCREEN_CAPTURE",
-                 "ThumbnailsUrl": f"{download}/IMAGE_GALLERY"},
+        "Urls": {"MyiTero3DViewerUrl": f"{root}/viewer/{order.rx_id}", "IDEFileUrl": f"{download}/IDE{query}",
+                 "ScreenCaptureUrl": f"{download}/SCREEN_CAPTURE{query}",
+                 "ThumbnailsUrl": f"{download}/IMAGE_GALLERY{query}"},
         "ScannerModelDescription": "iTero Element 5D", "ScannerModelId": 5,
     }
 
@@ -121,6 +122,10 @@ def create_app(state: IteroSimState) -> Starlette:
     async def download(request: Request) -> Response:
         if (refused := await guard(request)) is not None:
             return refused
+        expires = request.query_params.get("expires")
+        if expires is not None and float(expires) < state.clock():
+            return Response("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                            status_code=403, media_type="application/xml")
         asset = request.path_params["asset"]
         if asset not in ASSET_SIZES:
             return JSONResponse({"Message": "Wrong asset format"}, status_code=400)

@@ -64,6 +64,9 @@ class IteroSimState:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     queries: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, query parameters)
     paired: bool = True
+    signed_links: bool = False  # order links carry ?expires=…, refused with 403 once past
+    link_ttl_s: float = 300.0
+    expired_links: int = 0  # this many order answers hand out links that have already expired
     slow_s: float = 0.0
     clock: Callable[[], float] = time.monotonic  # seconds, monotonic: token expiry and not-ready delays
 
@@ -72,6 +75,15 @@ class IteroSimState:
         self.access_tokens[access] = self.clock() + self.access_ttl_s
         self.refresh_tokens.add(refresh)
         return access, refresh
+
+    def link_query(self) -> str:
+        """The query that makes an order's download links expire ("Use the returned links")."""
+        if not self.signed_links:
+            return ""
+        if self.expired_links > 0:
+            self.expired_links -= 1
+            return "?expires=0"
+        return f"?expires={self.clock() + self.link_ttl_s:.3f}"
 
     def token_valid(self, token: str) -> bool:
         return self.paired and self.access_tokens.get(token, 0.0) > self.clock()

@@ -120,3 +120,16 @@ async def test_a_vendor_500_is_retried_then_succeeds(stack: Stack, worker: objec
     events = await collect(stack.bus, [stack.topics.artifacts], lambda ev: len(ev) >= 2)
     assert all(e.type == ARTIFACT_STORED for e in events)
     assert not of_type(events, ARTIFACT_FAILED)
+
+
+async def test_an_expired_returned_download_link_is_renewed_from_the_order(
+    stack: Stack, worker: object
+) -> None:
+    stack.sim.signed_links = True
+    stack.sim.expired_links = 1  # the first order answer hands out links that already expired
+    order = stack.sim.add_order(size=20_000)
+    await _notify(stack, order.rx_id)
+    events = await collect(stack.bus, [stack.topics.artifacts], lambda ev: len(ev) >= 2)
+    assert {e.type for e in events} == {ARTIFACT_STORED}
+    expired = [p for m, p in stack.sim.requests if "/download/IDE" in p]
+    assert len(expired) >= 2  # one refused with 403, one with the renewed link
