@@ -28,10 +28,12 @@ class IteroNotification(BaseModel):
     def _guid(cls, value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError("Id must be the Rx GUID as a string")
+        guid = value.strip().strip("{}")
         try:
-            return str(uuid.UUID(value.strip().strip("{}")))
+            uuid.UUID(guid)
         except ValueError:
             raise ValueError("Id is not a GUID") from None
+        return guid  # as the vendor wrote it: its API may look the id up exactly so
 
     @field_validator("companyid", mode="before")
     @classmethod

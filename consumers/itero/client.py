@@ -61,6 +61,8 @@ class IteroClient:
     async def get_order(self, rx_id: str) -> dict[str, Any]:
         """One order by Rx GUID. A 404 right after a notification means "not ready yet" (Align §3.7.2)."""
         data = unwrap_data(await self._get_json(f"orders/{rx_id}", not_found_is_not_ready=True))
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]  # tolerate a one-element list
         if not isinstance(data, dict):
             raise ArtifactRejected("order answer has no order object")
         return data

@@ -203,3 +203,13 @@ async def test_with_a_spool_kafka_unreachable_gives_202_and_the_event_reaches_ka
         assert events[0].json_data()["rx_id"] == rx
     finally:
         await back.close()
+
+
+async def test_an_upper_case_guid_is_kept_as_the_vendor_wrote_it(
+    client: httpx.AsyncClient, kafka_bus: KafkaBus, topics: Topics
+) -> None:
+    rx = str(uuid.uuid4()).upper()
+    response = await client.post(f"/hooks/itero/{TOKEN}", content=_body(Id=rx, CompanyId=4242), headers=JSON)
+    assert response.status_code == 202
+    events = await collect(kafka_bus, [topics.events], lambda ev: len(ev) >= 1)
+    assert events[0].json_data()["rx_id"] == rx
