@@ -56,18 +56,26 @@ class FolderStore:
         digest = hashlib.sha256()
         size = 0
         handle = await asyncio.to_thread(open, temp, "wb")
+        writing: asyncio.Future[None] | None = None
+        loop = asyncio.get_running_loop()
         try:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
                     raise ArtifactRejected(f"artifact larger than the limit of {max_bytes} bytes")
-                digest.update(chunk)
-                await asyncio.to_thread(handle.write, chunk)
+                if writing is not None:
+                    await writing  # at most one chunk in the thread: memory stays bounded
+                # Hash and write off the event loop, while the next chunk is being received.
+                writing = loop.run_in_executor(None, _hash_and_write, handle, digest, chunk)
+            if writing is not None:
+                await writing
             await asyncio.to_thread(_flush_and_sync, handle)
             handle.close()
             await asyncio.to_thread(os.replace, temp, final)
             await asyncio.to_thread(_sync_dir, final.parent)
         except BaseException:
+            if writing is not None and not writing.done():
+                await asyncio.shield(writing)  # never close the file under a running write
             handle.close()
             temp.unlink(missing_ok=True)
             raise
@@ -90,6 +98,11 @@ class FolderStore:
         temp = marker.with_name(marker.name + ".tmp")
         temp.write_text(json.dumps(data, default=str))
         os.replace(temp, marker)
+
+
+def _hash_and_write(handle: Any, digest: Any, chunk: bytes) -> None:
+    digest.update(chunk)
+    handle.write(chunk)
 
 
 def _flush_and_sync(handle: Any) -> None:
