@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from bus.base import Delivery, Partition
 from bus.codec import decode, encode
 from bus.errors import BusError, BusUnavailable
+from bus.groupcommit import GroupCommit
 from schemas.envelope import Envelope
 
 T = TypeVar("T")
@@ -93,25 +94,6 @@ class Store:
         executor.shutdown(wait=False)
 
 
-def _append(conn: sqlite3.Connection, topic: str, key: bytes | None, value: bytes, headers: str) -> int:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        found = conn.execute("SELECT next_pos FROM topics WHERE name = ?", (topic,)).fetchone()
-        if found is None:
-            raise BusUnavailable(f"topic {topic!r} does not exist in the local log (ensure_topics)")
-        pos = int(found[0])
-        conn.execute(
-            "INSERT INTO records (topic, pos, ts_ms, key, value, headers) VALUES (?, ?, ?, ?, ?, ?)",
-            (topic, pos, _now_ms(), key, value, headers),
-        )
-        conn.execute("UPDATE topics SET next_pos = ? WHERE name = ?", (pos + 1, topic))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return pos
-
-
 def _end(conn: sqlite3.Connection, topic: str) -> int:
     found = conn.execute("SELECT next_pos FROM topics WHERE name = ?", (topic,)).fetchone()
     return int(found[0]) if found else 0
@@ -129,18 +111,23 @@ class LocalBus:
         self.path = Path(path)
         self._lease_s = lease_s
         self._store = Store(self.path)
+        self._commits = GroupCommit(self._store)
 
     async def start(self) -> None:
         await self._store.run(lambda conn: None)
 
     async def close(self) -> None:
+        await self._commits.close()
         await self._store.close()
 
     async def publish(self, topic: str, event: Envelope) -> None:
-        """Append the event; the row is fsynced (WAL, synchronous=FULL) before this returns."""
+        """Append the event; the row is fsynced (WAL, synchronous=FULL) before this returns.
+
+        Publishes that arrive together are committed together (bus/groupcommit.py): one fsync each batch.
+        """
         key, value, headers = encode(event)
         encoded = json.dumps([[name, data.hex()] for name, data in headers])
-        await self._store.run(_append, topic, key, value, encoded)
+        await self._commits.append((topic, key, value, encoded))
 
     async def ready(self) -> bool:
         try:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bus.base import Delivery
+from bus.errors import BusUnavailable
 from bus.local import LocalBus
 from schemas.envelope import Envelope
 
@@ -15,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _event(n: int) -> Envelope:
-    return Envelope(id=f"e{n}", source="scanbridge/test/1", type="scan.notified", partitionkey="k",
-                    data={"n": n})
+    return Envelope(
+        id=f"e{n}", source="scanbridge/test/1", type="scan.notified", partitionkey="k", data={"n": n}
+    )
 
 
 async def _poll_ids(bus: LocalBus, group: str, want: int) -> list[str]:
@@ -61,8 +63,7 @@ async def test_events_written_by_another_process_are_consumed(tmp_path: Path) ->
         "    await bus.close()\n"
         "asyncio.run(main())\n"
     )
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(path),
-                                                cwd=ROOT)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(path), cwd=ROOT)
     assert await proc.wait() == 0
     try:
         assert await _poll_ids(bus, "g", 1) == ["p1"]
@@ -103,3 +104,31 @@ async def test_a_second_member_of_a_group_waits_until_the_first_leaves(tmp_path:
         assert [d.event.id for d in got] == ["e0"]
     finally:
         await second.close()
+
+
+async def test_concurrent_publishes_are_committed_together_and_a_bad_topic_fails_alone(
+    tmp_path: Path,
+) -> None:
+    bus = LocalBus(tmp_path / "gc.sqlite3")
+    await bus.ensure_topics(["t"])
+    await bus.start()
+
+    def event(n: int) -> Envelope:
+        return Envelope(id=f"g{n}", source="s", type="x", partitionkey=f"k{n % 3}", data={"n": n})
+
+    results = await asyncio.gather(
+        *(bus.publish("t", event(n)) for n in range(200)),
+        bus.publish("missing", event(999)),
+        return_exceptions=True,
+    )
+    assert [r for r in results[:200] if r is not None] == []
+    assert isinstance(results[200], BusUnavailable)
+    consumer = bus.consumer(["t"], "g")
+    await consumer.start()
+    got: list[int] = []
+    async with asyncio.timeout(20):
+        while len(got) < 200:
+            got.extend(d.event.json_data()["n"] for d in await consumer.poll(max_records=500, timeout_s=0.2))
+    await consumer.close()
+    await bus.close()
+    assert got == list(range(200))  # one partition: publish order kept
