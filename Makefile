@@ -49,6 +49,7 @@ test-slow: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy schemas bus receiver consumers scanbridge simulators
 
 ## Benchmarks against their ceilings, about 6 minutes (not part of `make test`); see bench/README.md.
 bench: setup

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from consumers.context import WorkContext
 from consumers.errors import PermanentError
@@ -84,7 +85,7 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
             continue
         attempts = Attempts()
         try:
-            result = await retrying(lambda job=job, relative=relative: job.fetch(relative),
+            result = await retrying(partial(job.fetch, relative),
                                     policy=ctx.settings.worker.retry, clock=ctx.clock,
                                     what=f"{order.vendor} {job.ref.kind}", attempts=attempts)
             if result is None:

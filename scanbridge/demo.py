@@ -55,7 +55,6 @@ def demo_settings(home: Path, sim_url: str, sim: IteroSimState, token: str, port
 
 async def _serve_sim(sim: IteroSimState, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     server = uvicorn.Server(uvicorn.Config(create_sim(sim), host="127.0.0.1", port=port, log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)

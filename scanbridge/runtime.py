@@ -79,7 +79,6 @@ async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event) -> Non
     config = uvicorn.Config(app, host=settings.receiver.host, port=settings.receiver.port,
                             log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     serving = asyncio.create_task(server.serve())
     await stop.wait()
     server.should_exit = True

@@ -55,7 +55,8 @@ class MeditHandler:
             number = notified.order_id
             order_record = await retrying(lambda: client.get_order(number), policy=policy, clock=ctx.clock,
                                           what="meditlink order")
-            case = order_record.get("case") if isinstance(order_record.get("case"), dict) else {}
+            found = order_record.get("case")
+            case: dict[str, Any] = found if isinstance(found, dict) else {}
         elif notified.case_id:
             case_id = notified.case_id
             case = await retrying(lambda: client.get_case(case_id), policy=policy, clock=ctx.clock,

@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ class MeditPoller:
         """Every page of a search, until 204, `last`, `totalPage` or the documented page cap."""
         records: list[dict[str, Any]] = []
         for page in range(MAX_PAGE + 1):
-            body = await retrying(lambda page=page: self.client.search(kind, start_ms, end_ms, page),
+            body = await retrying(partial(self.client.search, kind, start_ms, end_ms, page),
                                   policy=self._retry, clock=self._clock, what=f"meditlink {kind}/search")
             content = ci_get(body, "content") if body else None
             if not content:
