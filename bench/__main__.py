@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import e2e, ingest
-from bench.common import ROOT, background, free_port, kafka_broker, ratio, run_json
+from bench.common import ROOT, background, free_port, ratio, run_json
 from bench.stack import StackConfig
 from bench.table import render
 from bus.factory import make_bus
+from tests.kafka_broker import kafka_broker
 
 MB = 1024 * 1024
 

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
 HOST = "127.0.0.1"
 
 
@@ -83,23 +82,6 @@ def _ready(url: str | None, path: Path | None) -> bool:
         return httpx.get(url, timeout=1.0).status_code < 500
     except httpx.HTTPError:
         return False
-
-
-@contextmanager
-def kafka_broker() -> Iterator[str]:
-    """A bootstrap address: KAFKA_BOOTSTRAP when set, else the project's broker started in a temp dir."""
-    given = os.environ.get("KAFKA_BOOTSTRAP")
-    if given:
-        yield given
-        return
-    run_dir = Path(tempfile.mkdtemp(prefix="scanbridge-bench-kafka-"))
-    out = subprocess.run([str(KAFKA_SH), "start", str(run_dir), "0"], check=True, capture_output=True,
-                         text=True, timeout=300)
-    try:
-        yield out.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run([str(KAFKA_SH), "stop", str(run_dir)], check=False, timeout=60)
-        subprocess.run(["rm", "-rf", str(run_dir)], check=False, timeout=60)
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

@@ -1,8 +1,9 @@
-"""Start the project's own Kafka broker for a test session (or use KAFKA_BOOTSTRAP when set)."""
+"""Start the project's own Kafka broker for a test session or a benchmark (or use KAFKA_BOOTSTRAP)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -35,3 +36,4 @@ def kafka_broker() -> Iterator[str]:
         yield out.stdout.strip().splitlines()[-1]
     finally:
         subprocess.run([str(SCRIPT), "stop", str(run_dir)], check=False, timeout=60)
+        shutil.rmtree(run_dir, ignore_errors=True)
