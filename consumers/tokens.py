@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ with warnings.catch_warnings():
 
 from consumers.errors import ServerError, Unauthorized
 from consumers.http import translate_transport_errors
+from schemas.credentials import write_private
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +58,8 @@ class TokenStore:
             return None
 
     def _save(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self._path.with_name(self._path.name + ".tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(
-                {"access_token": self._tokens.access_token, "refresh_token": self._tokens.refresh_token},
-                handle,
-            )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, self._path)
+        write_private(self._path, {"access_token": self._tokens.access_token,
+                                   "refresh_token": self._tokens.refresh_token})
 
     @property
     def access_token(self) -> str:
