@@ -59,11 +59,10 @@ def translate_transport_errors() -> Iterator[None]:
         raise ServerError(f"transport error: {type(exc).__name__}") from exc
 
 
-def new_client(timeout_s: float, *, verify: bool | object = True) -> httpx.AsyncClient:
+def new_client(timeout_s: float) -> httpx.AsyncClient:
     """The vendor HTTP client: explicit timeouts and limits, redirects followed by callers only."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout_s, connect=10.0),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         follow_redirects=False,
-        verify=verify,  # type: ignore[arg-type]
     )

@@ -34,9 +34,3 @@ class OffsetTracker:
 
     def committed(self, offsets: dict[Partition, int]) -> None:
         self._committed.update(offsets)
-
-    def forget(self, partitions: set[Partition]) -> None:
-        for p in partitions:
-            self._in_flight.pop(p, None)
-            self._next.pop(p, None)
-            self._committed.pop(p, None)

@@ -34,14 +34,6 @@ class ArtifactJob:
     source_host: str = ""
 
 
-@dataclass(frozen=True)
-class Outcome:
-    order_published: bool
-    stored: list[StoredArtifact]
-    failed: list[ArtifactFailed]
-    empty: list[str]
-
-
 def order_folder(order: Order, subject: str) -> str:
     return "/".join(safe_component(p) for p in (order.vendor, order.account, subject))
 
@@ -73,12 +65,10 @@ def _verified(job: ArtifactJob, result: StoredFile) -> VendorChecksum | None:
         raise
 
 
-async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], ctx: WorkContext) -> Outcome:
+async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], ctx: WorkContext) -> None:
+    """Fetch, verify, store and announce each job not stored yet; a failed one is announced as failed."""
     folder = f"{order_folder(order, subject)}/{safe_component(order.version)}"
     ref = OrderRef(vendor=order.vendor, account=order.account, order_id=order.order_id, version=order.version)
-    stored: list[StoredArtifact] = []
-    failed: list[ArtifactFailed] = []
-    empty: list[str] = []
     for job in jobs:
         relative = f"{folder}/{job.ref.kind}/{safe_component(job.file_name)}"
         if ctx.store.read_marker(relative) is not None:
@@ -89,7 +79,6 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
                                     policy=ctx.settings.worker.retry, clock=ctx.clock,
                                     what=f"{order.vendor} {job.ref.kind}", attempts=attempts)
             if result is None:
-                empty.append(job.ref.kind)
                 continue
             checksum = _verified(job, result)
         except (PermanentError, RetriesExhausted) as exc:
@@ -100,7 +89,6 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
                                      retry_hint="re-deliver the scan.notified event (scanbridge dlq retry)")
             log.warning("artifact failed: %s %s: %s", order.vendor, job.ref.kind, type(exc).__name__)
             await ctx.publisher.artifact_failed(failure, subject)
-            failed.append(failure)
             continue
         artifact = StoredArtifact(
             order=ref, kind=job.ref.kind, file_name=safe_component(job.file_name), media_type=job.media_type,
@@ -110,5 +98,3 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
         )
         await ctx.publisher.artifact_stored(artifact, subject)
         ctx.store.write_marker(relative, artifact.model_dump(mode="json"))
-        stored.append(artifact)
-    return Outcome(order_published=False, stored=stored, failed=failed, empty=empty)
