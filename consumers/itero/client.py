@@ -2,7 +2,9 @@
 Download Scan, Get List of Screen Captures, Download Single Screen Capture; Align guideline §3.2
 configurable URLs, §3.7.1 orders/lab).
 
-Every call carries the pairing Bearer token; a 401 refreshes it once and repeats the call.
+Every call to the API hosts carries the pairing Bearer token; a 401 refreshes it once and repeats the
+call. A link on one of the extra `download_hosts` is fetched without it (README: the bearer token is
+never sent to another host).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from urllib.parse import urljoin
 import httpx
 
 from consumers.download import DownloadRequest, check_allowed, download, host_of
-from consumers.errors import ArtifactRejected, Unauthorized
+from consumers.errors import ArtifactRejected, LinkExpired, Unauthorized
 from consumers.http import raise_for_status, translate_transport_errors
 from consumers.records import unwrap_data
 from consumers.storage import FolderStore, StoredFile
@@ -30,10 +32,9 @@ class IteroClient:
         self._http = http
         self._tokens = tokens
         self.root = connection.api_root()
-        hosts = {host_of(connection.base_url), *connection.download_hosts}
-        if connection.discovery_domain:
-            hosts.add(host_of(connection.discovery_domain))
-        self.allowed_hosts = frozenset(hosts)
+        self.api_hosts = frozenset(host_of(url) for url in (connection.base_url, connection.discovery_domain)
+                                   if url)
+        self.allowed_hosts = self.api_hosts | set(connection.download_hosts)
 
     async def _authorized(self, call: Callable[[dict[str, str]], Awaitable[T]]) -> T:
         token = self._tokens.access_token
@@ -92,13 +93,10 @@ class IteroClient:
         """Download Single Screen Capture (the Discovery form; the doc's legacy path reads "thirdparty")."""
         return f"{self.root}/order/{order_id}/download/SCREEN_CAPTURE/{capture_id}"
 
-    @staticmethod
-    def host_of(url: str) -> str:
-        return host_of(url)
-
     async def download(self, url: str, store: FolderStore, relative: str, *,
                        max_bytes: int, chunk_bytes: int) -> StoredFile | None:
-        """Download an asset; 404 is "not generated yet" (Download Scan), 204 "no screen captures"."""
+        """Download an asset; 404 is "not generated yet" (Download Scan), 204 "no screen captures".
+        The bearer token goes to the API hosts only."""
 
         async def call(headers: dict[str, str]) -> StoredFile | None:
             return await download(
@@ -106,4 +104,9 @@ class IteroClient:
                 allowed_hosts=self.allowed_hosts, max_bytes=max_bytes, chunk_bytes=chunk_bytes,
             )
 
-        return await self._authorized(call)
+        if host_of(url) in self.api_hosts:
+            return await self._authorized(call)
+        try:
+            return await call({})
+        except Unauthorized as exc:  # a refused signed link, not a refused pairing
+            raise LinkExpired(str(exc)) from exc

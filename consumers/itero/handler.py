@@ -8,6 +8,7 @@ import zipfile
 from typing import Any
 
 from consumers.context import WorkContext
+from consumers.download import host_of
 from consumers.errors import ArtifactRejected, LinkExpired, PermanentError, Unauthorized
 from consumers.itero import orderindex, pairing
 from consumers.itero.client import IteroClient
@@ -34,6 +35,11 @@ def _is_jpeg(stored: StoredFile) -> VendorChecksum | None:
         if handle.read(3) != JPEG_MAGIC:
             raise ArtifactRejected("downloaded screen capture is not a JPG")
     return None
+
+
+async def _download(client: IteroClient, url: str, relative: str, ctx: WorkContext) -> StoredFile | None:
+    return await client.download(url, ctx.store, relative, max_bytes=ctx.settings.worker.max_artifact_bytes,
+                                 chunk_bytes=ctx.settings.worker.download_chunk_bytes)
 
 
 class IteroHandler:
@@ -85,14 +91,10 @@ class IteroHandler:
         url = client.capture_url(order.order_id, capture_id)
         name = f"{order.order_id}-capture-{safe_component(capture_id)}.jpg"
         ref = ArtifactRef(kind="screen_captures", vendor_ref=f"SCREEN_CAPTURE/{capture_id}", name=name,
-                          url_host=client.host_of(url))
+                          url_host=host_of(url))
 
-        async def fetch(relative: str) -> StoredFile | None:
-            return await client.download(url, ctx.store, relative,
-                                         max_bytes=ctx.settings.worker.max_artifact_bytes,
-                                         chunk_bytes=ctx.settings.worker.download_chunk_bytes)
-
-        job = ArtifactJob(ref=ref, file_name=name, media_type="image/jpeg", fetch=fetch, verify=_is_jpeg,
+        job = ArtifactJob(ref=ref, file_name=name, media_type="image/jpeg",
+                          fetch=lambda relative: _download(client, url, relative, ctx), verify=_is_jpeg,
                           source_host=ref.url_host or "")
         await store_artifacts(order, rx_id, [job], ctx)
 
@@ -107,9 +109,7 @@ class IteroHandler:
 
             async def fetch(relative: str) -> StoredFile | None:
                 try:
-                    return await client.download(links[asset], ctx.store, relative,
-                                                 max_bytes=ctx.settings.worker.max_artifact_bytes,
-                                                 chunk_bytes=ctx.settings.worker.download_chunk_bytes)
+                    return await _download(client, links[asset], relative, ctx)
                 except (LinkExpired, Unauthorized) as exc:
                     # A returned link may be signed and expire: ask the order for a fresh one. A 401
                     # that a fresh token did not cure counts as an expired link only if the link changed.
