@@ -9,9 +9,7 @@ overlapping window announces nothing that did not change; event ids are determin
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,6 +20,7 @@ import httpx
 
 from bus.base import Bus
 from consumers.clock import Clock
+from consumers.cursor import JsonState
 from consumers.meditlink.client import MAX_PAGE, MeditClient
 from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
 from consumers.meditlink.reauth import report_if_expiring, report_refused
@@ -46,22 +45,13 @@ class Cursor:
     ordered_cases: dict[str, int] = field(default_factory=dict)  # case uuid → order number
 
     @classmethod
-    def load(cls, path: Path) -> Cursor:
-        try:
-            raw = json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
-            return cls()
+    def load(cls, file: JsonState) -> Cursor:
+        raw = file.load()
         return cls(raw.get("orders_from_ms"), dict(raw.get("seen", {})), dict(raw.get("seen_at", {})),
                    dict(raw.get("ordered_cases", {})))
 
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(path.name + ".tmp")
-        with open(temp, "w") as handle:
-            json.dump(self.__dict__, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+    def save(self, file: JsonState) -> None:
+        file.save(self.__dict__)
 
     def prune(self, prefix: str, before_ms: int) -> None:
         for key in [k for k, at in self.seen_at.items() if k.startswith(prefix) and at < before_ms]:
@@ -78,8 +68,8 @@ class MeditPoller:
         self._topics = topics
         self._retry = retry
         self._clock = clock
-        self.path = state_dir / "pollers" / f"{VENDOR}-{self.connection.id}.json"
-        self.cursor = Cursor.load(self.path)
+        self.file = JsonState(state_dir / "pollers" / f"{VENDOR}-{self.connection.id}.json")
+        self.cursor = Cursor.load(self.file)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set; one failed round is logged and the next one tries again."""
@@ -151,7 +141,7 @@ class MeditPoller:
                                               order_id=number, case_id=case_id, status=status)
         self.cursor.orders_from_ms = now_ms
         self.cursor.prune("order:", start - overlap)
-        self.cursor.save(self.path)
+        self.cursor.save(self.file)
         return published
 
     async def _cases(self, account: str, now_ms: int) -> int:
@@ -169,7 +159,7 @@ class MeditPoller:
             published += await self._announce(account, f"case:{case_id}", version, at,
                                               case_id=case_id, status=status)
         self.cursor.prune("case:", start)
-        self.cursor.save(self.path)
+        self.cursor.save(self.file)
         return published
 
     async def _announce(self, account: str, key: str, version: str, at_ms: int, *, case_id: str | None,
