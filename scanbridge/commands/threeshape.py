@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import typer
 
@@ -20,6 +21,7 @@ threeshape_app = typer.Typer(no_args_is_help=True,
                              help="3Shape Dental Desktop: watched patients and server diagnostics.")
 
 
+_CONNECTION = typer.Argument(..., help="the [[threeshape]] connection id")
 _IDS = typer.Argument(..., help="patients' integration ids (PMS patient ids)")
 
 
@@ -35,37 +37,33 @@ def connection_of(settings: Settings, connection_id: str) -> ThreeShapeConnectio
     raise typer.Exit(2)
 
 
-def _watchlist(connection_id: str) -> WatchList:
+def _change(connection_id: str, ids: list[str],
+            change: Callable[[WatchList, list[str]], list[str]]) -> list[str]:
+    """Apply `WatchList.watch` or `.unwatch`; an invalid id exits with status 2."""
     settings = load_settings()
-    return WatchList(settings.state_dir, connection_of(settings, connection_id))
-
-
-@threeshape_app.command("watch")
-def watch(connection: str = typer.Argument(..., help="the [[threeshape]] connection id"),
-          ids: list[str] = _IDS) -> None:
-    """Watch these patients' cases (a running poller picks them up at its next round)."""
     try:
-        added = _watchlist(connection).watch(ids)
+        return change(WatchList(settings.state_dir, connection_of(settings, connection_id)), ids)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+
+
+@threeshape_app.command("watch")
+def watch(connection: str = _CONNECTION, ids: list[str] = _IDS) -> None:
+    """Watch these patients' cases (a running poller picks them up at its next round)."""
+    added = _change(connection, ids, WatchList.watch)
     typer.echo(f"{connection}: {len(added)} patient(s) added, {len(ids) - len(added)} already watched")
 
 
 @threeshape_app.command("unwatch")
-def unwatch(connection: str = typer.Argument(..., help="the [[threeshape]] connection id"),
-            ids: list[str] = _IDS) -> None:
+def unwatch(connection: str = _CONNECTION, ids: list[str] = _IDS) -> None:
     """Stop watching these patients (configured ones too, until watched again)."""
-    try:
-        removed = _watchlist(connection).unwatch(ids)
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    removed = _change(connection, ids, WatchList.unwatch)
     typer.echo(f"{connection}: {len(removed)} patient(s) no longer watched")
 
 
 @threeshape_app.command("list")
-def list_watched(connection: str = typer.Argument(..., help="the [[threeshape]] connection id"),
+def list_watched(connection: str = _CONNECTION,
                  as_json: bool = typer.Option(False, "--json", help="one JSON object a line")) -> None:
     """The watched integration ids, with when each was last polled and last changed."""
     settings = load_settings()
@@ -86,7 +84,7 @@ def list_watched(connection: str = typer.Argument(..., help="the [[threeshape]] 
 
 
 @threeshape_app.command("clients")
-def clients(connection: str = typer.Argument(..., help="the [[threeshape]] connection id"),
+def clients(connection: str = _CONNECTION,
             as_json: bool = typer.Option(False, "--json", help="one JSON object a line")) -> None:
     """The 3DD clients connected to the server (GetAvailableClientList): checks TLS pin and credentials."""
     conn = connection_of(load_settings(), connection)
