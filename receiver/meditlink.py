@@ -29,7 +29,6 @@ FILE_KEYS = ("fileuuid", "fileid")
 CASE_KEYS = ("caseuuid", "caseid")
 ORDER_KEYS = ("ordernumber", "orderno", "orderid")
 STATUS_KEYS = ("status", "result", "processstatus", "state")
-NESTED_UUID = {"file": "file", "case": "case"}  # {"file": {"uuid": …}}, {"case": {"uuid": …}}
 
 
 def _norm(key: object) -> str:

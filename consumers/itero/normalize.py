@@ -3,8 +3,10 @@ Scan Status, Procedures and types)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from consumers.download import host_of
 from consumers.records import as_int, as_text, as_utc, ci_get
 from schemas.events import ArtifactKind, ArtifactRef, Order, Party, Patient, Stage, Tooth
 from schemas.ids import fingerprint
@@ -64,7 +66,7 @@ def _teeth(record: dict[str, Any]) -> list[Tooth]:
 
 
 def normalize(record: dict[str, Any], *, vendor: str, account: str, connection: str,
-              resolve_link: Any) -> Order:
+              resolve_link: Callable[[str, str, str | None], str]) -> Order:
     """`resolve_link(order_id, asset, returned_link)` gives the URL to download each asset from."""
     order_id = as_text(ci_get(record, "OrderId")) or as_text(ci_get(record, "RxId")) or "?"
     status = as_text(ci_get(record, "Status"))
@@ -76,7 +78,7 @@ def normalize(record: dict[str, Any], *, vendor: str, account: str, connection: 
     for asset, (kind, _, _) in ASSETS.items():
         url = resolve_link(order_id, asset, returned_link(record, asset))
         artifacts.append(ArtifactRef(kind=kind, vendor_ref=asset, name=f"{order_id}-{asset}.zip",
-                                     url_host=_host(url)))
+                                     url_host=host_of(url) or None))
     return Order(
         vendor=vendor,
         account=account,
@@ -104,9 +106,3 @@ def normalize(record: dict[str, Any], *, vendor: str, account: str, connection: 
         version=version_of(record),
         vendor_record=record,
     )
-
-
-def _host(url: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).hostname

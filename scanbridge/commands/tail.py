@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -38,8 +39,6 @@ async def _tail(topic: str, count: int, from_start: bool, timeout: float, pii: b
         started = loop.time()
         try:
             if not from_start:
-                from datetime import UTC, datetime
-
                 await consumer.seek_to_time(datetime.now(UTC))
             while (count == 0 or seen < count) and (timeout == 0 or loop.time() - started < timeout):
                 for delivery in await consumer.poll(timeout_s=0.5):
