@@ -18,14 +18,17 @@ from receiver.errors import ApiError
 from receiver.publish import now, publish_notification
 from schemas.events import ScanNotified
 from schemas.inbound import IteroNotification
-from schemas.settings import Settings
+from schemas.settings import IteroConnection, Settings
 
 
 def routes(settings: Settings, bus: Bus) -> list[Route]:
+    by_vendor: dict[str, list[IteroConnection]] = {}
+    for c in settings.itero:
+        by_vendor.setdefault(c.vendor, []).append(c)
+
     async def notify(request: Request) -> JSONResponse:
         vendor = request.path_params["vendor"]
-        connections = [c for c in settings.itero if c.vendor == vendor]
-        connection = find_connection(connections, request.path_params["token"])
+        connection = find_connection(by_vendor.get(vendor, []), request.path_params["token"])
         require_json(request)
         raw = await read_bounded(request, settings.receiver.max_body_bytes)
         verify_signature(connection.webhook, request.headers.get(connection.webhook.hmac_header), raw)
