@@ -32,15 +32,14 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
 
 
 def formatter() -> logging.Formatter:
-    """JSON lines, redacted."""
-    processors: list[Any] = [
+    """JSON lines, redacted once, last, so extras and formatted exceptions are covered too."""
+    pre_chain: list[Any] = [
         structlog.stdlib.add_log_level,
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        redact,
     ]
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=processors,
+        foreign_pre_chain=pre_chain,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, redact,
                     structlog.processors.JSONRenderer()],
