@@ -20,7 +20,7 @@ from consumers.meditlink.oauth import ReauthorizationRequired, tokens_for
 from consumers.meditlink.reauth import report_refused
 from consumers.pipeline import ArtifactJob, announce_order, store_artifacts
 from consumers.privacy import apply_policy
-from consumers.records import as_utc
+from consumers.records import as_text, as_utc, ci_get
 from consumers.retry import retrying
 from consumers.storage import StoredFile
 from schemas.events import ArtifactRef, ScanNotified, VendorChecksum
@@ -73,9 +73,9 @@ class MeditHandler:
         order = order.model_copy(update={"patient": patient})
         subject = order.order_id
         order, _ = await announce_order(order, subject, ctx)
-        if str(case.get("status", "")).upper() == "FORM":
+        if (as_text(ci_get(case, "status")) or "").upper() == "FORM":
             return  # FAQ: files can be downloaded in all statuses except FORM
-        files = {str(f["uuid"]): f for f in case_files(case)}
+        files = {str(ci_get(f, "uuid")): f for f in case_files(case)}  # keyed as normalize's vendor_ref
         jobs = [self._job(ref, files.get(ref.vendor_ref, {}), client, ctx) for ref in order.artifacts]
         await store_artifacts(order, subject, jobs, ctx)
 
