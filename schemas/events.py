@@ -16,7 +16,9 @@ LearnedBy = Literal["webhook", "poll", "replay"]
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A validation error names the field, never its value: its text reaches logs and dead letters,
+    # and the value may be a patient's (whatever `privacy.patient_fields` says).
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class OrderRef(_Data):

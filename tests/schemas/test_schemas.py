@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas import ids
+from schemas.events import Order
 from schemas.jsonschema import OUT, rendered
 from schemas.teeth import fdi_to_universal, universal_to_fdi
 
@@ -37,3 +38,12 @@ def test_event_ids_depend_on_every_part_and_nothing_else() -> None:
                                            ("order.updated", "align", "1", "rx", "v1"),
                                            ("scan.notified", "itero", "1", "rx", "v1")]}
     assert base not in variants and len(variants) == 4
+
+
+def test_an_event_validation_error_names_the_field_but_never_echoes_its_value() -> None:
+    with pytest.raises(ValueError) as caught:
+        Order(vendor="itero", account="a", connection="c", order_id="1", stage="scanned", version="v",
+              vendor_record={}, patient={"first_name": "Jane", "last_name": 4711, "chart_number": ["C-99"]})
+    text = str(caught.value)
+    assert "patient.last_name" in text and "patient.chart_number" in text
+    assert "4711" not in text and "C-99" not in text
