@@ -7,7 +7,6 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from bus.base import Bus, Consumer, Delivery
 from bus.deadletter import make_dead_letter
@@ -16,7 +15,7 @@ from consumers.context import Handler, WorkContext
 from consumers.errors import PermanentError
 from consumers.metrics import WORKER_EVENTS
 from consumers.offsets import OffsetTracker
-from consumers.retry import RetriesExhausted, backoff
+from consumers.retry import Attempts, RetriesExhausted, backoff
 from schemas.events import ScanNotified
 from schemas.topics import SCAN_NOTIFIED
 
@@ -78,7 +77,7 @@ class Worker:
     async def _process(self, delivery: Delivery) -> None:
         """Return when the delivery is handled or dead-lettered; a cancelled task leaves it uncommitted."""
         event = delivery.event
-        attempts: list[tuple[datetime, str]] = []
+        attempts = Attempts()
         while True:
             try:
                 notified = ScanNotified.model_validate(event.json_data())
@@ -94,12 +93,12 @@ class Worker:
                 log.warning("bus unavailable while handling %s: %s", event.id, exc)
                 await self._ctx.clock.sleep(5.0)
             except (PermanentError, RetriesExhausted, ValueError) as exc:
-                attempts.append((datetime.now(UTC), f"{type(exc).__name__}: {exc}"))
+                attempts.add(exc)
                 await self._dead_letter(delivery, str(exc), attempts)
                 return
             except Exception as exc:
                 self._count("errors")
-                attempts.append((datetime.now(UTC), f"{type(exc).__name__}: {exc}"))
+                attempts.add(exc)
                 log.exception("handler failed for event %s (attempt %d)", event.id, len(attempts))
                 if len(attempts) >= UNEXPECTED_ATTEMPTS:
                     await self._dead_letter(delivery, f"handler failed: {type(exc).__name__}", attempts)
@@ -122,10 +121,8 @@ class Worker:
             if self._lock_users[key] == 0:
                 del self._lock_users[key], self._order_locks[key]
 
-    async def _dead_letter(
-        self, delivery: Delivery, reason: str, attempts: list[tuple[datetime, str]]
-    ) -> None:
-        letter = make_dead_letter(delivery.event, delivery.partition.topic, reason, attempts)
+    async def _dead_letter(self, delivery: Delivery, reason: str, attempts: Attempts) -> None:
+        letter = make_dead_letter(delivery.event, delivery.partition.topic, reason, attempts.history)
         while True:
             try:
                 await self._bus.publish(self._topics.deadletter, letter)
