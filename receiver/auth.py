@@ -43,9 +43,8 @@ def verify_signature(auth: WebhookAuth, header_value: str | None, raw: bytes) ->
         return
     if not header_value:
         raise ApiError(401, "unauthorized", "signature required")
-    expected = _sign(auth.hmac_secret, raw)
-    offered = [part.strip() for part in header_value.split() if part.strip()]
-    if not any(hmac.compare_digest(o.encode(), expected.encode()) for o in offered):
+    expected = _sign(auth.hmac_secret, raw).encode()
+    if not any(hmac.compare_digest(offered.encode(), expected) for offered in header_value.split()):
         raise ApiError(401, "unauthorized", "bad signature")
 
 
