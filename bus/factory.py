@@ -3,6 +3,8 @@
 from pathlib import Path
 
 from bus.base import Bus
+from bus.local import LocalBus
+from bus.spool import SpoolingBus
 from schemas.settings import BusSettings
 
 
@@ -12,15 +14,10 @@ def make_bus(settings: BusSettings, spool_path: Path | None = None) -> Bus:
     A spool file belongs to one process (the receiver's, say): give each process its own path.
     """
     if settings.backend == "kafka":
-        from bus.kafka import KafkaBus
+        from bus.kafka import KafkaBus  # aiokafka only when Kafka is configured
 
         kafka = KafkaBus(settings.kafka)
         if spool_path is None:
             return kafka
-        from bus.local import LocalBus
-        from bus.spool import SpoolingBus
-
         return SpoolingBus(kafka, LocalBus(spool_path))
-    from bus.local import LocalBus
-
     return LocalBus(settings.local_path)
