@@ -30,8 +30,9 @@ def as_text(value: Any) -> str | None:
 
 
 def as_int(value: Any) -> int | None:
+    text = "" if value is None else str(value).strip()
     try:
-        return int(str(value).strip()) if value is not None and str(value).strip() else None
+        return int(text) if text else None
     except ValueError:
         return None
 
