@@ -151,10 +151,13 @@ class KafkaConsumer:
         return out
 
     async def commit(self, offsets: dict[Partition, int]) -> None:
-        if offsets:
-            await self._consumer.commit(
-                {TopicPartition(p.topic, p.partition): OffsetAndMetadata(o, "") for p, o in offsets.items()}
-            )
+        """Partitions a rebalance took away are skipped (their new owner resumes from the last commit);
+        aiokafka would refuse the whole commit for them, the held ones included, again and again."""
+        assigned = self._consumer.assignment()
+        held = {tp: OffsetAndMetadata(o, "") for p, o in offsets.items()
+                if (tp := TopicPartition(p.topic, p.partition)) in assigned}
+        if held:
+            await self._consumer.commit(held)
 
     async def _assignment(self) -> set[TopicPartition]:
         """Wait for the group to assign partitions (aiokafka joins in the background)."""
