@@ -46,7 +46,14 @@ class Worker:
                 await self._slots.acquire()
                 self._slots.release()
                 free = max(1, self._ctx.settings.worker.max_in_flight - self._tracker.busy)
-                for delivery in await consumer.poll(max_records=free, timeout_s=0.5):
+                try:
+                    deliveries = await consumer.poll(max_records=free, timeout_s=0.5)
+                except Exception as exc:  # noqa: BLE001 - a bus hiccup must not end the worker
+                    self._count("poll_errors")
+                    log.warning("poll failed, retrying: %s", type(exc).__name__)
+                    await self._ctx.clock.sleep(1.0)
+                    continue
+                for delivery in deliveries:
                     await self._start(delivery)
                 await self._commit(consumer)
         finally:

@@ -77,7 +77,7 @@ async def start_worker(
     running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
     http = httpx.AsyncClient()
 
-    async def start(fn: HandleFn) -> asyncio.Task[None]:
+    async def start(fn: HandleFn, bus: Bus | None = None) -> asyncio.Task[None]:
         ctx = WorkContext(
             settings=settings,
             publisher=Publisher(kafka_bus, settings.bus.topics),
@@ -86,7 +86,7 @@ async def start_worker(
             http=http,
         )
         stop = asyncio.Event()
-        task = asyncio.create_task(Worker(kafka_bus, {"test": FnHandler(fn)}, ctx).run(stop))
+        task = asyncio.create_task(Worker(bus or kafka_bus, {"test": FnHandler(fn)}, ctx).run(stop))
         running.append((stop, task))
         return task
 
@@ -189,3 +189,42 @@ async def test_a_handler_that_keeps_crashing_is_retried_then_dead_lettered(
     letters = await collect(kafka_bus, [topics.deadletter], lambda ev: len(ev) >= 1)
     assert len(calls) == 3
     assert "RuntimeError" in str(letters[0].data)
+
+
+class HiccupBus:
+    """The real bus, except that its consumers' first poll fails like a broker error would."""
+
+    def __init__(self, inner: KafkaBus) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def consumer(self, topics: list[str], group: str) -> Any:
+        real = self.inner.consumer(topics, group)
+        failed: list[bool] = []
+
+        async def poll(max_records: int = 100, timeout_s: float = 1.0) -> Any:
+            if not failed:
+                failed.append(True)
+                raise ConnectionError("broker hiccup")
+            return await type(real).poll(real, max_records, timeout_s)
+
+        real.poll = poll  # type: ignore[method-assign]
+        return real
+
+
+async def test_a_failing_poll_does_not_end_the_worker(
+    start_worker: Any, kafka_bus: KafkaBus, topics: Topics
+) -> None:
+    done: list[str] = []
+
+    async def record(n: ScanNotified) -> None:
+        done.append(n.rx_id or "")
+
+    await _publish(kafka_bus, topics, "after-hiccup")
+    task = await start_worker(record, HiccupBus(kafka_bus))
+    async with asyncio.timeout(20):
+        while "after-hiccup" not in done:
+            assert not task.done()
+            await asyncio.sleep(0.05)
