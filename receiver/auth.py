@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from pydantic import SecretStr
+from starlette.requests import Request
 
+from receiver.body import read_bounded, require_json
 from receiver.errors import ApiError
 from schemas.settings import WebhookAuth
 
@@ -56,3 +58,13 @@ def _sign(secret: SecretStr, raw: bytes) -> str:
 def sign(secret: str, raw: bytes) -> str:
     """The header value a sender puts in the signature header (used by simulators and tests)."""
     return _sign(SecretStr(secret), raw)
+
+
+async def authenticated_body(request: Request, connections: Sequence[C], limit: int) -> tuple[C, bytes]:
+    """The steps every webhook route shares: the path token names the connection, the body is JSON
+    within `limit` bytes, and its signature (when the connection requires one) matches."""
+    connection = find_connection(connections, request.path_params["token"])
+    require_json(request)
+    raw = await read_bounded(request, limit)
+    verify_signature(connection.webhook, request.headers.get(connection.webhook.hmac_header), raw)
+    return connection, raw

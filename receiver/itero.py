@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bus.base import Bus
-from receiver.auth import find_connection, verify_signature
-from receiver.body import parse_object, read_bounded, require_json
+from receiver.auth import authenticated_body
+from receiver.body import parse_object
 from receiver.errors import ApiError
 from receiver.publish import now, publish_notification
 from schemas.events import ScanNotified
@@ -28,10 +28,8 @@ def routes(settings: Settings, bus: Bus) -> list[Route]:
 
     async def notify(request: Request) -> JSONResponse:
         vendor = request.path_params["vendor"]
-        connection = find_connection(by_vendor.get(vendor, []), request.path_params["token"])
-        require_json(request)
-        raw = await read_bounded(request, settings.receiver.max_body_bytes)
-        verify_signature(connection.webhook, request.headers.get(connection.webhook.hmac_header), raw)
+        connection, raw = await authenticated_body(request, by_vendor.get(vendor, []),
+                                                   settings.receiver.max_body_bytes)
         try:
             body = IteroNotification.model_validate(parse_object(raw))
         except ValidationError as exc:

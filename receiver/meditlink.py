@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bus.base import Bus
-from receiver.auth import find_connection, verify_signature
-from receiver.body import parse_object, read_bounded, require_json
+from receiver.auth import authenticated_body
+from receiver.body import parse_object
 from receiver.publish import now, publish_notification
 from schemas.credentials import load_tokens, token_path
 from schemas.events import ScanNotified
@@ -81,10 +81,8 @@ def recognise(body: dict[str, Any]) -> dict[str, str]:
 
 def routes(settings: Settings, bus: Bus) -> list[Route]:
     async def callback(request: Request) -> JSONResponse:
-        connection = find_connection(settings.meditlink, request.path_params["token"])
-        require_json(request)
-        raw = await read_bounded(request, settings.receiver.max_body_bytes)
-        verify_signature(connection.webhook, request.headers.get(connection.webhook.hmac_header), raw)
+        limit = settings.receiver.max_body_bytes
+        connection, raw = await authenticated_body(request, settings.meditlink, limit)
         ids = recognise(parse_object(raw))
         grant = load_tokens(token_path(settings.state_dir, VENDOR, connection.id))
         account = grant.group_uuid if grant and grant.group_uuid else connection.id
