@@ -51,3 +51,17 @@ class ManualClock:
                 future.set_result(None)
         for _ in range(5):  # let the woken tasks run up to their next await
             await asyncio.sleep(0)
+
+
+async def sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+    """Sleep `seconds` on `clock`, returning early when `stop` is set; nothing is left running."""
+    if seconds <= 0 or stop.is_set():
+        return
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, stopper):
+            task.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)

@@ -38,12 +38,12 @@ def order_folder(order: Order, subject: str) -> str:
     return "/".join(safe_component(p) for p in (order.vendor, order.account, subject))
 
 
-async def announce_order(order: Order, subject: str, ctx: WorkContext) -> tuple[Order, bool]:
-    """Publish `order.updated` unless this version was announced; returns (order, published)."""
+async def announce_order(order: Order, subject: str, ctx: WorkContext) -> Order:
+    """Publish `order.updated` unless this version was announced; returns the order as announced."""
     folder = order_folder(order, subject)
     version_marker = f"{folder}/{safe_component(order.version)}/order.json"
     if ctx.store.read_marker(version_marker) is not None:
-        return order, False
+        return order
     latest = ctx.store.read_marker(f"{folder}/latest.json")
     if latest and latest.get("version") != order.version:
         order = order.model_copy(update={"previous_vendor_status": latest.get("vendor_status")})
@@ -51,7 +51,7 @@ async def announce_order(order: Order, subject: str, ctx: WorkContext) -> tuple[
     ctx.store.write_marker(version_marker, {"version": order.version, "at": datetime.now(UTC)})
     ctx.store.write_marker(f"{folder}/latest.json",
                            {"version": order.version, "vendor_status": order.vendor_status})
-    return order, True
+    return order
 
 
 def _verified(job: ArtifactJob, result: StoredFile) -> VendorChecksum | None:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bus.base import Bus
-from consumers.clock import Clock
+from consumers.clock import Clock, sleep_or_stop
 from consumers.cursor import JsonState
 from consumers.errors import Unauthorized
 from consumers.itero import orderindex, pairing
@@ -198,7 +198,7 @@ class IteroPoller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop`; a failing call is logged and counted, and the next poll comes on schedule."""
-        await _sleep_or_stop(self.clock, self._first_wait_s(), stop)
+        await sleep_or_stop(self.clock, self._first_wait_s(), stop)
         while not stop.is_set():
             try:
                 result = await self.poll_once()
@@ -208,20 +208,7 @@ class IteroPoller:
             except Exception as exc:  # noqa: BLE001 - one connection's failure never stops the loop
                 self.counters["errors"] += 1
                 log.warning("poll %s failed: %s: %s", self.name, type(exc).__name__, exc)
-            await _sleep_or_stop(self.clock, self.connection.poll_interval_s, stop)
-
-
-async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
-    if seconds <= 0 or stop.is_set():
-        return
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sleeper, stopper):
-            task.cancel()
-        await asyncio.gather(sleeper, stopper, return_exceptions=True)
+            await sleep_or_stop(self.clock, self.connection.poll_interval_s, stop)
 
 
 def build_pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock) -> list[IteroPoller]:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bus.base import Bus
-from consumers.clock import Clock
+from consumers.clock import Clock, sleep_or_stop
 from consumers.cursor import JsonState
 from consumers.meditlink.client import MAX_PAGE, MeditClient
 from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
@@ -82,15 +82,7 @@ class MeditPoller:
             except Exception as exc:  # noqa: BLE001 - the top-level loop: log, count, go on
                 log.warning("medit link poll failed: %s", type(exc).__name__,
                             extra={"connection": self.connection.id})
-            await self._pause(stop)
-
-    async def _pause(self, stop: asyncio.Event) -> None:
-        """Sleep one interval on the clock, or less if `stop` is set meanwhile."""
-        sleeping = asyncio.ensure_future(self._clock.sleep(self.connection.poll_interval_s))
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (sleeping, stopping):
-            task.cancel()
+            await sleep_or_stop(self._clock, self.connection.poll_interval_s, stop)
 
     async def poll_once(self) -> int:
         """One round: orders then cases; returns how many `scan.notified` were published."""
