@@ -8,7 +8,7 @@ before parsing; defusedxml refuses any DTD, entity declaration or external refer
     PermanentError (consumers.errors)
     └── InvalidResponse         the answer cannot be used
         ├── ResponseTooLarge    more bytes than the bound
-        ├── MalformedXml        not well-formed
+        ├── MalformedXml        not well-formed, or a declaration naming an unusable encoding
         ├── UnsafeXml           DTD, entities ("billion laughs"), external references
         ├── UnexpectedXml       well-formed, but not the documented shape
         └── RequestStatusError  a RequestStatus came instead of data (`.status`)
@@ -158,6 +158,10 @@ def _fromstring(data: bytes) -> Element:
         raise UnsafeXml(f"refused XML with {type(exc).__name__}") from exc
     except defusedxml.ElementTree.ParseError as exc:
         raise MalformedXml(f"not well-formed XML: {exc}") from exc
+    except (LookupError, ValueError) as exc:
+        # expat lets Python decode a declared encoding it does not know itself: an unknown name
+        # ("garbage") is a LookupError, a multi-byte codec (UTF-7) a ValueError; both are bad XML.
+        raise MalformedXml(f"unusable XML declaration: {type(exc).__name__}") from exc
 
 
 def _find(el: Element, name: str) -> Element | None:

@@ -137,6 +137,8 @@ def _with_faults(state: DentalDesktopState, method: str, response: Response) -> 
         body = payloads.external_entity()
     elif faults.malformed_xml:
         body = payloads.malformed(body)
+    if faults.declared_encoding is not None:
+        body = payloads.declared_encoding(body, faults.declared_encoding)
     if faults.wrap_in_string:
         body = payloads.wcf_string(body)
     body += " " * faults.oversize_bytes

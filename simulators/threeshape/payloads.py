@@ -122,6 +122,11 @@ def malformed(xml: str) -> str:
     return xml[: max(len(xml) // 2, len(_DECLARATION) + 5)]
 
 
+def declared_encoding(xml: str, encoding: str) -> str:
+    """The same document with its XML declaration naming `encoding` (e.g. "UTF-7" or garbage)."""
+    return f'<?xml version="1.0" encoding="{encoding}"?>\n' + xml.removeprefix(_DECLARATION)
+
+
 def billion_laughs() -> str:
     lines = ['<!ENTITY lol0 "lol">']
     lines += [f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, 10)]

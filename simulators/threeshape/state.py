@@ -93,6 +93,7 @@ class Faults:
     delay_s: float = 0.0
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses answered, one per request
     malformed_xml: bool = False
+    declared_encoding: str | None = None  # rewrite the XML declaration to name this encoding
     entity_expansion: bool = False  # "billion laughs"
     external_entity: bool = False  # a SYSTEM entity naming a local file
     wrap_in_string: bool = False  # the XML as the text of a WCF <string> element

@@ -151,6 +151,38 @@ async def test_malformed_xml_for_one_patient_is_counted_and_the_other_patients_g
         await stack.close()
 
 
+async def test_a_utf7_declaration_for_one_patient_is_malformed_xml_and_the_other_patients_go_on(
+    make_stack: Callable[..., Stack], dental_desktop: ServerFactory
+) -> None:
+    """Before: the ValueError of the UTF-7 declaration escaped the per-patient handler and ended the
+    whole round, so the good patient's case was not announced (issue 10 item 13)."""
+    utf7 = sim_payloads.declared_encoding(sim_payloads.case_list([]), "UTF-7")
+    async with dental_desktop(wrap=_hostile_for("bad", utf7)) as server:
+        server.state.create_case("123")
+        stack = make_stack(server.connection("clinic-1", patients=["bad", "123"]))
+        poller = stack.poller()
+        result = await poller.poll_once()
+        assert (result.polled, result.failed, result.orders) == (1, 1, 1)
+        assert dict(result.errors) == {"MalformedXml": 1}
+        assert poller.counters["invalid_responses"] == 1 and poller.state.health.status == "ok"
+        await stack.close()
+
+
+async def test_a_server_declaring_a_garbage_encoding_fails_alone_and_other_servers_go_on(
+    make_stack: Callable[..., Stack], dental_desktop: ServerFactory
+) -> None:
+    async with dental_desktop() as hostile, dental_desktop() as good:
+        for server in (hostile, good):
+            server.state.create_case("123")
+        hostile.state.faults = Faults(methods=frozenset({"getcasesforpatient"}), declared_encoding="garbage")
+        stack = make_stack(hostile.connection("hostile"), good.connection("good"))
+        results = [await stack.poller(i).poll_once() for i in range(2)]
+        assert dict(results[0].errors) == {"MalformedXml": 1} and results[0].orders == 0
+        assert results[1].orders == 1
+        assert [o["account"] for o in await _orders(stack, 1)] == ["good"]
+        await stack.close()
+
+
 async def test_an_entity_expansion_payload_is_refused_and_other_patients_and_servers_go_on(
     make_stack: Callable[..., Stack], dental_desktop: ServerFactory
 ) -> None:

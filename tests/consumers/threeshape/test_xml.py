@@ -157,6 +157,14 @@ def test_malformed_xml_is_refused() -> None:
         parse_cases(CASES[:200])
 
 
+@pytest.mark.parametrize("encoding", ["UTF-7", "garbage", "utf-16", "x\u00ff"])
+def test_a_declaration_naming_an_unusable_encoding_is_malformed_xml(encoding: str) -> None:
+    """Before: UTF-7 escaped as a bare ValueError and "garbage" as a LookupError, past every handler
+    of InvalidResponse (issue 10 item 13)."""
+    with pytest.raises(MalformedXml):
+        parse_cases(payloads.declared_encoding(payloads.case_list([]), encoding).encode("latin-1"))
+
+
 def test_the_wrong_document_is_refused() -> None:
     with pytest.raises(UnexpectedXml, match="expected <ArrayOfCaseInfo>, got <ArrayOfClientInfo>"):
         parse_cases(CLIENTS)
