@@ -8,7 +8,7 @@ SCANBRIDGE_CONFIG ?= examples/demo.toml
 export SCANBRIDGE_CONFIG
 
 
-.PHONY: setup run run-kafka demo kafka-start kafka-stop test test-slow lint bench
+.PHONY: setup venv kafka run run-kafka demo kafka-start kafka-stop test test-slow lint bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,21 +19,26 @@ $(VENV)/.installed: pyproject.toml
 deploy/kafka/lib/.complete: deploy/kafka/pom.xml
 	deploy/kafka/kafka.sh build
 
-setup: $(VENV)/.installed deploy/kafka/lib/.complete
+## Everything the tests need: the virtualenv and the Kafka broker (Java 17 and Maven build it).
+setup: venv kafka
+
+venv: $(VENV)/.installed
+
+kafka: deploy/kafka/lib/.complete
 
 ## The main job (receiver, worker, pollers) on the embedded bus (var/bus.sqlite3): nothing else needed.
-run: setup
+run: venv
 	$(BIN)/scanbridge run
 
 ## The same on the project's own Kafka broker, started here on 127.0.0.1:$(KAFKA_PORT).
-run-kafka: setup kafka-start
+run-kafka: kafka-start
 	KAFKA_BOOTSTRAP=127.0.0.1:$(KAFKA_PORT) $(BIN)/scanbridge run
 
 ## Simulated scans through simulator, receiver and worker on the embedded bus, in a minute.
-demo: $(VENV)/.installed
+demo: venv
 	$(BIN)/scanbridge demo
 
-kafka-start: setup
+kafka-start: venv kafka
 	deploy/kafka/kafka.sh start $(KAFKA_DIR) $(KAFKA_PORT)
 
 kafka-stop:
@@ -47,7 +52,7 @@ test: setup
 test-slow: setup
 	$(BIN)/pytest -m slow
 
-lint: setup
+lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy schemas bus receiver consumers scanbridge simulators
 

@@ -7,6 +7,7 @@ import typer
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # help texts are plain: "[[threeshape]]" must not be read as rich markup
     help="scanbridge: dental scanner clouds → normalized events on a bus and verified files on disk.",
 )
 

@@ -4,8 +4,12 @@ sent through, their events and files shown. Needs no vendor account and no Kafka
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import shlex
+import shutil
 import socket
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -108,5 +112,24 @@ async def run_demo(home: Path | None, scans: int, size: int, timeout: float) -> 
     await sim_task
     files = sorted(p for p in (home / "artifacts").rglob("*.zip"))
     typer.echo(f"{stored} artifacts stored, {len(files)} files on disk under {home / 'artifacts'}")
-    typer.echo(f"events: SCANBRIDGE_BUS__LOCAL_PATH={home / 'bus.sqlite3'} scanbridge tail events")
+    typer.echo(f"the events it left behind:\n  {tail_command(home, 2 * scans)}")
     return 0 if stored == want else 1
+
+
+def scanbridge_command() -> str:
+    """How to run this very `scanbridge` from the current folder (`.venv/bin/scanbridge` after make)."""
+    beside = Path(sys.executable).parent / "scanbridge"
+    if not beside.exists():
+        return "scanbridge"
+    found = shutil.which("scanbridge")
+    if found and Path(found).resolve() == beside.resolve():
+        return "scanbridge"
+    relative = os.path.relpath(beside)
+    return relative if not relative.startswith("..") else str(beside)
+
+
+def tail_command(home: Path, count: int) -> str:
+    """A shell line that shows the demo's events: its bus file, whatever KAFKA_BOOTSTRAP or a config says."""
+    return (f"KAFKA_BOOTSTRAP= SCANBRIDGE_BUS__BACKEND=local "
+            f"SCANBRIDGE_BUS__LOCAL_PATH={shlex.quote(str(home / 'bus.sqlite3'))} "
+            f"{shlex.quote(scanbridge_command())} tail events --count {count}")

@@ -28,7 +28,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("poller")
     def poller() -> None:
-        """Only the pollers: iTero orders/practice, Align orders/lab, screen captures (the safety net)."""
+        """Only the pollers: iTero and Align orders and screen captures, Medit Link orders and cases, 3Shape
+        Dental Desktop cases of the watched patients (and its commands topic)."""
         _start(receiver=False, worker=False, poller=True)
 
 

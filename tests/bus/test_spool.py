@@ -163,6 +163,7 @@ def own_broker() -> Iterator[Broker]:
         shutil.rmtree(broker.run_dir, ignore_errors=True)
 
 
+@pytest.mark.slow  # a soak: its own broker, stopped and restarted under load (minutes on 2 cores)
 @pytest.mark.parametrize("crash", [False, True], ids=["sigterm", "sigkill"])
 async def test_a_broker_restart_loses_no_acknowledged_event(own_broker: Broker, topics: Topics,
                                                              tmp_path: Path, crash: bool) -> None:
