@@ -8,7 +8,9 @@ group's partition belongs to one member at a time (a lease in the file, renewed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
 import time
 import uuid
@@ -23,6 +25,7 @@ from bus.codec import decode, encode
 from bus.errors import BusError, BusUnavailable
 from bus.groupcommit import GroupCommit
 from schemas.envelope import Envelope
+from schemas.files import ensure_private_file, make_dirs
 
 T = TypeVar("T")
 PARTITION = 0
@@ -76,7 +79,8 @@ class Store:
 
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._conn is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(self._path.parent)
+            _make_private(self._path)
             conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # a commit that returned is on disk
@@ -92,6 +96,15 @@ class Store:
         if conn is not None:
             await asyncio.get_running_loop().run_in_executor(executor, conn.close)
         executor.shutdown(wait=False)
+
+
+def _make_private(path: Path) -> None:
+    """The log file 0600 before SQLite opens it: SQLite gives its -wal and -shm files the mode of the
+    database file. Left-overs of an older run are made private too."""
+    ensure_private_file(path)
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path.with_name(path.name + suffix), 0o600)
 
 
 def _end(conn: sqlite3.Connection, topic: str) -> int:

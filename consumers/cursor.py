@@ -8,13 +8,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from schemas.files import make_dirs, open_private
+
 
 class JsonState:
     """One JSON object on disk; `load()` gives `{}` when the file is missing or unreadable."""
 
-    def __init__(self, path: Path, *, mode: int = 0o600) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._mode = mode
 
     def load(self) -> dict[str, Any]:
         try:
@@ -24,9 +25,9 @@ class JsonState:
         return data if isinstance(data, dict) else {}
 
     def save(self, data: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.path.parent)
         temp = self.path.with_name(f".{self.path.name}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self._mode)
+        fd = open_private(temp)
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, default=str, sort_keys=True)
             handle.flush()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from consumers.errors import ArtifactRejected
+from schemas.files import make_dirs, open_private, write_private_text
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -51,11 +52,11 @@ class FolderStore:
 
     async def write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int) -> StoredFile:
         final = self._path(relative)
-        await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(make_dirs, final.parent)
         temp = final.with_name(f".{final.name}.part-{uuid.uuid4().hex[:8]}")
         digest = hashlib.sha256()
         size = 0
-        handle = await asyncio.to_thread(open, temp, "wb")
+        handle = await asyncio.to_thread(_create, temp)
         writing: asyncio.Future[None] | None = None
         loop = asyncio.get_running_loop()
         try:
@@ -93,11 +94,12 @@ class FolderStore:
             return None
 
     def write_marker(self, relative: str, data: dict[str, Any]) -> None:
-        marker = self._marker(relative)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        temp = marker.with_name(marker.name + ".tmp")
-        temp.write_text(json.dumps(data, default=str))
-        os.replace(temp, marker)
+        write_private_text(self._marker(relative), json.dumps(data, default=str))
+
+
+def _create(path: Path) -> Any:
+    """A new file open for writing, owner-only (0600): artifacts hold patient data."""
+    return os.fdopen(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb")
 
 
 def _hash_and_write(handle: Any, digest: Any, chunk: bytes) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from schemas.files import private_umask
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
@@ -15,6 +17,7 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """scanbridge: dental scanner clouds → Kafka events and stored artifacts."""
+    private_umask()  # before any subcommand creates a file: everything it writes is owner-only
 
 
 def _register() -> None:

@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from schemas.files import make_dirs, open_private
+
 STATE_TTL_S = 900.0  # an authorize URL is good for 15 minutes
 
 
@@ -57,9 +59,9 @@ def token_path(state_dir: Path, vendor: str, connection_id: str) -> Path:
 
 def write_private(path: Path, data: dict[str, Any]) -> None:
     """Atomic write readable by the owner only (0600), fsynced."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_private(temp)
     try:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle)

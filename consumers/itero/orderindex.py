@@ -3,10 +3,10 @@ Captures names orders by OrderId only, while events and fetches go by Rx id (ite
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from consumers.storage import safe_component
+from schemas.files import write_private_text
 from schemas.settings import IteroConnection
 
 
@@ -20,10 +20,8 @@ def remember(state_dir: Path, connection: IteroConnection, order_id: str, rx_id:
         if path.read_text() == rx_id:
             return
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(rx_id)
-    os.replace(temp, path)
+        pass
+    write_private_text(path, rx_id)
 
 
 def recall(state_dir: Path, connection: IteroConnection, order_id: str) -> str | None:

@@ -19,6 +19,9 @@ from py7zr.exceptions import Bad7zFile
 from py7zr.io import Py7zIO, WriterFactory
 
 from consumers.errors import ArtifactRejected
+from schemas.files import make_dirs, open_private
+
+_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,8 @@ class _Member(Py7zIO):
         self._budget = budget
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.written = 0
-        self._handle = open(target, "xb") if target is not None else None
+        # 0600: members carry patient data (DESIGN.md §5.5)
+        self._handle = os.fdopen(open_private(target, _NEW), "wb") if target is not None else None
 
     def write(self, s: bytes | bytearray) -> int:
         self._budget.spend(len(s))
@@ -83,7 +87,7 @@ class _Factory(WriterFactory):
         target = None
         if self._folder is not None:
             target = inside(self._folder, filename)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(target.parent)
         member = self.members[filename] = _Member(self._budget, target)
         return member
 
@@ -123,7 +127,7 @@ def check_and_extract(archive: Path, items: list[dict[str, Any]], limits: Limits
             if extract_to is not None:
                 staging = extract_to.with_name(f".{extract_to.name}.partial")
                 shutil.rmtree(staging, ignore_errors=True)
-                staging.mkdir(parents=True)
+                make_dirs(staging)
             factory = _Factory(_Budget(limits.max_bytes), staging)
             try:
                 sz.extract(factory=factory)

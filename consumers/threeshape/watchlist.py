@@ -9,12 +9,14 @@ exclusive file lock, so the CLI and a running poller never lose each other's cha
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from consumers.cursor import JsonState
 from consumers.storage import safe_component
+from schemas.files import make_dirs, open_private
 from schemas.settings import ThreeShapeConnection
 
 MAX_ID_CHARS = 200  # "Any PMS patient entry value can be used as the integration ID"
@@ -46,8 +48,8 @@ class WatchList:
 
     @contextmanager
     def _locked(self) -> Iterator[dict[str, list[str]]]:
-        self._lock.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._lock, "a") as handle:
+        make_dirs(self._lock.parent)
+        with os.fdopen(open_private(self._lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 raw = self._file.load()
