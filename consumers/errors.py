@@ -10,7 +10,10 @@
         ├── NotFound              the vendor does not know this id
         ├── BadRequest            the vendor refused our request as malformed (400)
         ├── Unauthorized          401 that a token refresh could not cure: re-authorization needed
-        └── ArtifactRejected      too large, unsafe link, checksum mismatch, not what it claims
+        │                         (connection-level: never turned into a per-artifact failure)
+        ├── ArtifactRejected      too large, unsafe link, checksum mismatch, not what it claims
+        └── ArtifactsFailed       some artifacts of an order were announced as `artifact.failed`:
+                                  the notification is dead-lettered so `scanbridge dlq retry` fetches them
 """
 
 from __future__ import annotations
@@ -59,4 +62,8 @@ class Unauthorized(PermanentError):
 
 
 class ArtifactRejected(PermanentError):
+    pass
+
+
+class ArtifactsFailed(PermanentError):
     pass

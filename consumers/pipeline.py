@@ -1,5 +1,10 @@
 """The vendor-neutral part of handling one order: announce the version once, then fetch, verify,
 store and announce each artifact once. Idempotent: markers in the store record what was announced.
+
+An artifact that cannot be fetched is announced as `artifact.failed`, and once the others are done the
+order's notification fails with `ArtifactsFailed`, so the worker dead-letters it and `scanbridge dlq
+retry` fetches what is still missing (README "worker"). A refused connection (`Unauthorized`) is not an
+artifact's failure: it ends the order at once and reaches the vendor handler, which reports it.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from consumers.context import WorkContext
-from consumers.errors import PermanentError
+from consumers.errors import ArtifactsFailed, PermanentError, Unauthorized
 from consumers.retry import Attempts, RetriesExhausted, retrying
 from consumers.storage import StoredFile, safe_component
 from schemas.events import ArtifactFailed, ArtifactRef, Order, OrderRef, StoredArtifact, VendorChecksum
@@ -66,9 +71,11 @@ def _verified(job: ArtifactJob, result: StoredFile) -> VendorChecksum | None:
 
 
 async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], ctx: WorkContext) -> None:
-    """Fetch, verify, store and announce each job not stored yet; a failed one is announced as failed."""
+    """Fetch, verify, store and announce each job not stored yet; a failed one is announced as failed,
+    and `ArtifactsFailed` raised after the last job if any did (the caller's event is dead-lettered)."""
     folder = f"{order_folder(order, subject)}/{safe_component(order.version)}"
     ref = OrderRef(vendor=order.vendor, account=order.account, order_id=order.order_id, version=order.version)
+    failures: list[ArtifactFailed] = []
     for job in jobs:
         relative = f"{folder}/{job.ref.kind}/{safe_component(job.file_name)}"
         if ctx.store.read_marker(relative) is not None:
@@ -81,6 +88,8 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
             if result is None:
                 continue
             checksum = _verified(job, result)
+        except Unauthorized:
+            raise  # the connection was refused: no other artifact of it can be fetched either
         except (PermanentError, RetriesExhausted) as exc:
             if isinstance(exc, PermanentError):
                 attempts.add(exc)
@@ -89,6 +98,7 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
                                      retry_hint="re-deliver the scan.notified event (scanbridge dlq retry)")
             log.warning("artifact failed: %s %s: %s", order.vendor, job.ref.kind, type(exc).__name__)
             await ctx.publisher.artifact_failed(failure, subject)
+            failures.append(failure)
             continue
         artifact = StoredArtifact(
             order=ref, kind=job.ref.kind, file_name=safe_component(job.file_name), media_type=job.media_type,
@@ -98,3 +108,13 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
         )
         await ctx.publisher.artifact_stored(artifact, subject)
         ctx.store.write_marker(relative, artifact.model_dump(mode="json"))
+    if failures:
+        raise ArtifactsFailed(_summary(order, failures, len(jobs)))
+
+
+def _summary(order: Order, failures: list[ArtifactFailed], total: int) -> str:
+    """The dead letter's reason: which artifacts failed and why (bounded; ids and reasons only)."""
+    shown = "; ".join(f"{f.kind} {f.vendor_ref}: {f.reason}" for f in failures[:3])
+    more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
+    head = f"{len(failures)} of {total} artifacts of {order.vendor} order {order.order_id} failed"
+    return f"{head}: {shown}{more}"[:1000]

@@ -1,6 +1,7 @@
 """iTero / Align worker handler: order by Rx id → `order.updated` → IDE, IMAGE_GALLERY and
 SCREEN_CAPTURE zips stored, or one later screen capture (itero-dpms-api.txt Get Order by RX ID,
-Download Scan, Download Single Screen Capture; Align §3.6–3.9; an un-paired account: §3.8.2)."""
+Download Scan, Download Single Screen Capture; Align §3.6–3.9; an un-paired account: §3.8.2, seen
+on the order fetch or on any download: a refresh refused mid-download ends the order as un-paired)."""
 
 from __future__ import annotations
 
@@ -116,7 +117,8 @@ class IteroHandler:
                     fresh: dict[str, Any] = await client.get_order(rx_id)
                     renewed = client.asset_url(order.order_id, asset, returned_link(fresh, asset))
                     if isinstance(exc, Unauthorized) and renewed == links[asset]:
-                        raise
+                        # The order answered with the same token: the pairing stands, this link does not.
+                        raise PermanentError(f"{asset} download refused (401); the order answers") from exc
                     links[asset] = renewed
                     raise LinkExpired(f"{asset} link refused; renewed") from exc
 

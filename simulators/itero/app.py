@@ -69,6 +69,8 @@ def create_app(state: IteroSimState) -> Starlette:
         """Bearer check and injected failures, shared by every API call."""
         state.requests.append((request.method, request.url.path))
         state.queries.append((request.url.path, dict(request.query_params)))
+        if state.unpair_on and state.unpair_on in request.url.path:
+            state.paired = False  # un-paired while this request was on its way (Align §3.8.2)
         if state.slow_s:
             await asyncio.sleep(state.slow_s)
         failure = state.take_failure(request.url.path)

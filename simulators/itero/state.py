@@ -64,6 +64,7 @@ class IteroSimState:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     queries: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, query parameters)
     paired: bool = True
+    unpair_on: str | None = None  # the account is un-paired when a request path contains this
     signed_links: bool = False  # order links carry ?expires=…, refused with 403 once past
     link_ttl_s: float = 300.0
     expired_links: int = 0  # this many order answers hand out links that have already expired

@@ -17,7 +17,13 @@ from consumers.itero.poller import IteroPoller
 from scanbridge.cli import app
 from schemas.events import ConnectionStatus
 from schemas.settings import IteroConnection, WebhookAuth
-from schemas.topics import ARTIFACT_STORED, CONNECTION_REAUTHORIZATION_NEEDED, ORDER_UPDATED, SCAN_NOTIFIED
+from schemas.topics import (
+    ARTIFACT_FAILED,
+    ARTIFACT_STORED,
+    CONNECTION_REAUTHORIZATION_NEEDED,
+    ORDER_UPDATED,
+    SCAN_NOTIFIED,
+)
 from simulators.itero.notify import post_notification
 from tests.events import collect, of_type, settle
 from tests.itero.conftest import Stack
@@ -79,6 +85,19 @@ async def test_orders_of_an_unpaired_connection_are_dead_lettered_not_retried(st
     assert _state(stack)["status"] == "unpaired"
     events = await settle(stack.bus, [stack.topics.events], quiet_s=1.0)
     assert len(of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)) == 1
+
+
+async def test_a_pairing_refused_during_a_download_marks_the_connection_unpaired(stack: Stack,
+                                                                                worker: object) -> None:
+    order = stack.sim.add_order(size=10_000)
+    stack.sim.unpair_on = "/download/"  # the order fetch works; the account is un-paired before the zips
+    assert (await post_notification(stack.hook, order.rx_id, stack.sim.company_id)).status_code == 202
+    letter, = await collect(stack.bus, [stack.topics.deadletter], lambda ev: len(ev) >= 1)
+    assert "invalid_grant" in letter.json_data()["reason"]
+    assert _state(stack)["status"] == "unpaired"
+    events = await settle(stack.bus, [stack.topics.events, stack.topics.artifacts], quiet_s=1.0)
+    assert len(of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)) == 1
+    assert of_type(events, ORDER_UPDATED) and not of_type(events, ARTIFACT_FAILED)  # not an artifact's fault
 
 
 def test_scanbridge_connections_lists_states_and_reset_clears_an_unpaired_one(

@@ -10,15 +10,17 @@ from typing import Any
 
 import pytest
 
+from bus.deadletter import DeadLetter, read_entries, retry
 from schemas.envelope import Envelope
 from schemas.topics import (
     ARTIFACT_FAILED,
     ARTIFACT_STORED,
     CONNECTION_REAUTHORIZATION_NEEDED,
     ORDER_UPDATED,
+    SCAN_NOTIFIED,
 )
 from simulators.meditlink.archives import HOSTILE_MEMBERS, BuiltArchive, archive_for
-from tests.events import collect, of_type
+from tests.events import collect, of_type, settle
 from tests.meditlink.conftest import Stack
 
 
@@ -110,6 +112,34 @@ async def test_an_archive_that_differs_from_the_item_list_is_rejected(stack: Sta
     failed, = _art(events, ARTIFACT_FAILED)
     assert "MD5 mismatch" in failed["reason"]
     assert not _files(Path(stack.settings.storage.root), "*.7z")
+
+
+async def test_a_failed_artifact_is_dead_lettered_and_dlq_retry_stores_it_once_the_vendor_recovers(
+        stack: Stack, worker: object, http: Any) -> None:
+    case = stack.sim.create_case(files=[("maxillary.meditMesh", 5_000), ("mandibular.meditMesh", 5_000)])
+    broken = case.files[0].uuid
+    listed = archive_for(broken, "maxillary.meditMesh", 5_000, "stl")
+    key = f"convert-{broken}/{broken}.stl.7z"
+    other = archive_for("someone-else", "maxillary.meditMesh", 5_000, "stl")
+    stack.sim.archives[key] = BuiltArchive(other.data, listed.items, listed.download_name)
+    number = stack.sim.create_order(case.uuid).number
+    await stack.poller(http).poll_once()
+    letters = await collect(stack.bus, [stack.topics.deadletter], lambda ev: len(ev) >= 1)
+    letter = DeadLetter.model_validate(letters[0].json_data())
+    assert letter.original.type == SCAN_NOTIFIED and letter.original.topic == stack.topics.events
+    assert "1 of 2 artifacts" in letter.reason and broken in letter.reason and "MD5 mismatch" in letter.reason
+    failed, = _art(await collect(stack.bus, [stack.topics.artifacts],
+                                 lambda ev: len(of_type(ev, ARTIFACT_FAILED)) >= 1), ARTIFACT_FAILED)
+    assert failed["vendor_ref"] == broken
+
+    stack.sim.archives[key] = listed  # the vendor recovers
+    entry, = await read_entries(stack.bus, stack.topics.deadletter)
+    await retry(stack.bus, stack.topics.deadletter, entry)  # what `scanbridge dlq retry ID` does
+    await collect(stack.bus, [stack.topics.artifacts], lambda ev: len(of_type(ev, ARTIFACT_STORED)) >= 2)
+    stored = _art(await settle(stack.bus, [stack.topics.artifacts], quiet_s=1.5))
+    assert sorted(a["file_name"] for a in stored) == sorted(f"{f.uuid}.stl.7z" for f in case.files)
+    assert {a["order"]["order_id"] for a in stored} == {str(number)}
+    assert len(await settle(stack.bus, [stack.topics.deadletter], quiet_s=0.5)) == 2  # the letter, its retry
 
 
 @pytest.mark.parametrize("connection_options", [{"extract": True, "conversion": "ply"}])
