@@ -153,13 +153,14 @@ class ArtifactFailed(_Data):
 
 
 class ReauthorizationNeeded(_Data):
-    """A connection's refresh token is about to lapse or was refused: a person must authorize again
-    (meditlink-openapi.txt FAQ "How to handle token expiration"). No secrets in here."""
+    """A connection's refresh token is about to lapse or was refused, or the connection was configured
+    but never connected: a person must authorize (again) (meditlink-openapi.txt FAQ "How to handle token
+    expiration"). Published once per change of state. No secrets in here."""
 
     vendor: str
     account: str | None = None
     connection: str
-    reason: Literal["refresh_token_expiring", "refresh_token_refused"]
+    reason: Literal["refresh_token_expiring", "refresh_token_refused", "not_connected"]
     refresh_token_expires_at: datetime | None = None
     detected_at: datetime
     how: str = Field(description="what an operator runs to authorize again")

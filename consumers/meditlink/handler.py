@@ -17,7 +17,7 @@ from consumers.meditlink.archive import Limits, check_and_extract
 from consumers.meditlink.client import MeditClient
 from consumers.meditlink.normalize import archive_name, case_files, conversion_for, normalize
 from consumers.meditlink.oauth import ReauthorizationRequired, tokens_for
-from consumers.meditlink.reauth import report_refused
+from consumers.meditlink.reauth import report_unusable
 from consumers.pipeline import ArtifactJob, announce_order, store_artifacts
 from consumers.privacy import apply_policy
 from consumers.records import as_text, as_utc, ci_get
@@ -45,7 +45,8 @@ class MeditHandler:
         try:
             await self._handle(notified, client, ctx)
         except ReauthorizationRequired:
-            await report_refused(ctx.publisher.bus, ctx.settings.bus.topics, client.tokens)
+            settings = ctx.settings
+            await report_unusable(ctx.publisher.bus, settings.bus.topics, client.tokens, settings.state_dir)
             raise
 
     async def _handle(self, notified: ScanNotified, client: MeditClient, ctx: WorkContext) -> None:

@@ -23,7 +23,7 @@ from consumers.clock import Clock, sleep_or_stop
 from consumers.cursor import JsonState
 from consumers.meditlink.client import MAX_PAGE, MeditClient
 from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
-from consumers.meditlink.reauth import report_if_expiring, report_refused
+from consumers.meditlink.reauth import clear_reported, report_if_expiring, report_unusable
 from consumers.records import as_text, as_utc, ci_get
 from consumers.retry import retrying
 from schemas import ids
@@ -68,6 +68,7 @@ class MeditPoller:
         self._topics = topics
         self._retry = retry
         self._clock = clock
+        self._state_dir = state_dir
         self.file = JsonState(state_dir / "pollers" / f"{VENDOR}-{self.connection.id}.json")
         self.cursor = Cursor.load(self.file)
 
@@ -94,8 +95,9 @@ class MeditPoller:
             if self.connection.poll_cases:
                 published += await self._cases(account, now_ms)
         except ReauthorizationRequired:
-            await report_refused(self._bus, self._topics, self.client.tokens)
+            await report_unusable(self._bus, self._topics, self.client.tokens, self._state_dir)
             raise
+        clear_reported(self._state_dir, self.client.tokens)
         return published
 
     async def _pages(self, kind: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:

@@ -10,8 +10,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
-from consumers.meditlink.oauth import authorize_url, tokens_for
+from consumers.meditlink.oauth import ReauthorizationRequired, authorize_url, tokens_for
 from schemas.credentials import load_tokens, token_path
 from schemas.topics import CONNECTION_REAUTHORIZATION_NEEDED
 from simulators.meditlink import CLIENT_ID, LAB_UUID
@@ -103,3 +104,23 @@ async def test_a_refused_refresh_token_marks_the_connection_and_pauses_polling(s
     report = of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)[0]
     assert report.json_data()["reason"] == "refresh_token_refused"
     assert _saved(stack).needs_reauthorization is True
+
+
+async def test_reauthorization_is_reported_once_per_change_of_state_over_many_poll_rounds(
+        stack: Stack, http: Any) -> None:
+    poller = stack.poller(http)
+    for _ in range(4):  # configured, never connected
+        with pytest.raises(ReauthorizationRequired):
+            await poller.poll_once()
+    await stack.connect()
+    await poller.poll_once()  # connected and working: the next refusal is a new change
+    stack.sim.expire_access_tokens()
+    stack.sim.revoke_refresh_tokens()
+    for _ in range(4):
+        with pytest.raises(ReauthorizationRequired):
+            await poller.poll_once()
+    events = await settle(stack.bus, [stack.topics.events], quiet_s=1.0)
+    reports = [e.json_data() for e in of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)]
+    assert sorted(r["reason"] for r in reports) == ["not_connected", "refresh_token_refused"]
+    never = next(r for r in reports if r["reason"] == "not_connected")
+    assert never["account"] is None and never["refresh_token_expires_at"] is None
