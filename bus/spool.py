@@ -125,19 +125,24 @@ class SpoolingBus:
         runs = [list(run) for _, run in groupby(sorted(rows, key=lambda r: (r[1], r[2].partitionkey, r[0])),
                                                 key=lambda r: (r[1], r[2].partitionkey))]
         results = await asyncio.gather(*(self._forward_run(run) for run in runs))
-        acknowledged = [seq for seqs in results for seq in seqs]
+        acknowledged = [seq for seqs, _ in results for seq in seqs]
         await self._spool.remove(acknowledged)
         self.counters["forwarded"] += len(acknowledged)
+        errors = [error for _, error in results if error is not None]
+        if errors:  # one line per batch, not one per key
+            log.info("primary bus unavailable; %d spooled events of this batch wait: %s",
+                     len(rows) - len(acknowledged), errors[0])
         return len(acknowledged) == len(rows)
 
-    async def _forward_run(self, run: list[tuple[int, str, Envelope]]) -> list[int]:
-        """Publish one key's rows in order; stop at the first that is not acknowledged."""
+    async def _forward_run(
+        self, run: list[tuple[int, str, Envelope]]
+    ) -> tuple[list[int], BusUnavailable | None]:
+        """Publish one key's rows in order; stop at the first that is not acknowledged (and say why)."""
         done: list[int] = []
         for seq, topic, event in run:
             try:
                 await self._primary.publish(topic, event)
             except BusUnavailable as exc:
-                log.info("primary bus unavailable; %d spooled events wait: %s", len(run) - len(done), exc)
-                break
+                return done, exc
             done.append(seq)
-        return done
+        return done, None

@@ -9,6 +9,8 @@ from typing import Any
 
 import structlog
 
+from scanbridge import log_repeats
+
 _SENSITIVE_KEYS = re.compile(
     r"token|secret|password|authorization|signature|patient|first_name|last_name|chart|birth", re.I
 )
@@ -49,6 +51,7 @@ def formatter() -> logging.Formatter:
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(formatter())
+    log_repeats.install(handler)  # a broker outage is a few lines, not thousands
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

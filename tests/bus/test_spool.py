@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import logging
 import os
 import shutil
 import signal
@@ -24,6 +27,7 @@ from bus.factory import make_bus
 from bus.kafka import KafkaBus
 from bus.local import LocalBus
 from bus.spool import SpoolingBus
+from scanbridge import log_repeats
 from schemas.envelope import Envelope
 from schemas.settings import BusSettings, KafkaSettings
 from schemas.topics import Topics
@@ -218,6 +222,53 @@ async def test_a_broker_restart_loses_no_acknowledged_event(own_broker: Broker, 
         firsts = list(dict.fromkeys(d.event.json_data()["n"] for d in got if d.event.partitionkey == key))
         assert firsts == sorted(firsts)
 
+
+class _Count(logging.Filter):
+    """Counts what reaches the handler before any other filter of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.seen += 1
+        return True
+
+
+@pytest.mark.slow  # about 40 s on 2 shared cores: a broker of its own, killed and restarted
+async def test_a_broker_outage_writes_a_few_summarized_lines_not_a_flood(own_broker: Broker, topics: Topics,
+                                                                         tmp_path: Path) -> None:
+    """A consumer and the spool forwarder facing a dead broker (issue 10 item 14): before, every
+    record was a line (a 12 s outage wrote ~72,000); now each kind is one line per 10 s."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    count = _Count()
+    handler.addFilter(count)
+    log_repeats.install(handler)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    settings = KafkaSettings(bootstrap=own_broker.bootstrap, partitions=3, ack_timeout_s=1.0, linger_ms=0)
+    bus = SpoolingBus(KafkaBus(settings), LocalBus(tmp_path / "spool.db"), retry_s=0.05)
+    await bus.ensure_topics([topics.events])
+    await bus.start()
+    consumer = bus.consumer([topics.events], "flood")
+    await consumer.start()
+    try:
+        await consumer.end_offsets()  # joined the group
+        await asyncio.to_thread(own_broker.stop, True)
+        for n in range(200):
+            await bus.publish(topics.events, _event(f"k{n}", n))  # spooled; the forwarder keeps trying
+        while count.seen < 300:  # the consumer and the forwarder keep failing
+            with contextlib.suppress(Exception):
+                await consumer.poll(timeout_s=0.1)
+        lines = out.getvalue().splitlines()
+        await asyncio.to_thread(own_broker.restart)  # the producer stops only after delivering
+    finally:
+        root.removeHandler(handler)
+        await consumer.close()
+        await bus.close()
+    print(f"\nbroker down: {count.seen} records reached the handler, {len(lines)} lines written")
+    assert len(lines) <= 30 < count.seen
 
 
 def test_the_factory_puts_a_spool_in_front_of_kafka_only_when_asked(tmp_path: Path) -> None:
