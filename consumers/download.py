@@ -1,5 +1,6 @@
 """Stream one artifact from a vendor URL into the store: allowed hosts only, redirects checked,
-credentials only to the host they belong to, bounded memory (DESIGN.md §5.4)."""
+credentials only to the exact origin they belong to (`origin.OriginScope`, on every hop), bounded
+memory and size, a minimum speed (`limits.speed_floor`) (DESIGN.md §5.4, §5.6)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import httpx
 
 from consumers.errors import ArtifactRejected
 from consumers.http import raise_for_status, translate_transport_errors
+from consumers.limits import declared_size, speed_floor
+from consumers.origin import OriginScope
 from consumers.storage import FolderStore, StoredFile
+from schemas.settings import VendorLimits
 
 MAX_REDIRECTS = 5
 
@@ -18,7 +22,7 @@ MAX_REDIRECTS = 5
 @dataclass(frozen=True)
 class DownloadRequest:
     url: str
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # not secret: credentials come from the scope
     not_found_is_not_ready: bool = False
 
 
@@ -26,10 +30,16 @@ def host_of(url: str) -> str:
     return httpx.URL(url).host
 
 
-def check_allowed(url: str, allowed_hosts: frozenset[str]) -> httpx.URL:
-    parsed = httpx.URL(url)
+def check_allowed(url: str, allowed_hosts: frozenset[str], scope: OriginScope | None = None) -> httpx.URL:
+    """The parsed URL if its host is allowed (and, with a `scope`, it is no plain-http downgrade)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ArtifactRejected("download link is not a valid URL") from exc
     if parsed.scheme not in ("https", "http") or parsed.host not in allowed_hosts:
         raise ArtifactRejected(f"download host not allowed: {parsed.host or '?'}")
+    if scope is not None:
+        scope.check(parsed)
     return parsed
 
 
@@ -39,28 +49,28 @@ async def download(
     store: FolderStore,
     relative_path: str,
     *,
+    scope: OriginScope,
     allowed_hosts: frozenset[str],
     max_bytes: int,
     chunk_bytes: int,
+    limits: VendorLimits,
 ) -> StoredFile | None:
     """Store the body at `relative_path`; None when the vendor answered 204 (nothing to fetch)."""
-    url = check_allowed(request.url, allowed_hosts)
-    origin = url.host
-    headers = dict(request.headers)
-    for _ in range(MAX_REDIRECTS + 1):
-        with translate_transport_errors():
-            async with client.stream("GET", url, headers=headers) as response:
-                if response.is_redirect:
-                    location = response.headers.get("location", "")
-                    url = check_allowed(urljoin(str(url), location), allowed_hosts)
-                    if url.host != origin:
-                        headers.pop("Authorization", None)  # a signed URL needs no bearer token
-                    continue
-                if response.status_code == 204:
-                    return None
-                raise_for_status(response, not_found_is_not_ready=request.not_found_is_not_ready)
-                declared = response.headers.get("content-length")
-                if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                    raise ArtifactRejected(f"artifact of {declared} bytes exceeds the limit {max_bytes}")
-                return await store.write(relative_path, response.aiter_bytes(chunk_bytes), max_bytes)
+    url = check_allowed(request.url, allowed_hosts, scope)
+    async with speed_floor(limits, "download") as pace:
+        for _ in range(MAX_REDIRECTS + 1):
+            with translate_transport_errors():
+                async with client.stream("GET", url, headers=request.headers, auth=scope) as response:
+                    if response.is_redirect:
+                        location = response.headers.get("location", "")
+                        url = check_allowed(urljoin(str(url), location), allowed_hosts, scope)
+                        continue
+                    if response.status_code == 204:
+                        return None
+                    raise_for_status(response, not_found_is_not_ready=request.not_found_is_not_ready)
+                    declared = declared_size(response)
+                    if declared is not None and declared > max_bytes:
+                        raise ArtifactRejected(f"artifact of {declared} bytes exceeds the limit {max_bytes}")
+                    chunks = pace(response.aiter_bytes(chunk_bytes))
+                    return await store.write(relative_path, chunks, max_bytes)
     raise ArtifactRejected("too many redirects")

@@ -5,6 +5,7 @@
     │   ├── NotReady              404 "files not generated yet" (iTero), file still processing
     │   ├── Throttled             429
     │   ├── ServerError           5xx, timeouts, connection failures
+    │   │   └── TooSlow           a call over its deadline, a download under the minimum speed
     │   └── LinkExpired           a pre-signed / returned download link stopped working (403)
     └── PermanentError            retrying will not help: dead-letter it
         ├── NotFound              the vendor does not know this id
@@ -12,6 +13,9 @@
         ├── Unauthorized          401 that a token refresh could not cure: re-authorization needed
         │                         (connection-level: never turned into a per-artifact failure)
         ├── ArtifactRejected      too large, unsafe link, checksum mismatch, not what it claims
+        │   └── AnswerTooLarge    a vendor answer (JSON, XML) over its byte cap: read no further
+        ├── PlainHttpRefused      a link or redirect to plain http while the vendor is configured https
+        ├── InvalidId             an id that cannot name a vendor resource safely (e.g. '..', not UTF-8)
         └── ArtifactsFailed       some artifacts of an order were announced as `artifact.failed`:
                                   the notification is dead-lettered so `scanbridge dlq retry` fetches them
 """
@@ -41,6 +45,10 @@ class ServerError(RetryableError):
     pass
 
 
+class TooSlow(ServerError):
+    pass
+
+
 class LinkExpired(RetryableError):
     pass
 
@@ -62,6 +70,18 @@ class Unauthorized(PermanentError):
 
 
 class ArtifactRejected(PermanentError):
+    pass
+
+
+class AnswerTooLarge(ArtifactRejected):
+    pass
+
+
+class PlainHttpRefused(PermanentError):
+    pass
+
+
+class InvalidId(PermanentError):
     pass
 
 

@@ -1,13 +1,17 @@
-"""Translate HTTP answers and httpx failures into `consumers.errors`, in this one place."""
+"""Translate HTTP answers and httpx failures into `consumers.errors`, in this one place; `get_answer`
+is the bounded GET every vendor API call goes through (deadline, byte cap: `consumers.limits`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
 from consumers.errors import (
+    ArtifactRejected,
     BadRequest,
     LinkExpired,
     NotFound,
@@ -16,6 +20,11 @@ from consumers.errors import (
     Throttled,
     Unauthorized,
 )
+from consumers.limits import read_capped, within
+from schemas.settings import VendorLimits
+
+ERROR_BODY_BYTES = 64 * 1024  # enough of an error answer for a message; the rest is never read
+_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -66,3 +75,29 @@ def new_client(timeout_s: float) -> httpx.AsyncClient:
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         follow_redirects=False,
     )
+
+
+async def get_answer(client: httpx.AsyncClient, url: str, *, limits: VendorLimits, what: str,
+                     auth: httpx.Auth, params: Mapping[str, Any] | None = None,
+                     headers: Mapping[str, str] | None = None) -> httpx.Response:
+    """GET `url` within the call deadline, its body read up to `limits.max_answer_bytes` (an error
+    answer's up to 64 KiB); the returned response is complete: pass it to `raise_for_status` and
+    `json_of`. `auth` (an `origin.OriginScope`) decides what credential the request carries; `what`
+    names the call in errors (never the URL: it may carry ids)."""
+    async with within(limits.call_deadline_s, what):
+        with translate_transport_errors():
+            async with client.stream("GET", url, params=params, headers=headers, auth=auth) as response:
+                if response.is_success:
+                    body = await read_capped(response, limits.max_answer_bytes, what)
+                else:
+                    body = await read_capped(response, ERROR_BODY_BYTES, what, truncate=True)
+    kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _FRAMING]
+    return httpx.Response(response.status_code, headers=kept, content=body, request=response.request)
+
+
+def json_of(response: httpx.Response, what: str) -> Any:
+    """The answer's JSON; malformed, too deeply nested or with absurd numbers → `ArtifactRejected`."""
+    try:
+        return json.loads(response.content)
+    except (ValueError, RecursionError) as exc:
+        raise ArtifactRejected(f"{what}: answer is not JSON") from exc

@@ -71,12 +71,30 @@ class RetrySettings(BaseModel):
     request_timeout_s: float = 30.0
 
 
+class VendorLimits(BaseModel):
+    """Bounds on every vendor call, so a broken or hostile vendor cannot hold a worker (DESIGN.md §5.4)."""
+
+    call_deadline_s: float = Field(
+        60.0, gt=0, description="an API call (connect, answer and body together) ends within this"
+    )
+    max_answer_bytes: int = Field(
+        32 * 1024**2, gt=0, description="a JSON answer larger than this fails the order permanently"
+    )
+    download_min_bytes_per_s: float = Field(
+        16 * 1024, ge=0, description="a download slower than this over a whole window is abandoned (0: off)"
+    )
+    download_window_s: float = Field(
+        30.0, gt=0, description="the speed window; also how long a download may wait for its first bytes"
+    )
+
+
 class WorkerSettings(BaseModel):
     group: str = "scanbridge-worker"
     max_in_flight: int = Field(64, description="orders worked on at once; the consumer waits beyond")
     max_artifact_bytes: int = 4 * 1024**3
     download_chunk_bytes: int = 256 * 1024
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    limits: VendorLimits = Field(default_factory=VendorLimits)
 
 
 class StorageSettings(BaseModel):

@@ -2,9 +2,11 @@
 Download Scan, Get List of Screen Captures, Download Single Screen Capture; Align guideline §3.2
 configurable URLs, §3.7.1 orders/lab).
 
-Every call to the API hosts carries the pairing Bearer token; a 401 refreshes it once and repeats the
-call. A link on one of the extra `download_hosts` is fetched without it (README: the bearer token is
-never sent to another host).
+The pairing Bearer token goes only to the exact origins of the configured API URLs (base URL,
+Discovery domain, orders/lab URL) through `origin.OriginScope`; a 401 refreshes it once and repeats
+the call. A link on another origin — one of the extra `download_hosts`, another port of an API host,
+plain http — is fetched without it. Every id enters a URL as one escaped segment (`urlpath`), every
+answer is read within the call deadline and the byte cap (`http.get_answer`).
 """
 
 from __future__ import annotations
@@ -16,52 +18,60 @@ from urllib.parse import urljoin
 import httpx
 
 from consumers.download import DownloadRequest, check_allowed, download, host_of
-from consumers.errors import ArtifactRejected, LinkExpired, Unauthorized
-from consumers.http import raise_for_status, translate_transport_errors
+from consumers.errors import ArtifactRejected, LinkExpired, PermanentError, Unauthorized
+from consumers.http import get_answer, json_of, raise_for_status
+from consumers.origin import OriginScope
 from consumers.records import unwrap_data
 from consumers.storage import FolderStore, StoredFile
 from consumers.tokens import TokenStore
-from schemas.settings import IteroConnection
+from consumers.urlpath import segment
+from schemas.settings import IteroConnection, VendorLimits
 
 T = TypeVar("T")
 
 
 class IteroClient:
-    def __init__(self, connection: IteroConnection, http: httpx.AsyncClient, tokens: TokenStore) -> None:
+    def __init__(self, connection: IteroConnection, http: httpx.AsyncClient, tokens: TokenStore,
+                 limits: VendorLimits | None = None) -> None:
         self.connection = connection
         self._http = http
         self._tokens = tokens
+        self.limits = limits or VendorLimits()
         self.root = connection.api_root()
-        self.api_hosts = frozenset(host_of(url) for url in (connection.base_url, connection.discovery_domain)
-                                   if url)
+        configured = (connection.base_url, connection.discovery_domain, connection.lab_orders_url)
+        api_urls = [url for url in configured if url]
+        self.scope = OriginScope(api_urls)
+        self.api_hosts = frozenset(host_of(url) for url in api_urls)
         self.allowed_hosts = self.api_hosts | set(connection.download_hosts)
 
-    async def _authorized(self, call: Callable[[dict[str, str]], Awaitable[T]]) -> T:
+    def _bearer(self, token: str) -> OriginScope:
+        return self.scope.with_secret({"Authorization": f"Bearer {token}"})
+
+    async def _authorized(self, call: Callable[[OriginScope], Awaitable[T]]) -> T:
         token = self._tokens.access_token
         try:
-            return await call({"Authorization": f"Bearer {token}"})
+            return await call(self._bearer(token))
         except Unauthorized:
             token = await self._tokens.refresh(token)
-            return await call({"Authorization": f"Bearer {token}"})
+            return await call(self._bearer(token))
 
     async def _get_json(self, path: str, params: dict[str, Any] | None = None,
                         *, not_found_is_not_ready: bool = False) -> Any:
         url = path if "://" in path else f"{self.root}/{path}"
+        what = f"GET {path.rstrip('/').rpartition('/')[2] if '://' in path else path.split('/')[0]}"
 
-        async def call(headers: dict[str, str]) -> Any:
-            with translate_transport_errors():
-                response = await self._http.get(url, params=params, headers=headers)
+        async def call(scope: OriginScope) -> Any:
+            response = await get_answer(self._http, url, params=params, auth=scope, limits=self.limits,
+                                        what=what)
             raise_for_status(response, not_found_is_not_ready=not_found_is_not_ready)
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise ArtifactRejected(f"GET {path.split('/')[0]}: answer is not JSON") from exc
+            return json_of(response, what)
 
         return await self._authorized(call)
 
     async def get_order(self, rx_id: str) -> dict[str, Any]:
         """One order by Rx GUID. A 404 right after a notification means "not ready yet" (Align §3.7.2)."""
-        data = unwrap_data(await self._get_json(f"orders/{rx_id}", not_found_is_not_ready=True))
+        path = f"orders/{segment(rx_id, 'Rx id')}"
+        data = unwrap_data(await self._get_json(path, not_found_is_not_ready=True))
         if isinstance(data, list) and len(data) == 1:
             data = data[0]  # tolerate a one-element list
         if not isinstance(data, dict):
@@ -81,32 +91,34 @@ class IteroClient:
     def asset_url(self, order_id: str, asset: str, returned: str | None) -> str:
         """Prefer the link the order returned ("Use the returned links"), on an allowed host only."""
         if returned:
-            url = urljoin(f"{self.root}/", returned)
             try:
-                check_allowed(url, self.allowed_hosts)
+                url = urljoin(f"{self.root}/", returned)
+                check_allowed(url, self.allowed_hosts, self.scope)
                 return url
-            except ArtifactRejected:
+            except (ValueError, PermanentError):
                 pass  # fall back to the documented path on the configured host
-        return f"{self.root}/order/{order_id}/download/{asset}"
+        return f"{self.root}/order/{segment(order_id, 'OrderId')}/download/{segment(asset)}"
 
     def capture_url(self, order_id: str, capture_id: str) -> str:
         """Download Single Screen Capture (the Discovery form; the doc's legacy path reads "thirdparty")."""
-        return f"{self.root}/order/{order_id}/download/SCREEN_CAPTURE/{capture_id}"
+        return (f"{self.root}/order/{segment(order_id, 'OrderId')}/download/SCREEN_CAPTURE/"
+                f"{segment(capture_id, 'screenCaptureID')}")
 
     async def download(self, url: str, store: FolderStore, relative: str, *,
                        max_bytes: int, chunk_bytes: int) -> StoredFile | None:
         """Download an asset; 404 is "not generated yet" (Download Scan), 204 "no screen captures".
-        The bearer token goes to the API hosts only."""
+        The bearer token goes to the API origins only."""
 
-        async def call(headers: dict[str, str]) -> StoredFile | None:
+        async def call(scope: OriginScope) -> StoredFile | None:
             return await download(
-                self._http, DownloadRequest(url, headers, not_found_is_not_ready=True), store, relative,
-                allowed_hosts=self.allowed_hosts, max_bytes=max_bytes, chunk_bytes=chunk_bytes,
+                self._http, DownloadRequest(url, not_found_is_not_ready=True), store, relative,
+                scope=scope, allowed_hosts=self.allowed_hosts, max_bytes=max_bytes,
+                chunk_bytes=chunk_bytes, limits=self.limits,
             )
 
-        if host_of(url) in self.api_hosts:
+        if self.scope.carries_secret(url):
             return await self._authorized(call)
         try:
-            return await call({})
+            return await call(self.scope)
         except Unauthorized as exc:  # a refused signed link, not a refused pairing
             raise LinkExpired(str(exc)) from exc

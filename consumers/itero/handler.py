@@ -58,7 +58,7 @@ class IteroHandler:
         state = pairing.unpaired(self._settings.state_dir, connection)
         if state is not None:  # dead-letter at once: no retry loop against a refused pairing
             raise Unauthorized(f"connection {connection_id!r} un-paired since {state.since:%Y-%m-%dT%H:%MZ}")
-        return IteroClient(connection, ctx.http, self.tokens(connection))
+        return IteroClient(connection, ctx.http, self.tokens(connection), ctx.settings.worker.limits)
 
     async def handle(self, notified: ScanNotified, ctx: WorkContext) -> None:
         if not notified.rx_id:

@@ -77,7 +77,8 @@ class IteroPoller:
         self.connection = connection
         self.bus = bus
         self.clock = clock
-        self.client = IteroClient(connection, http, pairing.token_store(settings, connection))
+        self.client = IteroClient(connection, http, pairing.token_store(settings, connection),
+                                  settings.worker.limits)
         self.cursor = JsonState(settings.state_dir / "pollers"
                                 / f"{connection.vendor}-{safe_component(connection.id)}.json")
         self.counters: dict[str, int] = defaultdict(int)

@@ -1,7 +1,10 @@
 """Medit Link resource API client (meditlink-openapi.txt §3.1.1 me, §3.3 Case, §3.4.1 Get File,
 §3.5 Order; §2.3 errors). Every call sends `Authorization: Bearer`, `x-meditlink-client-id` and,
 except `/v1/me`, `x-meditlink-group-uuid`; a 401 refreshes the token once and repeats the call.
-Pre-signed file URLs are fetched without any of these headers.
+The bearer token goes only to the exact origin of `api_url` (`origin.OriginScope`); the client id
+and group uuid are not secret. Pre-signed file URLs are fetched without any of these headers, and
+never over plain http unless `api_url` is http. Ids enter URLs as escaped segments (`urlpath`);
+answers are read within the call deadline and byte cap (`http.get_answer`).
 """
 
 from __future__ import annotations
@@ -12,28 +15,33 @@ import httpx
 
 from consumers.download import DownloadRequest, download, host_of
 from consumers.errors import ArtifactRejected, LinkExpired, PermanentError, Unauthorized
-from consumers.http import raise_for_status, translate_transport_errors
+from consumers.http import get_answer, json_of, raise_for_status
 from consumers.meditlink.oauth import MeditTokens
+from consumers.origin import OriginScope
 from consumers.storage import FolderStore, StoredFile
-from schemas.settings import MeditConnection
+from consumers.urlpath import segment
+from schemas.settings import MeditConnection, VendorLimits
 
 MAX_PAGE_SIZE = 40  # §3.5.1 "Must be at most 40"
 MAX_PAGE = 1000  # §3.5.1 "Must be at most 1000"
 
 
 class MeditClient:
-    def __init__(self, connection: MeditConnection, http: httpx.AsyncClient, tokens: MeditTokens) -> None:
+    def __init__(self, connection: MeditConnection, http: httpx.AsyncClient, tokens: MeditTokens,
+                 limits: VendorLimits | None = None) -> None:
         self.connection = connection
         self._http = http
         self.tokens = tokens
+        self.limits = limits or VendorLimits()
         self.root = f"{connection.api_url.rstrip('/')}/v1"
+        self.scope = OriginScope([connection.api_url])
         self.allowed_hosts = frozenset({host_of(connection.api_url), *connection.download_hosts})
         # Where artifacts come from, for `artifact.stored` (host only, never the signed URL).
         hosts = connection.download_hosts
         self.download_host = hosts[0] if hosts else host_of(connection.api_url)
 
-    async def _headers(self, token: str, *, group: bool) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {token}", "x-meditlink-client-id": self.connection.client_id}
+    async def _headers(self, *, group: bool) -> dict[str, str]:
+        headers = {"x-meditlink-client-id": self.connection.client_id}
         if group:
             headers["x-meditlink-group-uuid"] = await self.group_uuid()
         return headers
@@ -41,10 +49,12 @@ class MeditClient:
     async def _get(self, path: str, params: dict[str, Any] | None = None, *, group: bool = True) -> Any:
         """GET a resource; None for 204 ("The requested list could not be found", §2.3.1)."""
         token = await self.tokens.access_token()
+        what = f"GET {path.split('/')[0]}"
         for attempt in range(2):
-            headers = await self._headers(token, group=group)
-            with translate_transport_errors():
-                response = await self._http.get(f"{self.root}/{path}", params=params, headers=headers)
+            headers = await self._headers(group=group)
+            response = await get_answer(self._http, f"{self.root}/{path}", params=params, headers=headers,
+                                        auth=self.scope.with_secret({"Authorization": f"Bearer {token}"}),
+                                        limits=self.limits, what=what)
             if response.status_code == 204:
                 return None
             try:
@@ -55,11 +65,8 @@ class MeditClient:
                 token = await self.tokens.refresh(token)
                 continue
             except LinkExpired:  # an API 403 is "access denied", not an expired link
-                raise PermanentError(f"GET {path.split('/')[0]}: 403 access denied") from None
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise ArtifactRejected(f"GET {path.split('/')[0]}: answer is not JSON") from exc
+                raise PermanentError(f"{what}: 403 access denied") from None
+            return json_of(response, what)
         raise AssertionError("unreachable")
 
     async def group_uuid(self) -> str:
@@ -82,15 +89,15 @@ class MeditClient:
         return body if isinstance(body, dict) else None
 
     async def get_order(self, order_number: str) -> dict[str, Any]:
-        return await self._object(f"orders/{order_number}")
+        return await self._object(f"orders/{segment(order_number, 'order number')}")
 
     async def get_case(self, case_uuid: str) -> dict[str, Any]:
-        return await self._object(f"cases/{case_uuid}")
+        return await self._object(f"cases/{segment(case_uuid, 'case uuid')}")
 
     async def get_file(self, file_uuid: str, conversion: str | None) -> dict[str, Any]:
         """§3.4.1: a pre-signed URL (5 minutes) to a 7z, with its `items` (name, size, MD5)."""
         params = {"type": conversion} if conversion else None
-        return await self._object(f"files/{file_uuid}", params)
+        return await self._object(f"files/{segment(file_uuid, 'file uuid')}", params)
 
     async def _object(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         body = await self._get(path, params or {"schema": "latest"})
@@ -101,5 +108,6 @@ class MeditClient:
     async def download(self, url: str, store: FolderStore, relative: str, *,
                        max_bytes: int, chunk_bytes: int) -> StoredFile | None:
         """A pre-signed URL on an allowed host, no credentials sent; 403 → `LinkExpired`."""
-        return await download(self._http, DownloadRequest(url), store, relative,
-                              allowed_hosts=self.allowed_hosts, max_bytes=max_bytes, chunk_bytes=chunk_bytes)
+        return await download(self._http, DownloadRequest(url), store, relative, scope=self.scope,
+                              allowed_hosts=self.allowed_hosts, max_bytes=max_bytes, chunk_bytes=chunk_bytes,
+                              limits=self.limits)

@@ -38,7 +38,8 @@ class MeditHandler:
         connection = self._connections.get(connection_id)
         if connection is None:
             raise PermanentError(f"unknown connection {connection_id!r}")
-        return MeditClient(connection, ctx.http, tokens_for(ctx.settings.state_dir, connection))
+        return MeditClient(connection, ctx.http, tokens_for(ctx.settings.state_dir, connection),
+                           ctx.settings.worker.limits)
 
     async def handle(self, notified: ScanNotified, ctx: WorkContext) -> None:
         client = self.client(notified.connection, ctx)

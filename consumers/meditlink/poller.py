@@ -177,5 +177,6 @@ class MeditPoller:
 
 def build_pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock) -> list[MeditPoller]:
     """One poller per Medit Link connection (there are no order or case webhooks to rely on)."""
-    return [MeditPoller(MeditClient(c, http, tokens_for(settings.state_dir, c)), bus, settings.bus.topics,
-                        settings.worker.retry, clock, settings.state_dir) for c in settings.meditlink]
+    return [MeditPoller(MeditClient(c, http, tokens_for(settings.state_dir, c), settings.worker.limits), bus,
+                        settings.bus.topics, settings.worker.retry, clock, settings.state_dir)
+            for c in settings.meditlink]

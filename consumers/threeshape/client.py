@@ -5,7 +5,9 @@
 (Basic; build the transport with `tls.pinned_transport`), "/GetAvailableClientList",
 "/GetCasesForPatient", "/GetAttachedImage". Errors: `consumers.errors` (401 → Unauthorized,
 400 → BadRequest, 404 → NotFound, 5xx/timeouts → ServerError), `tls.UntrustedServer`, the
-`xml.InvalidResponse` branch, and `NotAnImage`.
+`xml.InvalidResponse` branch, `NotAnImage`, and `TooSlow` (an XML call over the call deadline, an
+image under the download speed floor: `consumers.limits`). The Basic credentials go only to the
+configured server's exact origin, never over plain http (`origin.OriginScope`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import httpx
 
 from consumers.errors import ArtifactRejected, BadRequest, NotFound, Unauthorized
 from consumers.http import raise_for_status, translate_transport_errors
+from consumers.limits import Pace, declared_size, speed_floor, within
+from consumers.origin import OriginScope, basic_credentials
 from consumers.threeshape import xml
 from consumers.threeshape.tls import UntrustedServer, is_certificate_failure
 from consumers.threeshape.xml import CaseInfo, CaseStatus, ClientInfo
+from schemas.settings import VendorLimits
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=10.0)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -70,7 +75,7 @@ def build_http_client(
     return httpx.AsyncClient(
         base_url=server_url.rstrip("/") + "/DentalDesktop/WebService/",
         transport=transport,
-        auth=httpx.BasicAuth(username, password),
+        auth=OriginScope([server_url], basic_credentials(username, password)),
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,
@@ -109,10 +114,12 @@ class DentalDesktopClient:
         *,
         max_xml_bytes: int = xml.MAX_XML_BYTES,
         max_image_bytes: int = MAX_IMAGE_BYTES,
+        limits: VendorLimits | None = None,
     ) -> None:
         self._http = http
         self._max_xml_bytes = max_xml_bytes
         self._max_image_bytes = max_image_bytes
+        self._limits = limits or VendorLimits()
 
     async def get_available_clients(self) -> list[ClientInfo]:
         body = await self._get("GetAvailableClientList", {}, self._max_xml_bytes)
@@ -170,20 +177,29 @@ class DentalDesktopClient:
 
     async def get_attached_image(self, case_id: str, attached_image_id: str) -> AttachedImage:
         params = {"CaseId": case_id, "AttachedImageId": attached_image_id}
-        body = await self._get("GetAttachedImage", params, self._max_image_bytes)
+        body = await self._get("GetAttachedImage", params, self._max_image_bytes, image=True)
         data = xml.parse_image_bytes(body, max_bytes=self._max_image_bytes)
         media_type = sniff_image(data)
         if media_type is None:
             raise NotAnImage(f"attached image {attached_image_id}: the bytes are not a known image format")
         return AttachedImage(data, media_type)
 
-    async def _get(self, method: str, params: dict[str, str], max_bytes: int) -> bytes:
-        """GET one method; the body is read up to `max_bytes` and errors are translated here."""
+    async def _get(self, method: str, params: dict[str, str], max_bytes: int, *,
+                   image: bool = False) -> bytes:
+        """GET one method within the call deadline (an image: above the download speed floor)."""
+        if image:
+            async with speed_floor(self._limits, method) as pace:
+                return await self._fetch(method, params, max_bytes, pace)
+        async with within(self._limits.call_deadline_s, method):
+            return await self._fetch(method, params, max_bytes, None)
+
+    async def _fetch(self, method: str, params: dict[str, str], max_bytes: int, pace: Pace | None) -> bytes:
+        """The body read up to `max_bytes`; errors are translated here."""
         with translate_transport_errors():
             try:
                 async with self._http.stream("GET", method, params=params) as response:
                     if response.status_code == 200:
-                        return await _read_capped(response, max_bytes)
+                        return await _read_capped(response, max_bytes, pace=pace)
                     _raise_for(response, await _read_capped(response, 64 * 1024, truncate=True))
             except httpx.ConnectError as exc:
                 if is_certificate_failure(exc):
@@ -193,12 +209,14 @@ class DentalDesktopClient:
                 raise
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int, *, truncate: bool = False) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if not truncate and declared.isdigit() and int(declared) > max_bytes:
+async def _read_capped(response: httpx.Response, max_bytes: int, *, truncate: bool = False,
+                       pace: Pace | None = None) -> bytes:
+    declared = declared_size(response)
+    if not truncate and declared is not None and declared > max_bytes:
         raise xml.ResponseTooLarge(f"answer of {declared} bytes exceeds {max_bytes}")
     body = bytearray()
-    async for chunk in response.aiter_bytes():
+    chunks = response.aiter_bytes()
+    async for chunk in pace(chunks) if pace else chunks:
         body += chunk
         if len(body) > max_bytes:
             if truncate:

@@ -42,6 +42,7 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
 class ThreeShapeHandler:
     def __init__(self, settings: Settings) -> None:
         self._connections = {c.id: c for c in settings.threeshape}
+        self._limits = settings.worker.limits
         self._http: dict[str, httpx.AsyncClient] = {}
         self._lock = asyncio.Lock()
 
@@ -49,7 +50,7 @@ class ThreeShapeHandler:
         async with self._lock:  # one pinned pre-flight per server, shared by all its orders
             if connection.id not in self._http:
                 self._http[connection.id] = await open_http(connection)
-            return DentalDesktopClient(self._http[connection.id])
+            return DentalDesktopClient(self._http[connection.id], limits=self._limits)
 
     async def handle(self, notified: ScanNotified, ctx: WorkContext) -> None:
         connection = self._connections.get(notified.connection)

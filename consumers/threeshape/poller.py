@@ -121,7 +121,7 @@ class ThreeShapePoller:
     async def _client(self) -> DentalDesktopClient:
         if self._http is None:
             self._http = await open_http(self.connection)  # TLS pin checked before any credentials
-        return DentalDesktopClient(self._http)
+        return DentalDesktopClient(self._http, limits=self.settings.worker.limits)
 
     async def _drop_client(self) -> None:
         http, self._http = self._http, None

@@ -15,7 +15,9 @@ from starlette.routing import Route
 
 from consumers.download import DownloadRequest, download
 from consumers.errors import ArtifactRejected, NotReady, ServerError
+from consumers.origin import OriginScope
 from consumers.storage import FolderStore, safe_component
+from schemas.settings import VendorLimits
 from tests.servers import serve
 
 BLOB = bytes(range(256)) * 4096  # 1 MiB
@@ -73,15 +75,18 @@ async def origin() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
 
 
 async def _get(url: str, tmp_path: Path, allowed: set[str], **kw: object) -> object:
+    """Download `url` with a bearer token scoped to `url`'s own origin."""
     async with httpx.AsyncClient() as client:
         return await download(
             client,
-            DownloadRequest(url, {"Authorization": "Bearer secret"}, **kw),  # type: ignore[arg-type]
+            DownloadRequest(url, **kw),  # type: ignore[arg-type]
             FolderStore(tmp_path),
             "o/f.zip",
+            scope=OriginScope([url], {"Authorization": "Bearer secret"}),
             allowed_hosts=frozenset(allowed),
             max_bytes=10 * len(BLOB),
             chunk_bytes=65536,
+            limits=VendorLimits(),
         )
 
 
