@@ -8,7 +8,7 @@ SCANBRIDGE_CONFIG ?= examples/demo.toml
 export SCANBRIDGE_CONFIG
 
 
-.PHONY: setup venv kafka run run-kafka demo kafka-start kafka-stop test test-slow lint bench
+.PHONY: setup venv kafka postgres-check run run-kafka demo kafka-start kafka-stop test test-slow lint bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ $(VENV)/.installed: pyproject.toml
 deploy/kafka/lib/.complete: deploy/kafka/pom.xml
 	deploy/kafka/kafka.sh build
 
-## Everything the tests need: the virtualenv and the Kafka broker (Java 17 and Maven build it).
-setup: venv kafka
+## Everything the tests need: the virtualenv, the Kafka broker (Java 17 and Maven build it) and
+## PostgreSQL's server binaries for the state store's tests (Debian's `postgresql` package: installed
+## here as root when missing, else the script says what to install; SCANBRIDGE_POSTGRES_DSN skips it).
+setup: venv kafka postgres-check
+
+postgres-check:
+	@[ -n "$$SCANBRIDGE_POSTGRES_DSN" ] || deploy/postgres/postgres.sh check
 
 venv: $(VENV)/.installed
 
@@ -54,7 +59,7 @@ test-slow: setup
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy schemas bus receiver consumers scanbridge simulators
+	$(BIN)/mypy schemas bus receiver consumers scanbridge simulators state
 
 ## Benchmarks against their ceilings, about 6 minutes (not part of `make test`); see bench/README.md.
 bench: setup

@@ -101,6 +101,21 @@ class StorageSettings(BaseModel):
     root: Path = Path("var/artifacts")
 
 
+class StateSettings(BaseModel):
+    """The state store shared by every process and host (DESIGN.md §7; README "State store").
+
+    The credentials key is never configuration: these name where it is (an environment variable, or a
+    secret file), one or more Fernet keys, newest first."""
+
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    path: Path = Field(Path("var/state.sqlite3"), description="the sqlite backend's file (one host)")
+    dsn: SecretStr | None = Field(None, description="postgres: postgresql://user:password@host:port/db")
+    max_connections: int = Field(10, ge=2, description="postgres: connection pool size per process")
+    timeout_s: float = Field(10.0, gt=0, description="postgres: connect and pool wait timeout")
+    credentials_key_env: str = "SCANBRIDGE_CREDENTIALS_KEYS"
+    credentials_key_file: Path | None = None
+
+
 class PrivacySettings(BaseModel):
     patient_fields: Literal["keep", "hash", "drop"] = "keep"
 
@@ -275,6 +290,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    state: StateSettings = Field(default_factory=StateSettings)
     state_dir: Path = Path("var/state")
     log_level: str = "INFO"
     itero: list[IteroConnection] = Field(default_factory=list)

@@ -1,22 +1,45 @@
-"""Shared fixtures: a real Kafka broker per session, fresh topics per test, loopback servers."""
+"""Shared fixtures: a real Kafka broker and a real PostgreSQL server per session (each started when a
+test first needs it), fresh topics and a fresh PostgreSQL schema per test, loopback servers."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from bus.kafka import KafkaBus
 from schemas.settings import KafkaSettings
 from schemas.topics import Topics
 from tests.kafka_broker import kafka_broker
+from tests.postgres_server import postgres_server
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     with kafka_broker() as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    with postgres_server() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def postgres_schema_dsn(postgres_dsn: str) -> Iterator[str]:
+    """A DSN whose tables live in a schema of this test's own, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield make_conninfo(postgres_dsn, options=f"-c search_path={schema}")
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture

@@ -1,0 +1,260 @@
+"""The state store interface shared by the SQLite and PostgreSQL backends (DESIGN.md §7).
+
+One `StateStore` groups small stores, one per kind of shared state. Every row belongs to a
+connection (`ConnectionKey`), so an unreadable row is reported with the connection it belongs to.
+Writes that only the holder of a connection's lease may make take `fence=`: the store refuses them
+(`StaleLease`) once another holder took the lease, whose fencing token is then higher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+Status = Literal["active", "failing", "unpaired", "needs_reauthorization"]
+FailureStatus = Literal["failing", "unpaired", "needs_reauthorization"]
+Source = Literal["toml", "runtime"]
+
+
+@dataclass(frozen=True, order=True)
+class ConnectionKey:
+    vendor: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.vendor}/{self.id}"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One configured connection: the vendor's connection model as JSON (sealed at rest: it holds secrets)."""
+
+    key: ConnectionKey
+    settings: Mapping[str, Any]
+    source: Source = "runtime"
+    revision: int = 0  # set by the store: the store-wide connections revision of its last change
+
+
+@dataclass(frozen=True)
+class Health:
+    status: Status = "active"
+    last_success_at: datetime | None = None
+    last_error_at: datetime | None = None
+    last_error: str | None = None
+    failing_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A connection's grant. `extra` holds what a vendor adds (group uuid, refresh token expiry, scope)."""
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: datetime | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    version: int = 0  # set by the store; grows with every write
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who does a connection's once-only work (polling, token refresh) until `expires_at` (store clock)."""
+
+    key: ConnectionKey
+    owner: str
+    token: int  # the fencing token: grows each time the lease changes hands
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A versioned JSON value (a poller's cursor, say); `version` drives compare-and-set."""
+
+    value: Any
+    version: int
+
+
+@dataclass(frozen=True)
+class PendingAuthorization:
+    """An OAuth2 `state` handed out with an authorize URL, until its redirect comes back (once)."""
+
+    key: ConnectionKey
+    redirect_uri: str
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. a PKCE code verifier
+
+
+@dataclass(frozen=True, order=True)
+class MarkerKey:
+    """One announced artifact: per order version and file."""
+
+    vendor: str
+    account: str
+    order: str
+    version: str
+    file: str
+
+
+@dataclass(frozen=True)
+class Marker:
+    key: MarkerKey
+    data: Mapping[str, Any]  # what the announcement said (event id, digest, location)
+    created_at: datetime | None = None  # set by the store
+
+
+NeedsRefresh = Callable[[Credentials], bool]
+Refresh = Callable[[Credentials], Awaitable[Credentials]]
+
+
+class Connections(Protocol):
+    async def put(self, connection: Connection, *, only_if_absent: bool = False) -> bool:
+        """Add or replace (or, with `only_if_absent`, only add); True when written."""
+        ...
+
+    async def get(self, key: ConnectionKey) -> Connection | None: ...
+
+    async def list(self, vendor: str | None = None) -> list[Connection]: ...
+
+    async def remove(self, key: ConnectionKey) -> bool:
+        """Forget the connection, its health and its credentials; its progress rows stay."""
+        ...
+
+    async def revision(self) -> int:
+        """Grows with every change of any connection: poll it to notice changes cheaply."""
+        ...
+
+    async def health(self, key: ConnectionKey) -> Health: ...
+
+    async def record_success(self, key: ConnectionKey, at: datetime | None = None) -> bool:
+        """Mark active; True when the status changed."""
+        ...
+
+    async def record_failure(
+        self, key: ConnectionKey, status: FailureStatus, error: str, at: datetime | None = None
+    ) -> bool:
+        """Record a failure (no secrets in `error`); True when the status changed."""
+        ...
+
+
+class CredentialStore(Protocol):
+    async def get(self, key: ConnectionKey) -> Credentials | None: ...
+
+    async def put(
+        self, key: ConnectionKey, credentials: Credentials, *, if_version: int | None = None
+    ) -> Credentials:
+        """Write (sealed); with `if_version` only over that version (0: only if absent)."""
+        ...
+
+    async def delete(self, key: ConnectionKey) -> bool: ...
+
+    async def refresh(self, key: ConnectionKey, needs_refresh: NeedsRefresh, refresh: Refresh) -> Credentials:
+        """Single-flight across processes and hosts: under the store's lock, re-read; call `refresh`
+        only if `needs_refresh` still says so; write its answer atomically. A `refresh` that raises
+        writes nothing. CredentialsMissing when the connection has none."""
+        ...
+
+
+class Leases(Protocol):
+    async def acquire(self, key: ConnectionKey, owner: str, ttl_s: float) -> Lease | None:
+        """Take the lease if free or lapsed (a new, higher token), renew it if `owner` holds it; else None."""
+        ...
+
+    async def renew(self, lease: Lease, ttl_s: float) -> Lease:
+        """Extend; raises StaleLease when another holder took it since."""
+        ...
+
+    async def release(self, lease: Lease) -> bool: ...
+
+    async def holder(self, key: ConnectionKey) -> Lease | None:
+        """The current, unexpired lease of the connection, if any."""
+        ...
+
+
+class Entries(Protocol):
+    """Versioned JSON values per connection and name: poller cursors, poll state."""
+
+    async def get(self, key: ConnectionKey, name: str) -> Entry | None: ...
+
+    async def put(
+        self, key: ConnectionKey, name: str, value: Any, *, if_version: int | None = None,
+        fence: Lease | None = None,
+    ) -> int:
+        """Write; with `if_version` only over that version (0: only if absent). Returns the new version."""
+        ...
+
+    async def delete(self, key: ConnectionKey, name: str, *, fence: Lease | None = None) -> bool: ...
+
+
+class Maps(Protocol):
+    """String → string maps per connection: last-seen versions, the iTero OrderId → Rx index."""
+
+    async def get(self, key: ConnectionKey, name: str, items: Iterable[str]) -> dict[str, str]: ...
+
+    async def items(self, key: ConnectionKey, name: str) -> dict[str, str]: ...
+
+    async def put(
+        self, key: ConnectionKey, name: str, items: Mapping[str, str], *, fence: Lease | None = None
+    ) -> None: ...
+
+    async def prune(
+        self, key: ConnectionKey, name: str, before: datetime, *, fence: Lease | None = None
+    ) -> int:
+        """Forget items last written before `before`; returns how many."""
+        ...
+
+
+class Sets(Protocol):
+    """Ordered sets of strings per connection: 3Shape watch sets."""
+
+    async def members(self, key: ConnectionKey, name: str) -> list[str]:
+        """In the order they were first added."""
+        ...
+
+    async def add(self, key: ConnectionKey, name: str, members: Iterable[str]) -> list[str]:
+        """Returns those that were not members before."""
+        ...
+
+    async def remove(self, key: ConnectionKey, name: str, members: Iterable[str]) -> list[str]:
+        """Returns those that were members."""
+        ...
+
+
+class Markers(Protocol):
+    async def put_if_absent(self, marker: Marker) -> bool:
+        """True if this call recorded it; False if it was already there (the earlier one stays)."""
+        ...
+
+    async def get(self, key: MarkerKey) -> Marker | None: ...
+
+
+class OAuthStates(Protocol):
+    async def put(self, state: str, pending: PendingAuthorization, ttl_s: float) -> None: ...
+
+    async def take(self, state: str) -> PendingAuthorization | None:
+        """The pending authorization, consumed: a second take, or one after `ttl_s`, gives None."""
+        ...
+
+
+class StateStore(Protocol):
+    connections: Connections
+    credentials: CredentialStore
+    leases: Leases
+    entries: Entries
+    maps: Maps
+    sets: Sets
+    markers: Markers
+    oauth: OAuthStates
+
+    async def start(self) -> None:
+        """Connect and run the schema migrations not yet applied."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def ready(self) -> bool:
+        """True when the store answers now."""
+        ...
+
+    async def reseal(self) -> int:
+        """Re-encrypt every sealed row with the newest key (key rotation); returns the rows rewritten."""
+        ...

@@ -1,0 +1,60 @@
+"""The `StateStore` over a SQL backend: the stores of `state/tables/`, start, readiness and key rotation."""
+
+from __future__ import annotations
+
+from state.db import Database
+from state.errors import StateError
+from state.seal import Sealer
+from state.tables.connections import SqlConnections
+from state.tables.credentials import SqlCredentials
+from state.tables.leases import SqlLeases
+from state.tables.markers import SqlMarkers
+from state.tables.oauth import SqlOAuthStates
+from state.tables.progress import SqlEntries, SqlMaps, SqlSets
+
+SEALED = {
+    "credentials": ("vendor", "conn"),
+    "connections": ("vendor", "conn"),
+    "oauth_states": ("state_hash",),
+}
+
+
+class SqlStateStore:
+    def __init__(self, db: Database, sealer: Sealer) -> None:
+        self.db = db
+        self._sealer = sealer
+        self.connections = SqlConnections(db, sealer)
+        self.credentials = SqlCredentials(db, sealer)
+        self.leases = SqlLeases(db)
+        self.entries = SqlEntries(db)
+        self.maps = SqlMaps(db)
+        self.sets = SqlSets(db)
+        self.markers = SqlMarkers(db)
+        self.oauth = SqlOAuthStates(db, sealer)
+
+    async def start(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def ready(self) -> bool:
+        try:
+            async with self.db.transaction(write=False) as tx:
+                await tx.fetch("SELECT 1")
+        except StateError:
+            return False
+        return True
+
+    async def reseal(self) -> int:
+        done = 0
+        async with self.db.transaction() as tx:
+            for table, ids in SEALED.items():
+                columns = ", ".join(ids)
+                match = " AND ".join(f"{c} = ?" for c in ids)
+                for *row_id, sealed in await tx.fetch(f"SELECT {columns}, sealed FROM {table}"):
+                    if self._sealer.is_current(sealed):
+                        continue
+                    done += await tx.execute(f"UPDATE {table} SET sealed = ? WHERE {match}",
+                                             self._sealer.reseal(sealed), *row_id)
+        return done

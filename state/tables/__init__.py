@@ -1,0 +1,1 @@
+"""The state store written once in SQL over `state.db.Database` (SQLite and PostgreSQL alike)."""
