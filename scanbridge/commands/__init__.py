@@ -8,9 +8,10 @@ from scanbridge.commands import (
     replay,
     serve,
     sim,
+    state,
     tail,
     threeshape,
     token,
 )
 
-MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, threeshape]
+MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, threeshape, state]
