@@ -111,3 +111,30 @@ def take_state(state_dir: Path, state: str) -> dict[str, Any] | None:
     if time.time() - float(pending.get("created_at", 0)) > STATE_TTL_S:
         return None
     return pending
+
+
+def recent_states(state_dir: Path, vendor: str, connections: set[str], within_s: float) -> list[Path]:
+    """The pending requests of `connections` started in the last `within_s` seconds (for a redirect
+    that came back without its `state`: the caller accepts exactly one)."""
+    folder = state_dir / "oauth-states"
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            pending = dict(json.loads(path.read_text()))
+        except (FileNotFoundError, ValueError):
+            continue
+        age = time.time() - float(pending.get("created_at", 0))
+        ours = pending.get("vendor") == vendor and pending.get("connection") in connections
+        if ours and 0 <= age <= within_s:
+            found.append(path)
+    return found
+
+
+def take_state_file(path: Path) -> dict[str, Any] | None:
+    """Consume one pending request by its file; None if another redirect took it first."""
+    try:
+        pending = dict(json.loads(path.read_text()))
+        path.unlink()
+    except (FileNotFoundError, ValueError):
+        return None
+    return pending

@@ -213,6 +213,11 @@ class MeditConnection(BaseModel):
     redirect_uri: str | None = Field(
         None, description="registered callback URL; default: receiver.public_url + /oauth/meditlink/callback"
     )
+    redirect_without_state: bool = Field(
+        False, description="opt-in for a provider whose redirect does not echo `state` (§1.2.1 Step #3 "
+        "shows `?code=` only): such a code is bound to the one authorization started for this connection "
+        "in the last 5 minutes, and refused when there is none or more than one",
+    )
     scopes: list[str] = Field(default_factory=lambda: ["USER", "GROUP", "CASE", "FILE", "ORDER"])
     file_types: list[str] = Field(default_factory=lambda: ["SCAN_DATA"],
                                   description="case file types to fetch (SCAN_DATA, ATTACHED_DATA, …)")

@@ -98,7 +98,8 @@ async def authorize(request: Request) -> Response:
         raise MeditError(
             400, "invalid_request", "Invalid redirect: does not match the registered callback URL"
         )
-    echo = {"state": params["state"]} if "state" in params else {}
+    # §1.2.1 Step #3 and the FAQ's callback examples show the redirect with `code` only.
+    echo = {"state": params["state"]} if "state" in params and state.echo_state else {}
     scopes = _scopes(client, params.get("scope"))
     if scopes is None:
         return RedirectResponse(_with_params(redirect_uri, {"error": "invalid_scope", **echo}), 302)

@@ -72,6 +72,7 @@ class MeditSimState:
     misread_group_dates: bool = True  # buyer/seller dates of §3.5.2 as in the doc's example
     auto_process_uploads: bool = False  # post the callback right after a successful upload PUT
     authorize_as: str = LAB_EMAIL  # the user who "logs in" at /oauth/authorize
+    echo_state: bool = True  # False: redirect with `?code=…` only, as §1.2.1 Step #3's example shows
     public_base_url: str | None = None  # base of pre-signed URLs; default: the request's base URL
     clock_offset_s: float = 0.0
     clients: dict[str, Client] = field(default_factory=lambda: {CLIENT_ID: Client(CLIENT_ID, CLIENT_SECRET)})

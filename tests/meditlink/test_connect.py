@@ -5,6 +5,7 @@ grant, refresh before expiry and on 401 under one lock, and the re-authorization
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -124,3 +125,70 @@ async def test_reauthorization_is_reported_once_per_change_of_state_over_many_po
     assert sorted(r["reason"] for r in reports) == ["not_connected", "refresh_token_refused"]
     never = next(r for r in reports if r["reason"] == "not_connected")
     assert never["account"] is None and never["refresh_token_expires_at"] is None
+
+
+STATELESS = [{"redirect_without_state": True}]
+
+
+async def _follow(stack: Stack) -> httpx.Response:
+    """Start an authorization and let the (non-echoing) simulator redirect back with `?code=` only."""
+    url = authorize_url(stack.connection, stack.settings.state_dir, stack.settings.receiver.public_url)
+    async with httpx.AsyncClient(follow_redirects=True, timeout=10) as browser:
+        return await browser.get(url)
+
+
+def _pending(stack: Stack) -> list[Any]:
+    return sorted((stack.settings.state_dir / "oauth-states").glob("*.json"))
+
+
+async def test_a_redirect_without_state_is_refused_by_default(stack: Stack) -> None:
+    stack.sim.echo_state = False
+    answer = await _follow(stack)
+    assert answer.status_code == 400 and answer.json()["error"] == "state_mismatch"
+    assert "state" not in answer.request.url.params  # the simulator redirected with the code alone
+    assert _saved(stack) is None and stack.requests("/oauth/token", "POST") == 0
+
+
+@pytest.mark.parametrize("connection_options", STATELESS)
+async def test_opted_in_a_redirect_without_state_binds_to_the_one_recent_authorization(stack: Stack) -> None:
+    stack.sim.echo_state = False
+    answer = await _follow(stack)
+    assert answer.status_code == 200 and answer.json()["connected"] == stack.connection.id
+    assert _saved(stack) is not None and _pending(stack) == []  # the authorization was used up
+
+
+@pytest.mark.parametrize("connection_options", STATELESS)
+async def test_opted_in_a_redirect_without_state_is_refused_when_no_authorization_is_recent(
+        stack: Stack) -> None:
+    stack.sim.echo_state = False
+    async with httpx.AsyncClient(base_url=stack.receiver_url) as client:
+        answer = await client.get("/oauth/meditlink/callback", params={"code": "x" * 32})
+    assert answer.status_code == 400 and answer.json()["error"] == "state_missing"
+    url = authorize_url(stack.connection, stack.settings.state_dir, stack.settings.receiver.public_url)
+    started, = _pending(stack)
+    started.write_text(json.dumps({**json.loads(started.read_text()), "created_at": time.time() - 360}))
+    async with httpx.AsyncClient(follow_redirects=True, timeout=10) as browser:
+        answer = await browser.get(url)  # six minutes after it was started
+    assert answer.status_code == 400 and answer.json()["error"] == "state_missing"
+    assert _saved(stack) is None and stack.requests("/oauth/token", "POST") == 0
+
+
+@pytest.mark.parametrize("connection_options", STATELESS)
+async def test_opted_in_a_redirect_without_state_is_refused_when_two_authorizations_are_pending(
+        stack: Stack) -> None:
+    stack.sim.echo_state = False
+    authorize_url(stack.connection, stack.settings.state_dir, stack.settings.receiver.public_url)
+    answer = await _follow(stack)
+    assert answer.status_code == 400 and answer.json()["error"] == "state_missing"
+    assert _saved(stack) is None and stack.requests("/oauth/token", "POST") == 0
+    assert _pending(stack) == []  # both dropped: an ambiguous pair is never bound later
+    assert (await _follow(stack)).status_code == 200  # a single fresh authorization then works
+
+
+@pytest.mark.parametrize("connection_options", STATELESS)
+async def test_opted_in_a_wrong_state_is_still_refused(stack: Stack) -> None:
+    authorize_url(stack.connection, stack.settings.state_dir, stack.settings.receiver.public_url)
+    async with httpx.AsyncClient(base_url=stack.receiver_url) as client:
+        answer = await client.get("/oauth/meditlink/callback", params={"code": "x" * 32, "state": "forged"})
+    assert answer.status_code == 400 and answer.json()["error"] == "state_mismatch"
+    assert _saved(stack) is None and len(_pending(stack)) == 1  # the real authorization is untouched
