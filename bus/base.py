@@ -62,4 +62,16 @@ class Bus(Protocol):
 
     async def ensure_topics(self, topics: list[str]) -> None: ...
 
+    async def missing_topics(self, topics: list[str]) -> list[str]:
+        """Those of `topics` the bus does not have. Creates nothing: read-only commands ask first."""
+        ...
+
+    async def group_members(self, group: str) -> list[str]:
+        """The live members of consumer group `group` (a name each; [] when none)."""
+        ...
+
+    async def committed(self, group: str, topics: list[str]) -> dict[Partition, int]:
+        """The offsets `group` committed for `topics` (a partition without a commit is absent)."""
+        ...
+
     def consumer(self, topics: list[str], group: str) -> Consumer: ...

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -13,7 +15,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from bus.base import Delivery, Partition
 from bus.codec import decode, encode
-from bus.errors import BusUnavailable
+from bus.errors import BusUnavailable, NotAssigned
 from schemas.envelope import Envelope
 from schemas.settings import KafkaSettings
 
@@ -106,10 +108,46 @@ class KafkaBus:
                     await admin.create_topics(missing)
                 except TopicAlreadyExistsError:
                     pass
-        except (KafkaError, OSError) as exc:
+                await self._until_listed(admin, {t.name for t in missing})
+        except (KafkaError, OSError, TimeoutError) as exc:
             raise BusUnavailable(f"cannot create topics: {exc!r}") from exc
         finally:
             await admin.close()
+
+    async def _until_listed(self, admin: AIOKafkaAdminClient, topics: set[str]) -> None:
+        """Metadata catches up with a creation a moment later; return once every topic is listed."""
+        async with asyncio.timeout(self._settings.ack_timeout_s):
+            while not topics <= set(await admin.list_topics()):
+                await asyncio.sleep(0.05)
+
+    @contextlib.asynccontextmanager
+    async def _admin(self, what: str) -> AsyncIterator[AIOKafkaAdminClient]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.bootstrap,
+                                    request_timeout_ms=int(self._settings.ack_timeout_s * 1000))
+        try:
+            await asyncio.wait_for(admin.start(), self._settings.ack_timeout_s)
+            yield admin
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BusUnavailable(f"kafka: cannot {what}: {exc!r}") from exc
+        finally:
+            await admin.close()
+
+    async def missing_topics(self, topics: list[str]) -> list[str]:
+        async with self._admin("list topics") as admin:
+            existing = set(await admin.list_topics())
+        return [t for t in topics if t not in existing]
+
+    async def group_members(self, group: str) -> list[str]:
+        async with self._admin("describe the group") as admin:
+            [response] = await admin.describe_consumer_groups([group])
+        members = [m for g in response.to_object()["groups"] for m in g["members"]]
+        return [f"{m['client_id']}@{m['client_host'].lstrip('/')} ({m['member_id']})" for m in members]
+
+    async def committed(self, group: str, topics: list[str]) -> dict[Partition, int]:
+        async with self._admin("read committed offsets") as admin:
+            offsets = await admin.list_consumer_group_offsets(group)
+        return {Partition(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()
+                if tp.topic in topics and meta.offset >= 0}
 
     def consumer(self, topics: list[str], group: str) -> KafkaConsumer:
         return KafkaConsumer(self._settings, topics, group)
@@ -117,6 +155,9 @@ class KafkaBus:
 
 class KafkaConsumer:
     def __init__(self, settings: KafkaSettings, topics: list[str], group: str) -> None:
+        self._topics = topics
+        self._group = group
+        self._assignment_timeout_s = settings.assignment_timeout_s
         self._consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=settings.bootstrap,
@@ -160,8 +201,16 @@ class KafkaConsumer:
             await self._consumer.commit(held)
 
     async def _assignment(self) -> set[TopicPartition]:
-        """Wait for the group to assign partitions (aiokafka joins in the background)."""
+        """Wait for the group to assign partitions (aiokafka joins in the background), up to the deadline:
+        a group whose other members hold every partition assigns this member none."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._assignment_timeout_s
         while not self._consumer.assignment():
+            if loop.time() >= deadline:
+                raise NotAssigned(
+                    f"group {self._group!r} got no partition of {', '.join(self._topics)} within "
+                    f"{self._assignment_timeout_s:g} s: other members of the group hold every partition "
+                    "(or the group cannot be joined now)")
             await asyncio.sleep(0.05)
         return set(self._consumer.assignment())
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import sqlite3
 import time
 import uuid
@@ -155,6 +156,39 @@ class LocalBus:
 
         await self._store.run(create)
 
+    async def missing_topics(self, topics: list[str]) -> list[str]:
+        """Reads only: a file that does not exist yet is not created (it has no topics)."""
+        if not self.path.exists():
+            return list(topics)
+
+        def existing(conn: sqlite3.Connection) -> set[str]:
+            return {row[0] for row in conn.execute("SELECT name FROM topics")}
+
+        have = await self._store.run(existing)
+        return [t for t in topics if t not in have]
+
+    async def group_members(self, group: str) -> list[str]:
+        """The members holding a lease that has not expired (as Kafka's session timeout)."""
+        if not self.path.exists():
+            return []
+
+        def owners(conn: sqlite3.Connection) -> list[str]:
+            return [row[0] for row in conn.execute(
+                "SELECT DISTINCT owner FROM leases WHERE grp = ? AND expires_ms > ? ORDER BY owner",
+                (group, _now_ms()))]
+
+        return await self._store.run(owners)
+
+    async def committed(self, group: str, topics: list[str]) -> dict[Partition, int]:
+        if not self.path.exists():
+            return {}
+
+        def read(conn: sqlite3.Connection) -> dict[Partition, int]:
+            rows = conn.execute("SELECT topic, pos FROM committed WHERE grp = ?", (group,)).fetchall()
+            return {Partition(topic, PARTITION): int(pos) for topic, pos in rows if topic in topics}
+
+        return await self._store.run(read)
+
     def consumer(self, topics: list[str], group: str) -> LocalConsumer:
         return LocalConsumer(self.path, topics, group, self._lease_s)
 
@@ -193,7 +227,7 @@ class LocalConsumer:
         self._topics = list(dict.fromkeys(topics))
         self._group = group
         self._lease_ms = int(lease_s * 1000)
-        self._member = uuid.uuid4().hex
+        self._member = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"  # names the member
         self._positions: dict[str, int] = {}  # assigned topics → next position to read
         self._assigned_ms = 0
 

@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from itertools import groupby
 
-from bus.base import Bus, Consumer
+from bus.base import Bus, Consumer, Partition
 from bus.errors import BusUnavailable
 from bus.local import LocalBus
 from schemas.envelope import Envelope
@@ -91,6 +91,15 @@ class SpoolingBus:
         except BusUnavailable as exc:
             log.warning("primary bus cannot create topics now; will retry: %s", exc)
             self._primary_topics.extend(topics)
+
+    async def missing_topics(self, topics: list[str]) -> list[str]:
+        return await self._primary.missing_topics(topics)
+
+    async def group_members(self, group: str) -> list[str]:
+        return await self._primary.group_members(group)
+
+    async def committed(self, group: str, topics: list[str]) -> dict[Partition, int]:
+        return await self._primary.committed(group, topics)
 
     def consumer(self, topics: list[str], group: str) -> Consumer:
         return self._primary.consumer(topics, group)

@@ -32,6 +32,9 @@ class KafkaSettings(BaseModel):
     replication_factor: int = 1
     ack_timeout_s: float = Field(10.0, description="how long a publish waits for acks=all")
     linger_ms: int = 5
+    assignment_timeout_s: float = Field(
+        60.0, description="how long a consumer waits for the group to assign it partitions"
+    )
 
 
 class BusSettings(BaseModel):

@@ -99,3 +99,32 @@ async def test_seek_returns_positions_and_end_offsets_count_what_is_left(bus: Bu
         assert sum(ends[p] - starts[p] for p in ends) == 4
     finally:
         await consumer.close()
+
+
+async def test_missing_topics_are_named_and_asking_creates_none(bus: Bus, topics: Topics) -> None:
+    absent = f"{topics.events}.absent"
+    assert await bus.missing_topics([topics.events, absent]) == [absent]
+    assert await bus.missing_topics([absent]) == [absent]  # still absent after being asked about
+
+
+async def test_live_members_of_a_group_are_listed_until_they_leave(bus: Bus, topics: Topics) -> None:
+    assert await bus.group_members("g5") == []
+    consumer = bus.consumer([topics.events], "g5")
+    await consumer.start()
+    try:
+        await consumer.end_offsets()  # waits until the member holds its partitions
+        assert len(await bus.group_members("g5")) == 1
+    finally:
+        await consumer.close()
+    async with asyncio.timeout(30):  # Kafka drops a leaving member from the group asynchronously
+        while await bus.group_members("g5"):
+            await asyncio.sleep(0.1)
+
+
+async def test_committed_offsets_are_read_back_per_partition(bus: Bus, topics: Topics) -> None:
+    for n in range(3):
+        await bus.publish(topics.events, _event(n))
+    assert await bus.committed("g6", [topics.events]) == {}
+    got = await _drain(bus, [topics.events], "g6", 3)
+    assert await bus.committed("g6", [topics.events]) == {d.partition: d.offset + 1 for d in got}
+    assert await bus.committed("g6", [topics.artifacts]) == {}

@@ -132,3 +132,12 @@ async def test_concurrent_publishes_are_committed_together_and_a_bad_topic_fails
     await consumer.close()
     await bus.close()
     assert got == list(range(200))  # one partition: publish order kept
+
+
+async def test_asking_about_topics_and_groups_creates_no_log_file(tmp_path: Path) -> None:
+    bus = LocalBus(tmp_path / "none" / "bus.sqlite3")
+    assert await bus.missing_topics(["t"]) == ["t"]
+    assert await bus.group_members("g") == []
+    assert await bus.committed("g", ["t"]) == {}
+    await bus.close()
+    assert not (tmp_path / "none").exists()

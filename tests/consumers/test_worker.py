@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bus.base import Bus
+from bus.base import Bus, Delivery, Partition
 from bus.kafka import KafkaBus
+from bus.replay import scan
 from consumers.clock import RealClock
 from consumers.context import WorkContext
 from consumers.errors import PermanentError
@@ -103,6 +104,20 @@ async def _publish(bus: Bus, topics: Topics, *rxs: str) -> None:
         await bus.publish(topics.events, _notified(rx))
 
 
+async def _where(bus: Bus, topic: str) -> dict[str, Delivery]:
+    """rx id → where its scan.notified sits in the log (partition and offset)."""
+    return {d.event.subject or "": d async for d in scan(bus, [topic], datetime(2000, 1, 1, tzinfo=UTC))}
+
+
+async def _committed_past(bus: Bus, group: str, delivery: Delivery) -> dict[Partition, int]:
+    """The group's committed offsets read from the bus (STYLE.md §6), once `delivery` is committed."""
+    async with asyncio.timeout(20):
+        while (committed := await bus.committed(group, [delivery.partition.topic])).get(
+                delivery.partition, 0) <= delivery.offset:
+            await asyncio.sleep(0.05)
+    return committed
+
+
 async def _stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -110,7 +125,7 @@ async def _stop(task: asyncio.Task[None]) -> None:
 
 
 async def test_unfinished_work_is_not_committed_and_comes_back_after_a_restart(
-    start_worker: Any, kafka_bus: KafkaBus, topics: Topics
+    start_worker: Any, kafka_bus: KafkaBus, topics: Topics, settings: Settings
 ) -> None:
     seen_first: list[str] = []
     done_first: list[str] = []
@@ -128,6 +143,12 @@ async def test_unfinished_work_is_not_committed_and_comes_back_after_a_restart(
         while len(seen_first) < 2 or "b" not in done_first:
             await asyncio.sleep(0.05)
     await _stop(first)  # a crash while "a" is still being worked on
+    where = await _where(kafka_bus, topics.events)
+    committed = await kafka_bus.committed(settings.worker.group, [topics.events])
+    a, b = where["a"], where["b"]
+    assert committed.get(a.partition, 0) <= a.offset  # "a" was never committed
+    if b.partition != a.partition:  # "b" was done: committed, unless it waits behind "a"
+        assert committed[b.partition] == b.offset + 1
 
     seen_second: list[str] = []
 
@@ -138,6 +159,7 @@ async def test_unfinished_work_is_not_committed_and_comes_back_after_a_restart(
     async with asyncio.timeout(20):
         while "a" not in seen_second:
             await asyncio.sleep(0.05)
+    assert seen_second.count("a") == 1
 
 
 async def test_a_slow_order_does_not_delay_the_others(
@@ -161,10 +183,11 @@ async def test_a_slow_order_does_not_delay_the_others(
     async with asyncio.timeout(20):
         while "slow" not in finished:
             await asyncio.sleep(0.05)
+    assert sorted(finished) == sorted(["slow", *(f"fast{i}" for i in range(5))])  # each once
 
 
 async def test_a_permanent_failure_is_dead_lettered_with_its_reason_and_then_committed(
-    start_worker: Any, kafka_bus: KafkaBus, topics: Topics
+    start_worker: Any, kafka_bus: KafkaBus, topics: Topics, settings: Settings
 ) -> None:
     async def refuse(n: ScanNotified) -> None:
         raise PermanentError("vendor says no such order")
@@ -173,6 +196,9 @@ async def test_a_permanent_failure_is_dead_lettered_with_its_reason_and_then_com
     await start_worker(refuse)
     letters = await collect(kafka_bus, [topics.deadletter], lambda ev: len(ev) >= 1)
     assert "vendor says no such order" in str(letters[0].data)
+    gone = (await _where(kafka_bus, topics.events))["gone"]
+    committed = await _committed_past(kafka_bus, settings.worker.group, gone)
+    assert committed[gone.partition] == gone.offset + 1
 
 
 async def test_a_handler_that_keeps_crashing_is_retried_then_dead_lettered(
@@ -228,3 +254,4 @@ async def test_a_failing_poll_does_not_end_the_worker(
         while "after-hiccup" not in done:
             assert not task.done()
             await asyncio.sleep(0.05)
+    assert done == ["after-hiccup"]
