@@ -21,12 +21,23 @@ from consumers.errors import ArtifactRejected
 from schemas.files import make_dirs, open_private, write_private_text
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_COMPONENT = 120
+DIGEST_CHARS = 20  # 80 bits: no two raw values of one account share a folder, even chosen ones
 
 
 def safe_component(value: str) -> str:
-    """One path component made of safe characters only; never '', '.' or '..'."""
+    """One path component made of safe characters only; never '', '.' or '..'; two different values
+    never give the same component.
+
+    A value that is safe as it is stays as it is (it never starts or ends with `.` or `_`). Any other —
+    unsafe characters replaced, ends stripped, or cut to length — gets a digest of the raw value and a
+    final `_`, so `A/1` and `A_1`, or two long ids sharing a prefix, land in different folders.
+    """
     cleaned = _UNSAFE.sub("_", value).strip("._") or "_"
-    return cleaned[:120]
+    if cleaned == value and len(value) <= MAX_COMPONENT:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_CHARS]
+    return f"{cleaned[:MAX_COMPONENT - DIGEST_CHARS - 2]}_{digest}_"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,21 @@ def event_id(event_type: str, vendor: str, account: str, subject: str, version: 
     return str(uuid.uuid5(_NAMESPACE, "\x1f".join((event_type, vendor, account, subject, version))))
 
 
+def canonical_guid(value: str) -> str | None:
+    """A GUID in any usual spelling — `{…}`, `urn:uuid:…`, without dashes, any case — in its one
+    canonical form (lower case, dashed, RFC 9562); None when `value` is no GUID."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except (ValueError, AttributeError):
+        return None
+
+
+def rx_key(value: str) -> str:
+    """The one spelling of an iTero / Align Rx id used for subjects, partition keys and store folders
+    (itero-dpms-api.txt: RxId is a GUID). Anything else is kept as given, without surrounding blanks."""
+    return canonical_guid(value) or value.strip()
+
+
 def partition_key(vendor: str, account: str, order_id: str) -> str:
     return f"{vendor}:{account}:{order_id}"
 

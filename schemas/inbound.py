@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from schemas.ids import canonical_guid
 
 
 class IteroNotification(BaseModel):
@@ -28,12 +29,11 @@ class IteroNotification(BaseModel):
     def _guid(cls, value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError("Id must be the Rx GUID as a string")
-        guid = value.strip().strip("{}")
-        try:
-            uuid.UUID(guid)
-        except ValueError:
-            raise ValueError("Id is not a GUID") from None
-        return guid  # as the vendor wrote it: its API may look the id up exactly so
+        guid = canonical_guid(value)
+        if guid is None:
+            raise ValueError("Id is not a GUID")
+        # One spelling for subject, key and folder; the inbound record keeps the one the vendor sent.
+        return guid
 
     @field_validator("companyid", mode="before")
     @classmethod

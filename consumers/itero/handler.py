@@ -20,6 +20,7 @@ from consumers.retry import retrying
 from consumers.storage import StoredFile, safe_component
 from consumers.tokens import TokenStore
 from schemas.events import ArtifactRef, Order, ScanNotified, VendorChecksum
+from schemas.ids import rx_key
 from schemas.settings import IteroConnection, Settings
 
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -63,12 +64,13 @@ class IteroHandler:
     async def handle(self, notified: ScanNotified, ctx: WorkContext) -> None:
         if not notified.rx_id:
             raise PermanentError("scan.notified without an Rx id")
+        rx_id = rx_key(notified.rx_id)  # one spelling for subject, key and folder, whoever sent it
         client = self.client(notified.connection, ctx)
         try:
             if notified.file_id:
-                await self._capture(notified.rx_id, notified.file_id, notified, client, ctx)
+                await self._capture(rx_id, notified.file_id, notified, client, ctx)
             else:
-                await self._order(notified.rx_id, notified, client, ctx)
+                await self._order(rx_id, notified, client, ctx)
         except Unauthorized as exc:
             await pairing.mark_unpaired(self._settings, ctx.publisher.bus, client.connection, str(exc))
             raise

@@ -9,7 +9,7 @@ from typing import Any
 from consumers.download import host_of
 from consumers.records import as_int, as_text, as_utc, ci_get
 from schemas.events import ArtifactKind, ArtifactRef, Order, Party, Patient, Stage, Tooth
-from schemas.ids import fingerprint
+from schemas.ids import fingerprint, rx_key
 from schemas.teeth import universal_to_fdi
 
 # Scan Status table: what each status means for the coarse lifecycle.
@@ -68,7 +68,9 @@ def _teeth(record: dict[str, Any]) -> list[Tooth]:
 def normalize(record: dict[str, Any], *, vendor: str, account: str, connection: str,
               resolve_link: Callable[[str, str, str | None], str]) -> Order:
     """`resolve_link(order_id, asset, returned_link)` gives the URL to download each asset from."""
-    order_id = as_text(ci_get(record, "OrderId")) or as_text(ci_get(record, "RxId")) or "?"
+    raw_rx = as_text(ci_get(record, "RxId"))
+    rx_id = rx_key(raw_rx) if raw_rx else None
+    order_id = as_text(ci_get(record, "OrderId")) or rx_id or "?"
     status = as_text(ci_get(record, "Status"))
     patient = Patient(first_name=as_text(ci_get(record, "PatientFirstName")),
                       last_name=as_text(ci_get(record, "PatientLastName")),
@@ -85,7 +87,7 @@ def normalize(record: dict[str, Any], *, vendor: str, account: str, connection: 
         account_name=as_text(ci_get(record, "CompanyName")),
         connection=connection,
         order_id=order_id,
-        rx_id=as_text(ci_get(record, "RxId")),
+        rx_id=rx_id,
         order_code=as_text(ci_get(record, "OrderCode")),
         stage=stage_of(status),
         vendor_status=status,

@@ -130,9 +130,10 @@ class IteroPoller:
         state["last_poll_at"] = utcnow().isoformat()
 
     async def _seen(self, record: dict[str, Any], seen: dict[str, Any], result: PollResult) -> None:
-        rx_id = as_text(ci_get(record, "RxId"))
-        if rx_id is None:
+        raw_rx = as_text(ci_get(record, "RxId"))
+        if raw_rx is None:
             return
+        rx_id = ids.rx_key(raw_rx)
         order_id = as_text(ci_get(record, "OrderId"))
         version = version_of(record)
         if order_id:
@@ -176,6 +177,7 @@ class IteroPoller:
     async def _publish(self, account: str, rx_id: str, version: str, **ids_: str | None) -> None:
         """Built like the receiver's: same partition key, so a webhook and a poll of one order line up."""
         now = utcnow()
+        rx_id = ids.rx_key(rx_id)  # also an index entry written before ids had one spelling
         notified = ScanNotified(vendor=self.connection.vendor, account=account, connection=self.connection.id,
                                 rx_id=rx_id, learned_by="poll", received_at=now, version=version, **ids_)
         await self.bus.publish(self.settings.bus.topics.events, Envelope(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from consumers.itero.poller import IteroPoller
 from schemas.envelope import Envelope
 from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, INBOUND_RECEIVED, ORDER_UPDATED, SCAN_NOTIFIED
 from simulators.itero.notify import post_notification
@@ -133,3 +134,22 @@ async def test_an_expired_returned_download_link_is_renewed_from_the_order(
     assert {e.type for e in events} == {ARTIFACT_STORED}
     expired = [p for m, p in stack.sim.requests if "/download/IDE" in p]
     assert len(expired) >= 2  # one refused with 403, one with the renewed link
+
+
+async def test_one_scan_notified_in_any_spelling_and_polled_is_one_order_in_one_folder(
+        stack: Stack, worker: object, poller: IteroPoller) -> None:
+    """Issue 10 item 11: `{GUID}`, `urn:uuid:…`, no dashes, upper case name the scan the poll lists."""
+    order = stack.sim.add_order(size=50_000)
+    spellings = ("{" + order.rx_id.upper() + "}", f"urn:uuid:{order.rx_id}", order.rx_id.replace("-", ""))
+    for spelling in spellings:
+        assert (await _notify(stack, spelling)).status_code == 202
+    await poller.poll_once()
+    await collect(stack.bus, [stack.topics.artifacts], lambda ev: len(_stored(ev)) >= 2)
+    events = await settle(stack.bus, [stack.topics.events, stack.topics.artifacts], quiet_s=3.0)
+    notified = of_type(events, SCAN_NOTIFIED)
+    assert len(notified) == 4
+    assert {(e.subject, e.partitionkey, e.json_data()["rx_id"]) for e in notified} == {
+        (order.rx_id, f"itero:{stack.sim.company_id}:{order.rx_id}", order.rx_id)}
+    assert len(of_type(events, ORDER_UPDATED)) == 1 and len(_stored(events)) == 2
+    account_folder = Path(stack.settings.storage.root) / "itero" / str(stack.sim.company_id)
+    assert [p.name for p in account_folder.iterdir() if p.is_dir()] == [order.rx_id]

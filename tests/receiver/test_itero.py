@@ -205,11 +205,14 @@ async def test_with_a_spool_kafka_unreachable_gives_202_and_the_event_reaches_ka
         await back.close()
 
 
-async def test_an_upper_case_guid_is_kept_as_the_vendor_wrote_it(
+async def test_an_upper_case_guid_is_named_in_its_one_spelling_and_kept_as_written_in_the_inbound_record(
     client: httpx.AsyncClient, kafka_bus: KafkaBus, topics: Topics
 ) -> None:
     rx = str(uuid.uuid4()).upper()
     response = await client.post(f"/hooks/itero/{TOKEN}", content=_body(Id=rx, CompanyId=4242), headers=JSON)
     assert response.status_code == 202
-    events = await collect(kafka_bus, [topics.events], lambda ev: len(ev) >= 1)
-    assert events[0].json_data()["rx_id"] == rx
+    events = await collect(kafka_bus, [topics.events, topics.inbound], lambda ev: len(ev) >= 2)
+    notified, = (e for e in events if e.type == SCAN_NOTIFIED)
+    assert notified.json_data()["rx_id"] == notified.subject == rx.lower()
+    inbound, = (e for e in events if e.type == INBOUND_RECEIVED)
+    assert rx in bytes(inbound.data).decode()
