@@ -6,7 +6,9 @@
     │   ├── Throttled             429
     │   ├── ServerError           5xx, timeouts, connection failures
     │   │   └── TooSlow           a call over its deadline, a download under the minimum speed
-    │   └── LinkExpired           a pre-signed / returned download link stopped working (403)
+    │   ├── LinkExpired           a pre-signed / returned download link stopped working (403)
+    │   └── StorageFull           our artifact store is out of space or quota (ENOSPC, EDQUOT): not the
+    │                             vendor's fault, retried with long backoff until space comes back
     └── PermanentError            retrying will not help: dead-letter it
         ├── NotFound              the vendor does not know this id
         ├── BadRequest            the vendor refused our request as malformed (400)
@@ -50,6 +52,10 @@ class TooSlow(ServerError):
 
 
 class LinkExpired(RetryableError):
+    pass
+
+
+class StorageFull(RetryableError):
     pass
 
 

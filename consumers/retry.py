@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from consumers.clock import Clock
-from consumers.errors import NotReady, RetryableError
+from consumers.errors import NotReady, RetryableError, StorageFull
 from schemas.settings import RetrySettings
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,26 @@ def backoff(attempt: int, policy: RetrySettings) -> float:
     return base * random.uniform(0.5, 1.0)
 
 
+def deadline(error: RetryableError, policy: RetrySettings) -> float:
+    """How long an error of this kind is retried: not-ready and a full disk last longer than a 5xx storm."""
+    if isinstance(error, NotReady):
+        return policy.not_ready_for_s
+    if isinstance(error, StorageFull):
+        return policy.storage_full_for_s
+    return policy.server_error_for_s
+
+
+def delay_after(error: RetryableError, attempt: int, policy: RetrySettings) -> float:
+    """The wait before the next attempt; a full disk waits the longest backoff from the first attempt on
+    (space comes back when a person frees it, not in seconds), and a vendor's Retry-After wins."""
+    delay = backoff(attempt, policy)
+    if isinstance(error, StorageFull):
+        delay = max(delay, policy.max_delay_s)
+    if error.retry_after is not None:
+        delay = max(delay, error.retry_after)
+    return delay
+
+
 async def retrying(
     step: Callable[[], Awaitable[T]],
     *,
@@ -56,18 +76,18 @@ async def retrying(
     clock: Clock,
     what: str,
     attempts: Attempts | None = None,
+    retry_on: type[RetryableError] = RetryableError,
 ) -> T:
+    """Run `step` until it succeeds; errors of `retry_on` are retried until their kind's deadline."""
     attempts = attempts if attempts is not None else Attempts()
     started = clock.now()
     while True:
         try:
             return await step()
-        except RetryableError as exc:
+        except retry_on as exc:
             attempts.add(exc)
-            limit = policy.not_ready_for_s if isinstance(exc, NotReady) else policy.server_error_for_s
-            delay = backoff(len(attempts), policy)
-            if exc.retry_after is not None:
-                delay = max(delay, exc.retry_after)
+            limit = deadline(exc, policy)
+            delay = delay_after(exc, len(attempts), policy)
             if clock.now() + delay - started > limit:
                 raise RetriesExhausted(what, exc, attempts) from exc
             log.info("retrying %s in %.1fs (attempt %d): %s", what, delay, len(attempts), type(exc).__name__)

@@ -2,27 +2,50 @@
 
 Every stored file has a sidecar marker (`.<name>.stored.json`) written only after its
 `artifact.stored` event was acknowledged; a file with a marker is never fetched or announced again.
+A full disk (ENOSPC, EDQUOT) is `StorageFull`, retryable. A file being written is a `.<name>.part-…`
+held under an exclusive `flock` by its writer; one that no live writer holds was left by a killed
+process and is removed by `remove_leftovers` at start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from consumers.errors import ArtifactRejected
+from consumers.errors import ArtifactRejected, StorageFull
 from schemas.files import make_dirs, open_private, write_private_text
 
+log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_COMPONENT = 120
 DIGEST_CHARS = 20  # 80 bits: no two raw values of one account share a folder, even chosen ones
+_PART = ".part-"
+_PART_FILE = re.compile(r"\..+\.part-[0-9a-f]{8}")  # `.<name>.part-<8 hex>`: never a stored file or marker
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+Opener = Callable[[Path], BinaryIO]
+
+
+@contextlib.contextmanager
+def translate_disk_full() -> Iterator[None]:
+    """The one place a full disk becomes `StorageFull`; any other OSError stays what it is."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise StorageFull(f"artifact store full: {errno.errorcode[exc.errno]}") from exc
+        raise
 
 
 def safe_component(value: str) -> str:
@@ -49,8 +72,10 @@ class StoredFile:
 
 
 class FolderStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, opener: Opener | None = None) -> None:
+        """`opener` creates a temporary file for writing (a seam for tests: a disk that fills up)."""
         self.root = root.resolve()
+        self._open = opener or _create
 
     def _path(self, relative: str) -> Path:
         path = (self.root / relative).resolve()
@@ -62,12 +87,16 @@ class FolderStore:
         return self._path(relative).as_uri()
 
     async def write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int) -> StoredFile:
+        with translate_disk_full():
+            return await self._write(relative, chunks, max_bytes)
+
+    async def _write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int) -> StoredFile:
         final = self._path(relative)
         await asyncio.to_thread(make_dirs, final.parent)
-        temp = final.with_name(f".{final.name}.part-{uuid.uuid4().hex[:8]}")
+        temp = final.with_name(f".{final.name}{_PART}{uuid.uuid4().hex[:8]}")
         digest = hashlib.sha256()
         size = 0
-        handle = await asyncio.to_thread(_create, temp)
+        handle = await asyncio.to_thread(self._open, temp)
         writing: asyncio.Future[None] | None = None
         loop = asyncio.get_running_loop()
         try:
@@ -82,16 +111,28 @@ class FolderStore:
             if writing is not None:
                 await writing
             await asyncio.to_thread(_flush_and_sync, handle)
+            await asyncio.to_thread(os.replace, temp, final)  # still holding the lock: never swept
             handle.close()
-            await asyncio.to_thread(os.replace, temp, final)
             await asyncio.to_thread(_sync_dir, final.parent)
         except BaseException:
             if writing is not None and not writing.done():
                 await asyncio.shield(writing)  # never close the file under a running write
-            handle.close()
+            with contextlib.suppress(OSError):  # closing flushes: on a full disk that fails again
+                handle.close()
             temp.unlink(missing_ok=True)
             raise
         return StoredFile(relative, final, size, digest.hexdigest())
+
+    def remove_leftovers(self) -> int:
+        """Remove the `.part` files of writers that died (no live writer holds their lock); blocking."""
+        removed = 0
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                if _PART_FILE.fullmatch(name) and _remove_unheld(Path(folder) / name):
+                    removed += 1
+        if removed:
+            log.warning("removed %d partial files left by a stopped worker", removed)
+        return removed
 
     def _marker(self, relative: str) -> Path:
         path = self._path(relative)
@@ -105,12 +146,49 @@ class FolderStore:
             return None
 
     def write_marker(self, relative: str, data: dict[str, Any]) -> None:
-        write_private_text(self._marker(relative), json.dumps(data, default=str))
+        with translate_disk_full():
+            write_private_text(self._marker(relative), json.dumps(data, default=str))
 
 
-def _create(path: Path) -> Any:
-    """A new file open for writing, owner-only (0600): artifacts hold patient data."""
-    return os.fdopen(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb")
+def _create(path: Path) -> BinaryIO:
+    """A new file open for writing, owner-only (0600: artifacts hold patient data), under an exclusive
+    lock that ends with this process (a sweep that removed it before the lock was taken: made again)."""
+    while True:
+        fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(path, fd):
+                return os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _remove_unheld(path: Path) -> bool:
+    """Remove `path` unless a live writer holds its lock."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # being written
+    else:
+        if not _same_file(path, fd):
+            return False
+        path.unlink(missing_ok=True)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _hash_and_write(handle: Any, digest: Any, chunk: bytes) -> None:

@@ -7,15 +7,16 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
+from functools import partial
 
 from bus.base import Bus, Consumer, Delivery
 from bus.deadletter import make_dead_letter
 from bus.errors import BusUnavailable
 from consumers.context import Handler, WorkContext
-from consumers.errors import PermanentError
+from consumers.errors import PermanentError, StorageFull
 from consumers.metrics import WORKER_EVENTS
 from consumers.offsets import OffsetTracker
-from consumers.retry import Attempts, RetriesExhausted, backoff
+from consumers.retry import Attempts, RetriesExhausted, backoff, retrying
 from schemas.events import ScanNotified
 from schemas.topics import SCAN_NOTIFIED
 
@@ -85,13 +86,17 @@ class Worker:
         """Return when the delivery is handled or dead-lettered; a cancelled task leaves it uncommitted."""
         event = delivery.event
         attempts = Attempts()
+        unexpected = 0
         while True:
             try:
                 notified = ScanNotified.model_validate(event.json_data())
                 handler = self._handlers.get(notified.vendor)
                 if handler is None:
                     raise PermanentError(f"no handler for vendor {notified.vendor!r}")
-                await self._one_at_a_time(event.partitionkey, handler, notified)
+                # A full artifact store (a marker, an unpacked archive) is waited for, with long backoff.
+                await retrying(partial(self._one_at_a_time, event.partitionkey, handler, notified),
+                               policy=self._ctx.settings.worker.retry, clock=self._ctx.clock,
+                               what=f"event {event.id}", attempts=attempts, retry_on=StorageFull)
                 self._count("handled")
                 return
             except BusUnavailable as exc:
@@ -106,11 +111,12 @@ class Worker:
             except Exception as exc:
                 self._count("errors")
                 attempts.add(exc)
-                log.exception("handler failed for event %s (attempt %d)", event.id, len(attempts))
-                if len(attempts) >= UNEXPECTED_ATTEMPTS:
+                unexpected += 1
+                log.exception("handler failed for event %s (attempt %d)", event.id, unexpected)
+                if unexpected >= UNEXPECTED_ATTEMPTS:
                     await self._dead_letter(delivery, f"handler failed: {type(exc).__name__}", attempts)
                     return
-                await self._ctx.clock.sleep(backoff(len(attempts), self._ctx.settings.worker.retry))
+                await self._ctx.clock.sleep(backoff(unexpected, self._ctx.settings.worker.retry))
 
     def _count(self, outcome: str) -> None:
         self.counters[outcome] += 1

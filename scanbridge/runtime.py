@@ -52,11 +52,14 @@ def stop_event() -> asyncio.Event:
     return stop
 
 
-async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None) -> None:
+async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None,
+                     store: FolderStore | None = None) -> None:
     handlers = build_handlers(settings)
+    store = store or FolderStore(settings.storage.root)
+    await asyncio.to_thread(store.remove_leftovers)  # .part files of a worker that was killed
     async with new_client(settings.worker.retry.request_timeout_s) as http:
         ctx = WorkContext(settings=settings, publisher=Publisher(bus, settings.bus.topics),
-                          store=FolderStore(settings.storage.root), clock=clock or RealClock(), http=http)
+                          store=store, clock=clock or RealClock(), http=http)
         try:
             await Worker(bus, handlers, ctx).run(stop)
         finally:

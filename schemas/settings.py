@@ -71,6 +71,10 @@ class RetrySettings(BaseModel):
         1800.0, description="how long a 404-not-ready order is retried before it is dead-lettered"
     )
     server_error_for_s: float = 900.0
+    storage_full_for_s: float = Field(
+        6 * 3600.0, description="how long a full artifact store (ENOSPC/EDQUOT) is waited for, retrying "
+        "every max_delay_s, before the order is dead-lettered"
+    )
     request_timeout_s: float = 30.0
 
 

@@ -7,6 +7,7 @@ written; size and member count are capped while decompressing. Blocking: call it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -19,6 +20,7 @@ from py7zr.exceptions import Bad7zFile
 from py7zr.io import Py7zIO, WriterFactory
 
 from consumers.errors import ArtifactRejected
+from consumers.storage import translate_disk_full
 from schemas.files import make_dirs, open_private
 
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL
@@ -63,8 +65,8 @@ class _Member(Py7zIO):
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+            handle, self._handle = self._handle, None
+            handle.close()
 
 
 class _Budget:
@@ -91,6 +93,12 @@ class _Factory(WriterFactory):
         member = self.members[filename] = _Member(self._budget, target)
         return member
 
+    def close_all(self) -> None:
+        """Close what a failed extraction left open (closing flushes, which a full disk refuses again)."""
+        for member in self.members.values():
+            with contextlib.suppress(OSError):
+                member.close()
+
 
 def safe_name(name: str) -> bool:
     path = PurePosixPath(name.replace("\\", "/"))
@@ -113,7 +121,7 @@ def check_and_extract(archive: Path, items: list[dict[str, Any]], limits: Limits
     members end up there (a fresh folder, replaced atomically) — or nowhere if anything is wrong."""
     expected = {str(i.get("name")): i for i in items if isinstance(i, dict)}
     try:
-        with py7zr.SevenZipFile(archive, "r") as sz:
+        with translate_disk_full(), py7zr.SevenZipFile(archive, "r") as sz:  # a full disk: StorageFull
             infos = sz.list()
             if len(infos) > limits.max_members:
                 raise ArtifactRejected(f"archive has {len(infos)} members; the limit is {limits.max_members}")
@@ -132,6 +140,7 @@ def check_and_extract(archive: Path, items: list[dict[str, Any]], limits: Limits
             try:
                 sz.extract(factory=factory)
             except BaseException:
+                factory.close_all()
                 if staging is not None:
                     shutil.rmtree(staging, ignore_errors=True)
                 raise
