@@ -1,4 +1,8 @@
-"""Kafka backend on aiokafka: idempotent producer (acks=all), explicit commits, seek by time."""
+"""Kafka backend on aiokafka: idempotent producer (acks=all), explicit commits, seek by time.
+
+Connection and security options come from `bus.kafkaconn` (one place for all three clients); topics
+are created or checked by `bus.kafkatopics`.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,17 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber, TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 from aiokafka.structs import OffsetAndMetadata
 
 from bus.base import Delivery, Partition
 from bus.codec import decode, encode
-from bus.errors import BusUnavailable, NotAssigned
+from bus.errors import BusRefused, BusUnavailable, NotAssigned
+from bus.kafkaconn import client_options, explain_failure
+from bus.kafkatopics import TopicReport, prepare
 from schemas.envelope import Envelope
-from schemas.settings import KafkaSettings
+from schemas.kafkaconfig import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +36,7 @@ class KafkaBus:
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
-            bootstrap_servers=self._settings.bootstrap,
-            client_id=self._settings.client_id,
+            **client_options(self._settings),
             enable_idempotence=True,  # implies acks=all
             acks="all",
             compression_type=self._settings.compression,
@@ -40,11 +45,14 @@ class KafkaBus:
         )
 
     async def start(self) -> None:
-        """Connect the producer; a broker that is down now is not fatal (publish will say so)."""
+        """Connect the producer; a broker that is down now is not fatal (publish will say so), one that
+        refuses our credentials or certificate is (BusRefused)."""
         try:
             await self._producer_started()
-        except BusUnavailable:
-            log.warning("kafka not reachable at start; will retry on publish")
+        except BusRefused:
+            raise
+        except BusUnavailable as exc:
+            log.warning("kafka not reachable at start; will retry on publish: %s", exc)
 
     async def _producer_started(self) -> AIOKafkaProducer:
         async with self._lock:
@@ -54,7 +62,7 @@ class KafkaBus:
                     await asyncio.wait_for(producer.start(), self._settings.ack_timeout_s)
                 except (KafkaError, OSError, TimeoutError) as exc:
                     await producer.stop()
-                    raise BusUnavailable(f"kafka producer cannot connect: {exc!r}") from exc
+                    raise await explain_failure(self._settings, exc) from exc
                 self._producer = producer
             return self._producer
 
@@ -80,10 +88,11 @@ class KafkaBus:
         except (KafkaError, OSError, TimeoutError) as exc:
             raise BusUnavailable(f"kafka did not acknowledge: {exc!r}") from exc
 
+    def _admin_client(self, request_timeout_ms: int) -> AIOKafkaAdminClient:
+        return AIOKafkaAdminClient(**client_options(self._settings), request_timeout_ms=request_timeout_ms)
+
     async def ready(self) -> bool:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._settings.bootstrap, request_timeout_ms=2000
-        )
+        admin = self._admin_client(request_timeout_ms=2000)
         try:
             await asyncio.wait_for(admin.start(), 3)
             await asyncio.wait_for(admin.describe_cluster(), 3)
@@ -94,38 +103,21 @@ class KafkaBus:
             await admin.close()
 
     async def ensure_topics(self, topics: list[str]) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.bootstrap)
-        try:
-            await admin.start()
-            existing = set(await admin.list_topics())
-            missing = [
-                NewTopic(t, self._settings.partitions, self._settings.replication_factor)
-                for t in topics
-                if t not in existing
-            ]
-            if missing:
-                try:
-                    await admin.create_topics(missing)
-                except TopicAlreadyExistsError:
-                    pass
-                await self._until_listed(admin, {t.name for t in missing})
-        except (KafkaError, OSError, TimeoutError) as exc:
-            raise BusUnavailable(f"cannot create topics: {exc!r}") from exc
-        finally:
-            await admin.close()
+        await self.check_topics(topics)
 
-    async def _until_listed(self, admin: AIOKafkaAdminClient, topics: set[str]) -> None:
-        """Metadata catches up with a creation a moment later; return once every topic is listed."""
-        async with asyncio.timeout(self._settings.ack_timeout_s):
-            while not topics <= set(await admin.list_topics()):
-                await asyncio.sleep(0.05)
+    async def check_topics(self, topics: list[str]) -> TopicReport:
+        """Create missing topics (unless `create_topics` is false: then TopicsNotReady names them)."""
+        async with self._admin("create or check topics") as admin:
+            return await prepare(admin, self._settings, topics)
 
     @contextlib.asynccontextmanager
     async def _admin(self, what: str) -> AsyncIterator[AIOKafkaAdminClient]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.bootstrap,
-                                    request_timeout_ms=int(self._settings.ack_timeout_s * 1000))
+        admin = self._admin_client(request_timeout_ms=int(self._settings.ack_timeout_s * 1000))
         try:
-            await asyncio.wait_for(admin.start(), self._settings.ack_timeout_s)
+            try:
+                await asyncio.wait_for(admin.start(), self._settings.ack_timeout_s)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                raise await explain_failure(self._settings, exc) from exc
             yield admin
         except (KafkaError, OSError, TimeoutError) as exc:
             raise BusUnavailable(f"kafka: cannot {what}: {exc!r}") from exc
@@ -158,10 +150,10 @@ class KafkaConsumer:
         self._topics = topics
         self._group = group
         self._assignment_timeout_s = settings.assignment_timeout_s
+        self._settings = settings
         self._consumer = AIOKafkaConsumer(
             *topics,
-            bootstrap_servers=settings.bootstrap,
-            client_id=settings.client_id,
+            **client_options(settings),
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -169,7 +161,11 @@ class KafkaConsumer:
         )
 
     async def start(self) -> None:
-        await self._consumer.start()
+        try:
+            await self._consumer.start()
+        except (KafkaError, OSError) as exc:
+            await self._consumer.stop()
+            raise await explain_failure(self._settings, exc) from exc
 
     async def close(self) -> None:
         await self._consumer.stop()

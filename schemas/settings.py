@@ -18,23 +18,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from schemas.kafkaconfig import KafkaSettings
 from schemas.topics import Topics
+
+__all__ = ["KafkaSettings", "Settings"]
 
 MIN_WEBHOOK_TOKEN_CHARS = 22  # 22 url-safe base64 characters carry 132 bits
 ALIGN_LAB_MIN_POLL_S = 120.0  # Align lab guideline §3.7.1: 120 s or more between calls to orders/lab
-
-
-class KafkaSettings(BaseModel):
-    bootstrap: str = "127.0.0.1:9092"
-    client_id: str = "scanbridge"
-    compression: Literal["gzip", "lz4", "zstd", "snappy"] | None = "gzip"
-    partitions: int = 6
-    replication_factor: int = 1
-    ack_timeout_s: float = Field(10.0, description="how long a publish waits for acks=all")
-    linger_ms: int = 5
-    assignment_timeout_s: float = Field(
-        60.0, description="how long a consumer waits for the group to assign it partitions"
-    )
 
 
 class BusSettings(BaseModel):

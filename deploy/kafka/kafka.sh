@@ -8,6 +8,9 @@
 #   deploy/kafka/kafka.sh stop [DIR]            stop the broker started in DIR (SIGTERM, then KILL)
 #
 # DIR defaults to deploy/kafka/run; PORT to 9092 (0 picks a free port).
+# KAFKA_SECURE=1 adds SASL_SSL, SSL (client certificate required) and SASL_PLAINTEXT listeners next to
+# PLAINTEXT, with a CA, certificates, PLAIN and SCRAM users made by secure.py under DIR/secure/
+# (listeners.json names their addresses, users.json the users).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 lib="${KAFKA_LIB_DIR:-$here/lib}"
@@ -35,15 +38,22 @@ start() {
   fi
   [ "$port" = 0 ] && port="$(free_port)"
   local ctrl; ctrl="$(free_port)"
+  local extra_listeners="" extra_map="" scram=()
+  if [ "${KAFKA_SECURE:-0}" = 1 ]; then
+    "$python" "$here/secure.py" "$dir"
+    # shellcheck source=/dev/null
+    . "$dir/secure/env.sh"
+    while IFS= read -r line; do scram+=(--add-scram "$line"); done < "$dir/secure/scram.args"
+  fi
   cat > "$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$ctrl
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctrl
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctrl${extra_listeners:+,$extra_listeners}
+advertised.listeners=PLAINTEXT://127.0.0.1:$port${extra_listeners:+,$extra_listeners}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${extra_map:+,$extra_map}
 log.dirs=$dir/data
 num.partitions=3
 auto.create.topics.enable=false
@@ -56,11 +66,12 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=2097152
 PROPS
+  if [ "${KAFKA_SECURE:-0}" = 1 ]; then cat "$dir/secure/broker.properties" >> "$dir/server.properties"; fi
   # A restart keeps the data: format only a new store (a new cluster id would not match the old one).
   if [ ! -f "$dir/data/meta.properties" ]; then
     java -cp "$lib/*" kafka.tools.StorageTool format \
         -t "$(java -cp "$lib/*" kafka.tools.StorageTool random-uuid)" \
-        -c "$dir/server.properties" > "$dir/format.log" 2>&1
+        -c "$dir/server.properties" ${scram[@]+"${scram[@]}"} > "$dir/format.log" 2>&1
   fi
   mkdir -p "$dir/logs"
   nohup java -Xms256m -Xmx512m -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError \
