@@ -15,7 +15,7 @@ from collections import Counter
 from itertools import groupby
 
 from bus.base import Bus, Consumer, Partition
-from bus.errors import BusUnavailable
+from bus.errors import BusRefused, BusUnavailable
 from bus.local import LocalBus
 from schemas.envelope import Envelope
 
@@ -88,6 +88,8 @@ class SpoolingBus:
         self._spool_topics.update(topics)
         try:
             await self._primary.ensure_topics(topics)
+        except BusRefused:
+            raise  # a configuration problem: spooling would only hide it
         except BusUnavailable as exc:
             log.warning("primary bus cannot create topics now; will retry: %s", exc)
             self._primary_topics.extend(topics)
