@@ -5,7 +5,9 @@
     │   └── BusRefused   the broker refused us (credentials, TLS trust): retrying will not help
     │                    until the configuration changes; at start it is fatal
     ├── NotAssigned      a consumer got no partition in time (other members of its group hold them all)
-    └── TopicsNotReady   with `bus.kafka.create_topics = false`: topics missing or not as expected
+    ├── TopicsNotReady   with `bus.kafka.create_topics = false`: topics missing or not as expected
+    └── EventTooLarge    the broker (or the client's own bound) refuses the event for its size:
+                         permanent, sending it again can never succeed
 """
 
 
@@ -27,3 +29,7 @@ class NotAssigned(BusError):
 
 class TopicsNotReady(BusError):
     """Topics scanbridge needs are missing or have other partition counts; the message lists them."""
+
+
+class EventTooLarge(BusError):
+    """The event is larger than the bus accepts (Kafka MESSAGE_TOO_LARGE / max.message.bytes)."""

@@ -14,12 +14,17 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    RecordListTooLargeError,
+)
 from aiokafka.structs import OffsetAndMetadata
 
 from bus.base import Delivery, Partition
 from bus.codec import decode, encode
-from bus.errors import BusRefused, BusUnavailable, NotAssigned
+from bus.errors import BusRefused, BusUnavailable, EventTooLarge, NotAssigned
 from bus.kafkaconn import client_options, explain_failure
 from bus.kafkatopics import TopicReport, prepare
 from schemas.envelope import Envelope
@@ -81,6 +86,10 @@ class KafkaBus:
         try:
             future = await producer.send(topic, value=value, key=key, headers=headers)
             await asyncio.wait_for(future, self._settings.ack_timeout_s)
+        except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
+            # Refused for its size, by the producer's max_request_size or the topic's max.message.bytes.
+            raise EventTooLarge(f"kafka refused event {event.id} of {len(value)} bytes on {topic} "
+                                f"as too large: {type(exc).__name__}") from exc
         except OutOfOrderSequenceNumber as exc:
             # aiokafka#1017: the idempotent producer cannot recover by itself.
             await self._reset_producer()

@@ -43,8 +43,10 @@ def order_folder(order: Order, subject: str) -> str:
     return "/".join(safe_component(p) for p in (order.vendor, order.account, subject))
 
 
-async def announce_order(order: Order, subject: str, ctx: WorkContext) -> Order:
-    """Publish `order.updated` unless this version was announced; returns the order as announced."""
+async def announce_order(order: Order, subject: str, ctx: WorkContext,
+                         inbound_id: str | None = None) -> Order:
+    """Publish `order.updated` unless this version was announced; returns the order as announced (before
+    the event's caps; `inbound_id`: the inbound record the change arrived with, kept as a pointer)."""
     folder = order_folder(order, subject)
     version_marker = f"{folder}/{safe_component(order.version)}/order.json"
     if ctx.store.read_marker(version_marker) is not None:
@@ -52,7 +54,7 @@ async def announce_order(order: Order, subject: str, ctx: WorkContext) -> Order:
     latest = ctx.store.read_marker(f"{folder}/latest.json")
     if latest and latest.get("version") != order.version:
         order = order.model_copy(update={"previous_vendor_status": latest.get("vendor_status")})
-    await ctx.publisher.order_updated(order, subject)
+    await ctx.publisher.order_updated(order, subject, inbound_id)
     ctx.store.write_marker(version_marker, {"version": order.version, "at": datetime.now(UTC)})
     ctx.store.write_marker(f"{folder}/latest.json",
                            {"version": order.version, "vendor_status": order.vendor_status})

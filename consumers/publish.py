@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bus.base import Bus
+from consumers.event_caps import cap_order
 from schemas import ids
 from schemas.envelope import Envelope
 from schemas.events import ArtifactFailed, Order, StoredArtifact
+from schemas.settings import EventLimits
 from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_UPDATED, Topics
 
 
@@ -15,6 +17,7 @@ from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_UPDATED, Topi
 class Publisher:
     bus: Bus
     topics: Topics
+    limits: EventLimits = field(default_factory=EventLimits)
 
     async def _publish(self, event_type: str, vendor: str, account: str, subject: str, version: str,
                        data: dict[str, object]) -> Envelope:
@@ -29,9 +32,11 @@ class Publisher:
         await self.bus.publish(self.topics.for_type(event_type), envelope)
         return envelope
 
-    async def order_updated(self, order: Order, subject: str) -> Envelope:
+    async def order_updated(self, order: Order, subject: str, inbound_id: str | None = None) -> Envelope:
+        """Publish the order within the deployment's caps (`inbound_id`: the record it arrived with)."""
+        capped = cap_order(order, self.limits, inbound_id)
         return await self._publish(ORDER_UPDATED, order.vendor, order.account, subject, order.version,
-                                   order.model_dump(mode="json"))
+                                   capped.model_dump(mode="json"))
 
     async def artifact_stored(self, artifact: StoredArtifact, subject: str) -> Envelope:
         ref = artifact.order

@@ -11,7 +11,7 @@ from functools import partial
 
 from bus.base import Bus, Consumer, Delivery
 from bus.deadletter import make_dead_letter
-from bus.errors import BusUnavailable
+from bus.errors import BusUnavailable, EventTooLarge
 from consumers.context import Handler, WorkContext
 from consumers.errors import PermanentError, StorageFull
 from consumers.metrics import WORKER_EVENTS
@@ -104,7 +104,8 @@ class Worker:
                 self._count("bus_retries")
                 log.warning("bus unavailable while handling %s: %s", event.id, exc)
                 await self._ctx.clock.sleep(5.0)
-            except (PermanentError, RetriesExhausted, ValueError) as exc:
+            except (PermanentError, RetriesExhausted, ValueError, EventTooLarge) as exc:
+                # EventTooLarge: an event of this order is refused for its size; it never will fit.
                 attempts.add(exc)
                 await self._dead_letter(delivery, str(exc), attempts)
                 return

@@ -58,7 +58,7 @@ async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: C
     store = store or FolderStore(settings.storage.root)
     await asyncio.to_thread(store.remove_leftovers)  # .part files of a worker that was killed
     async with new_client(settings.worker.retry.request_timeout_s) as http:
-        ctx = WorkContext(settings=settings, publisher=Publisher(bus, settings.bus.topics),
+        ctx = WorkContext(settings=settings, publisher=Publisher(bus, settings.bus.topics, settings.events),
                           store=store, clock=clock or RealClock(), http=http)
         try:
             await Worker(bus, handlers, ctx).run(stop)

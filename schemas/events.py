@@ -117,6 +117,11 @@ class Order(_Data):
     artifacts: list[ArtifactRef] = Field(default_factory=list)
     version: str
     vendor_record: dict[str, Any]
+    truncated: list[str] = Field(
+        default_factory=list,
+        description="fields cut to the deployment's caps (`events` settings), as dotted paths; "
+        "`vendor_record` here means it was replaced by a summary under the key `_scanbridge`",
+    )
 
 
 class VendorChecksum(_Data):

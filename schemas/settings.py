@@ -113,6 +113,17 @@ class StateSettings(BaseModel):
     credentials_key_file: Path | None = None
 
 
+class EventLimits(BaseModel):
+    """Caps applied to `order.updated` before it is published, so a vendor's huge record or note cannot
+    make an event the bus refuses (Kafka's default max.message.bytes is 1 MiB)."""
+
+    max_vendor_record_bytes: int = Field(
+        256 * 1024, gt=0, description="a larger vendor_record is replaced by a summary (its small top-level "
+        "fields and a pointer to the inbound record)",
+    )
+    max_text_chars: int = Field(4096, gt=0, description="longer text fields (notes, names…) are cut")
+
+
 class PrivacySettings(BaseModel):
     patient_fields: Literal["keep", "hash", "drop"] = "keep"
 
@@ -292,6 +303,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    events: EventLimits = Field(default_factory=EventLimits)
     state: StateSettings = Field(default_factory=StateSettings)
     state_dir: Path = Path("var/state")
     log_level: str = "INFO"

@@ -85,3 +85,17 @@ def secure_kafka_broker() -> Iterator[SecureBroker]:
         return
     with _own_broker({"KAFKA_SECURE": "1"}) as (run_dir, _):
         yield SecureBroker(run_dir / "secure")
+
+
+async def create_limited_topic(bootstrap: str, topic: str, max_message_bytes: int,
+                               partitions: int = 3) -> None:
+    """Create `topic` whose broker refuses record batches over `max_message_bytes` (max.message.bytes)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1,
+                                            topic_configs={"max.message.bytes": str(max_message_bytes)})])
+    finally:
+        await admin.close()

@@ -83,7 +83,7 @@ class IteroHandler:
                           connection=notified.connection, resolve_link=client.asset_url)
         patient = apply_policy(order.patient, ctx.settings.privacy.patient_fields)
         order = order.model_copy(update={"patient": patient})
-        order = await announce_order(order, rx_id, ctx)
+        order = await announce_order(order, rx_id, ctx, notified.inbound_id)
         orderindex.remember(self._settings.state_dir, client.connection, order.order_id, rx_id)
         return record, order
 

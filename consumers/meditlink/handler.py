@@ -74,7 +74,7 @@ class MeditHandler:
         patient = apply_policy(order.patient, ctx.settings.privacy.patient_fields)
         order = order.model_copy(update={"patient": patient})
         subject = order.order_id
-        order = await announce_order(order, subject, ctx)
+        order = await announce_order(order, subject, ctx, notified.inbound_id)
         if (as_text(ci_get(case, "status")) or "").upper() == "FORM":
             return  # FAQ: files can be downloaded in all statuses except FORM
         files = {str(ci_get(f, "uuid")): f for f in case_files(case)}  # keyed as normalize's vendor_ref

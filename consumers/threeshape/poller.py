@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from bus.base import Bus
+from bus.errors import EventTooLarge
 from consumers.clock import Clock
 from consumers.errors import ServerError, Unauthorized, VendorError
 from consumers.privacy import apply_policy
@@ -73,7 +74,7 @@ class ThreeShapePoller:
         self.settings = settings
         self.connection = connection
         self.clock = clock
-        self.publisher = Publisher(bus, settings.bus.topics)
+        self.publisher = Publisher(bus, settings.bus.topics, settings.events)
         self.watchlist = WatchList(settings.state_dir, connection)
         self.state = PollState(settings.state_dir, connection.id)
         self.counters: dict[str, int] = defaultdict(int)
@@ -161,7 +162,7 @@ class ThreeShapePoller:
                     await self._connection_failed(exc, result)
                 # do not send refused credentials (or talk to an impostor) again at every round
                 self._refused_until = self.clock.now() + self.connection.idle_poll_interval_s
-            except (VendorError, TimeoutError) as exc:  # one patient's bad answer never stops the rest
+            except (VendorError, TimeoutError, EventTooLarge) as exc:  # one patient never stops the rest
                 kind = type(exc).__name__
                 result.failed += 1
                 result.errors[kind] += 1

@@ -49,7 +49,7 @@ def order_json(state: IteroSimState, order: SimOrder, root: str) -> dict[str, An
         "CompanyName": state.company_name, "LabId": 88, "LabName": "Best Lab",
         "Preps": [{"AdaId": 8, "UnitTypeId": 2, "UnitTypeName": "Crown", "BridgeId": None},
                   {"AdaId": 30, "UnitTypeId": 2, "UnitTypeName": "Crown", "BridgeId": None}],
-        "Notes": None, "ViewerUrl": f"{root}/viewer/{order.rx_id}",
+        "Notes": order.notes, "ViewerUrl": f"{root}/viewer/{order.rx_id}",
         "ThumbnailsDownloadUrl": f"{download}/IMAGE_GALLERY{query}", "IdeFileUrl": f"{download}/IDE{query}",
         "ScreenCaptureFileUrl": f"{download}/SCREEN_CAPTURE{query}", "Status": order.status,
         "DueDate": "2026-12-20T00:00:00", "PatientId": 0, "DoctorName": "Dr. Who",

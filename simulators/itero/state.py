@@ -39,6 +39,7 @@ class SimOrder:
     listed_for_lab: bool = True
     patient_first: str = "Jane"
     patient_last: str = "Doe"
+    notes: str | None = None  # the doctor's free text (Notes), as long as the doctor likes
     captures: list[SimCapture] = field(default_factory=list)
 
 
