@@ -37,7 +37,9 @@ class Tx(Protocol):
 
 
 class Session(Protocol):
-    def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Tx]: ...
+    def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Tx]:
+        """`write=False`: reads whose statements need not see one snapshot (each may run on its own)."""
+        ...
 
 
 class Database(Session, Protocol):

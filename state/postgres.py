@@ -112,8 +112,13 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[Tx]:
-        async with self._connection() as conn, conn.transaction():
-            yield PostgresTx(conn)
+        """A read runs its statements in autocommit (one round trip each, no BEGIN/COMMIT)."""
+        async with self._connection() as conn:
+            if not write:
+                yield PostgresTx(conn)
+                return
+            async with conn.transaction():
+                yield PostgresTx(conn)
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[_Held]:

@@ -107,7 +107,10 @@ class SqliteDatabase:
             raise StateUnavailable("state store is not open")
         async with self._lock:
             try:
-                await conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                if not write:  # each statement of a read is its own (autocommit) read transaction
+                    yield SqliteTx(conn)
+                    return
+                await conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield SqliteTx(conn)
                 except BaseException:
