@@ -4,20 +4,29 @@ Nothing is lost (DESIGN.md §5.1): a publish returns once the primary acknowledg
 fsynced to the spool; a spooled row is deleted only after the primary acknowledged it. While the spool
 holds rows, new publishes are spooled behind them so each key keeps its order. Use one spool file
 per publishing process: the order guarantee rests on the in-process lock below.
+
+A spooled event the primary refuses for its size (`EventTooLarge`) can never be forwarded: it is
+appended as a dead letter to `<spool>.refused.jsonl` (0600, fsynced) and leaves the spool, so it does
+not hold back the events behind it for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 from collections import Counter
 from itertools import groupby
+from pathlib import Path
 
 from bus.base import Bus, Consumer, Partition
-from bus.errors import BusRefused, BusUnavailable
+from bus.deadletter import make_dead_letter
+from bus.errors import BusRefused, BusUnavailable, EventTooLarge
 from bus.local import LocalBus
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, utcnow
+from schemas.files import open_private
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +43,8 @@ class SpoolingBus:
         self._spool_topics: set[str] = set()
         self._primary_topics: list[str] = []  # topics still to create on the primary
         self._task: asyncio.Task[None] | None = None
-        self.counters: Counter[str] = Counter()  # published, spooled, forwarded, forward_failed
+        self.counters: Counter[str] = Counter()  # published, spooled, forwarded, forward_failed, refused
+        self.refused_path = spool.path.with_name(spool.path.name + ".refused.jsonl")
 
     async def start(self) -> None:
         await self._spool.start()
@@ -155,5 +165,22 @@ class SpoolingBus:
                 await self._primary.publish(topic, event)
             except BusUnavailable as exc:
                 return done, exc
+            except EventTooLarge as exc:
+                await asyncio.to_thread(_append_refused, self.refused_path, topic, event, str(exc))
+                self.counters["refused"] += 1
+                log.error("spooled event %s refused by the primary for its size; kept in %s",
+                          event.id, self.refused_path)
             done.append(seq)
         return done, None
+
+
+def _append_refused(path: Path, topic: str, event: Envelope, reason: str) -> None:
+    """One dead letter (bus.deadletter's shape, so it can be published again) as a JSON line, fsynced."""
+    letter = make_dead_letter(event, topic, reason, [(utcnow(), f"EventTooLarge: {reason}")])
+    line = json.dumps(letter.json_data(), separators=(",", ":")) + "\n"
+    fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bus.errors import BusUnavailable
+from bus.errors import BusUnavailable, EventTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,13 @@ async def _bus_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _event_too_large(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("event refused by the bus for its size", extra={"path_kind": _route(request)})
+    return JSONResponse(
+        {"error": "too_large", "message": "the event is larger than the bus accepts"}, status_code=413
+    )
+
+
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     return JSONResponse(
@@ -53,5 +60,6 @@ def _route(request: Request) -> str:
 EXCEPTION_HANDLERS = {
     ApiError: _api_error,
     BusUnavailable: _bus_unavailable,
+    EventTooLarge: _event_too_large,
     HTTPException: _http_exception,
 }

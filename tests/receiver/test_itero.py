@@ -216,3 +216,24 @@ async def test_an_upper_case_guid_is_named_in_its_one_spelling_and_kept_as_writt
     assert notified.json_data()["rx_id"] == notified.subject == rx.lower()
     inbound, = (e for e in events if e.type == INBOUND_RECEIVED)
     assert rx in bytes(inbound.data).decode()
+
+
+async def test_a_notification_the_bus_refuses_for_its_size_gets_413_not_500(
+    topics: Topics, kafka_settings: KafkaSettings, kafka_bus: KafkaBus, tmp_path: Path
+) -> None:
+    """Before: the refusal was "bus unavailable", 503 with Retry-After, so the vendor retried for ever
+    something that can never be stored; EventTooLarge without a handler would be a 500."""
+    from tests.kafka_broker import create_limited_topic
+
+    limited = topics.model_copy(update={"inbound": f"{topics.inbound}.small"})
+    await create_limited_topic(kafka_settings.bootstrap, limited.inbound, 2_000)
+    plain = KafkaBus(kafka_settings.model_copy(update={"compression": None}))
+    await plain.start()
+    app = create_app(_settings(limited, kafka_settings, tmp_path), plain, manage_bus=False)
+    try:
+        async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+            body = _body(Id=str(uuid.uuid4()), CompanyId=4242, Extra="x" * 10_000)
+            response = await http.post(f"/hooks/itero/{TOKEN}", content=body, headers=JSON)
+    finally:
+        await plain.close()
+    assert response.status_code == 413 and response.json()["error"] == "too_large"
