@@ -23,11 +23,8 @@ from consumers.storage import FolderStore
 from consumers.threeshape.commands import build_runners as build_threeshape_runners
 from consumers.worker import Worker
 from receiver.app import create_app
-from schemas.settings import Settings, kafka_bootstrap_from_env
-
-
-def load_settings() -> Settings:
-    return kafka_bootstrap_from_env(Settings())
+from scanbridge.configload import load_settings as load_settings  # re-exported for the commands
+from schemas.settings import Settings
 
 
 @contextlib.asynccontextmanager

@@ -1,7 +1,9 @@
 """Configuration: one settings object built at start-up from a TOML file and the environment.
 
-Sources, highest priority first: environment variables (`SCANBRIDGE_…`, nested with `__`), the TOML
-file named by `SCANBRIDGE_CONFIG` (default `scanbridge.toml` if it exists), then the defaults here.
+Sources, highest priority first: environment variables (`SCANBRIDGE_…`, nested with `__`), secret
+files in `SCANBRIDGE_SECRETS_DIR` (named like those variables), the TOML file named by
+`SCANBRIDGE_CONFIG` (which must exist; default `scanbridge.toml` if there is one), then the defaults
+here. Any secret `x` of a section may also be given as `x_file` (schemas/section.py).
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.sources import NestedSecretsSettingsSource
 
 from schemas.kafkaconfig import KafkaSettings
+from schemas.section import Section
 from schemas.topics import Topics
 
 __all__ = ["KafkaSettings", "Settings"]
@@ -27,7 +31,7 @@ MIN_WEBHOOK_TOKEN_CHARS = 22  # 22 url-safe base64 characters carry 132 bits
 ALIGN_LAB_MIN_POLL_S = 120.0  # Align lab guideline §3.7.1: 120 s or more between calls to orders/lab
 
 
-class BusSettings(BaseModel):
+class BusSettings(Section):
     backend: Literal["kafka", "local"] = "local"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     local_path: Path = Path("var/bus.sqlite3")
@@ -43,7 +47,7 @@ class BusSettings(BaseModel):
         return None if value == "" else value
 
 
-class ReceiverSettings(BaseModel):
+class ReceiverSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8700
     max_body_bytes: int = 64 * 1024
@@ -52,7 +56,7 @@ class ReceiverSettings(BaseModel):
     )
 
 
-class RetrySettings(BaseModel):
+class RetrySettings(Section):
     """Backoff for a vendor call that is not ready, throttled or failing (per order, in the background)."""
 
     initial_delay_s: float = 15.0
@@ -68,7 +72,7 @@ class RetrySettings(BaseModel):
     request_timeout_s: float = 30.0
 
 
-class VendorLimits(BaseModel):
+class VendorLimits(Section):
     """Bounds on every vendor call, so a broken or hostile vendor cannot hold a worker (DESIGN.md §5.4)."""
 
     call_deadline_s: float = Field(
@@ -85,7 +89,7 @@ class VendorLimits(BaseModel):
     )
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(Section):
     group: str = "scanbridge-worker"
     max_in_flight: int = Field(64, description="orders worked on at once; the consumer waits beyond")
     max_artifact_bytes: int = 4 * 1024**3
@@ -94,11 +98,11 @@ class WorkerSettings(BaseModel):
     limits: VendorLimits = Field(default_factory=VendorLimits)
 
 
-class StorageSettings(BaseModel):
+class StorageSettings(Section):
     root: Path = Path("var/artifacts")
 
 
-class StateSettings(BaseModel):
+class StateSettings(Section):
     """The state store shared by every process and host (DESIGN.md §7; README "State store").
 
     The credentials key is never configuration: these name where it is (an environment variable, or a
@@ -113,7 +117,7 @@ class StateSettings(BaseModel):
     credentials_key_file: Path | None = None
 
 
-class EventLimits(BaseModel):
+class EventLimits(Section):
     """Caps applied to `order.updated` before it is published, so a vendor's huge record or note cannot
     make an event the bus refuses (Kafka's default max.message.bytes is 1 MiB)."""
 
@@ -124,11 +128,11 @@ class EventLimits(BaseModel):
     max_text_chars: int = Field(4096, gt=0, description="longer text fields (notes, names…) are cut")
 
 
-class PrivacySettings(BaseModel):
+class PrivacySettings(Section):
     patient_fields: Literal["keep", "hash", "drop"] = "keep"
 
 
-class WebhookAuth(BaseModel):
+class WebhookAuth(Section):
     """How a vendor callback proves it is ours: a secret path token, optionally an HMAC signature."""
 
     token: SecretStr
@@ -146,7 +150,7 @@ class WebhookAuth(BaseModel):
         return value
 
 
-class IteroConnection(BaseModel):
+class IteroConnection(Section):
     """One paired iTero practice or Align lab account (itero-dpms-api.txt, Align guideline §3.2)."""
 
     id: str = Field(description="connection name, used in events as the account label")
@@ -195,7 +199,7 @@ class IteroConnection(BaseModel):
         return f"{self.api_root()}/orders/practice"
 
 
-class PollerSettings(BaseModel):
+class PollerSettings(Section):
     """The polling safety net (itero-dpms-api.txt Get Orders for Practice, Get List of Screen Captures)."""
 
     enabled: bool = Field(True, description="run the pollers in `scanbridge run`")
@@ -204,7 +208,7 @@ class PollerSettings(BaseModel):
     capture_days: int = Field(14, ge=1, le=90, description="first latest-files window (vendor cap: 90 days)")
 
 
-class MeditConnection(BaseModel):
+class MeditConnection(Section):
     """One Medit Link account (meditlink-openapi.txt §1 Authentication, §3 Resources, FAQ).
 
     Tokens are not configuration: `scanbridge connect meditlink` obtains them and keeps them (0600)
@@ -247,7 +251,7 @@ class MeditConnection(BaseModel):
     )
 
 
-class ThreeShapeConnection(BaseModel):
+class ThreeShapeConnection(Section):
     """One clinic's 3Shape Dental Desktop server (3shape-dental-desktop-pms-integration.txt,
     "Integration implementation", "Security", "Concept of patient mapping", "/GetCasesForPatient")."""
 
@@ -293,9 +297,39 @@ class ThreeShapeConnection(BaseModel):
         return f"https://{self.host}:{self.port}"
 
 
+CONFIG_ENV = "SCANBRIDGE_CONFIG"
+SECRETS_DIR_ENV = "SCANBRIDGE_SECRETS_DIR"
+DEFAULT_CONFIG = Path("scanbridge.toml")
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class ConfigFileMissing(FileNotFoundError):
+    """SCANBRIDGE_CONFIG (or --config) names a file that does not exist."""
+
+
+def config_path() -> Path | None:
+    """The TOML file to read: the one named by SCANBRIDGE_CONFIG (which must exist), else
+    ./scanbridge.toml if there is one."""
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigFileMissing(f"{CONFIG_ENV} (or --config) names {path}, which "
+                                    f"{'is not a file' if path.exists() else 'does not exist'}")
+        return path
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def secrets_dir() -> Path | None:
+    """SCANBRIDGE_SECRETS_DIR: a folder of secret files named like the environment variables, lower or
+    upper case (`scanbridge_bus__kafka__sasl_password`), as Docker and Kubernetes mount them."""
+    named = os.environ.get(SECRETS_DIR_ENV)
+    return Path(named) if named else None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SCANBRIDGE_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="SCANBRIDGE_", env_nested_delimiter="__", extra="forbid", hide_input_in_errors=True,
     )
 
     bus: BusSettings = Field(default_factory=BusSettings)
@@ -306,7 +340,7 @@ class Settings(BaseSettings):
     events: EventLimits = Field(default_factory=EventLimits)
     state: StateSettings = Field(default_factory=StateSettings)
     state_dir: Path = Path("var/state")
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
     itero: list[IteroConnection] = Field(default_factory=list)
     poller: PollerSettings = Field(default_factory=PollerSettings)
     meditlink: list[MeditConnection] = Field(default_factory=list)
@@ -321,11 +355,20 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = Path(os.environ.get("SCANBRIDGE_CONFIG", "scanbridge.toml"))
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if path.is_file():
+        folder = secrets_dir()
+        if folder is not None:
+            sources.append(NestedSecretsSettingsSource(
+                file_secret_settings, secrets_dir=folder, secrets_dir_missing="error"))
+        path = config_path()
+        if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 def kafka_bootstrap_from_env(settings: Settings) -> Settings:

@@ -1,6 +1,6 @@
 """Topic names (versioned) and which topic each event type goes to (DESIGN.md §2)."""
 
-from pydantic import BaseModel
+from schemas.section import Section
 
 SCAN_NOTIFIED = "scan.notified"
 ORDER_UPDATED = "order.updated"
@@ -11,7 +11,7 @@ CONNECTION_REAUTHORIZATION_NEEDED = "connection.reauthorization_needed"
 WATCH_PATIENTS = "command.watch_patients"
 
 
-class Topics(BaseModel):
+class Topics(Section):
     inbound: str = "scanbridge.inbound.v1"
     events: str = "scanbridge.events.v1"
     artifacts: str = "scanbridge.artifacts.v1"

@@ -1,6 +1,7 @@
 """Subcommand modules; each has `register(app)`. Add a module to MODULES to expose it."""
 
 from scanbridge.commands import (
+    config,
     connect,
     connections,
     demo,
@@ -14,4 +15,4 @@ from scanbridge.commands import (
     token,
 )
 
-MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, threeshape, state]
+MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, threeshape, state, config]
