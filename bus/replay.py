@@ -14,11 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bus.base import Bus, Delivery, Partition
+from bus.errors import BusError
 from schemas.envelope import Envelope
 
 Progress = Callable[[int, int], None]  # (read so far, total to read)
 REPLAYED = "replayed"
 REPLAYED_FROM = "replayedfrom"
+
+
+class GroupInUse(BusError):
+    """A group to rewind has live members."""
+
+    def __init__(self, group: str, members: list[str]) -> None:
+        super().__init__(f"group {group!r} has {len(members)} live member(s): {', '.join(members)}; "
+                         "stop them first (a rewind would force a rebalance and they would commit over it)")
+        self.members = members
 
 
 def parse_source(source: str) -> tuple[str | None, str | None]:
@@ -58,6 +68,8 @@ class Selection:
 async def scan(bus: Bus, topics: list[str], since: datetime, progress: Progress | None = None,
                ) -> AsyncIterator[Delivery]:
     """Every event of `topics` from `since` up to the current end, read by a throwaway group."""
+    if not topics:
+        return
     consumer = bus.consumer(topics, f"scanbridge-scan-{uuid.uuid4().hex}")
     await consumer.start()
     try:
@@ -89,14 +101,17 @@ def marked(event: Envelope, topic: str) -> Envelope:
     return event.model_copy(update={"extensions": extensions})
 
 
-async def replay_to_topic(bus: Bus, sources: list[str], target: str, selection: Selection,
+async def replay_to_topic(bus: Bus, sources: list[str], target: str | None, selection: Selection,
                           dry_run: bool = False, progress: Progress | None = None) -> Counter[str]:
-    """Publish every selected event of `sources` to `target`, marked; return the counts per type."""
+    """Publish every selected event of `sources` to `target`, marked; return the counts per type.
+
+    A dry run (or no `target`) only counts what would be published.
+    """
     counts: Counter[str] = Counter()
     async for delivery in scan(bus, sources, selection.start, progress):
         if selection.matches(delivery):
             counts[delivery.event.type] += 1
-            if not dry_run:
+            if not dry_run and target is not None:
                 await bus.publish(target, marked(delivery.event, delivery.partition.topic))
     return counts
 
@@ -105,9 +120,12 @@ async def rewind_group(bus: Bus, topics: list[str], group: str, start: datetime,
                        dry_run: bool = False, progress: Progress | None = None) -> Counter[str]:
     """Commit, for `group`, the first offset at/after `start` of every partition.
 
-    Returns the counts per type of the events the group will therefore read (again). Stop the
-    group's consumers first: a live member would keep its own positions and commit over these.
+    Returns the counts per type of the events the group will therefore read (again). A group with live
+    members is refused (GroupInUse): joining it would force a rebalance, and the members would keep
+    their own positions and commit over these. Stop them first.
     """
+    if not dry_run and (members := await bus.group_members(group)):
+        raise GroupInUse(group, members)
     counts: Counter[str] = Counter()
     async for delivery in scan(bus, topics, start, progress):
         counts[delivery.event.type] += 1

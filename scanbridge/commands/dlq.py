@@ -13,29 +13,31 @@ from rich.table import Table
 
 from bus.base import Bus
 from bus.deadletter import Entry, pending, read_entries, retry
-from bus.factory import make_bus
 from scanbridge.commands.replay import progress_bar
+from scanbridge.reading import existing, reading_bus
 from schemas.settings import Settings, kafka_bootstrap_from_env
 
 T = TypeVar("T")
 dlq = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, retry.")
 
 
-def _with_bus(work: Callable[[Bus, str], Awaitable[T]]) -> T:
+def _with_bus(work: Callable[[Bus, str], Awaitable[T]], *, writes: bool = False) -> T:
+    """Run `work` on the bus; only a command that `writes` starts it (list and show create nothing)."""
     settings = kafka_bootstrap_from_env(Settings())
 
     async def run() -> T:
-        bus = make_bus(settings.bus)
-        await bus.start()
-        try:
+        async with reading_bus(settings) as bus:
+            if writes:
+                await bus.start()
             return await work(bus, settings.bus.topics.deadletter)
-        finally:
-            await bus.close()
 
     return asyncio.run(run())
 
 
 async def _entries(bus: Bus, topic: str) -> list[Entry]:
+    """Every dead letter; none while the dead-letter topic does not exist yet."""
+    if not await existing(bus, [topic]):
+        return []
     with progress_bar("reading dead letters") as progress:
         return await read_entries(bus, topic, progress)
 
@@ -89,7 +91,7 @@ def retry_(
                        f"(dlqretry={again.extensions['dlqretry']})")
         return len(chosen)
 
-    typer.echo(f"{_with_bus(work)} dead letters retried")
+    typer.echo(f"{_with_bus(work, writes=True)} dead letters retried")
 
 
 def register(app: typer.Typer) -> None:

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bus.factory import make_bus
+from bus.replay import GroupInUse, Selection, replay_to_topic, rewind_group
 from bus.replay import Progress as ProgressCallback
-from bus.replay import Selection, replay_to_topic, rewind_group
+from scanbridge.reading import existing, reading_bus
 from schemas.settings import Settings, kafka_bootstrap_from_env
 
 
@@ -62,36 +62,43 @@ def register(app: typer.Typer) -> None:
         subject: str | None = typer.Option(None, help="only events with this subject"),
         to_topic: str | None = typer.Option(None, help="publish the events here (created if missing)"),
         group: str | None = typer.Option(None, help="rewind this consumer group to --from instead"),
-        dry_run: bool = typer.Option(False, "--dry-run", help="only count, per type"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="only count, per type (creates nothing)"),
     ) -> None:
         """Replay events of the events and artifacts topics, marked `replayed=true`, or rewind a group.
 
-        With --group, the group's committed offsets move to the first event at/after --from
-        (stop the group's consumers first). Filters and --to apply to --to-topic only.
+        With --group, the group's committed offsets move to the first event at/after --from; a group
+        with live members is refused (stop its consumers first). Filters and --to apply to --to-topic
+        and to a --dry-run without a target. --dry-run alone counts what the filters select.
         """
-        if (to_topic is None) == (group is None):
-            raise typer.BadParameter("give exactly one of --to-topic and --group")
+        if to_topic is not None and group is not None:
+            raise typer.BadParameter("give one of --to-topic and --group, not both")
+        if to_topic is None and group is None and not dry_run:
+            raise typer.BadParameter("give --to-topic or --group (or --dry-run to count only)")
         selection = Selection(parse_time(start), parse_time(end) if end else None, vendor, account,
                               event_type, subject)
         if group is not None and selection.filters():
             raise typer.BadParameter("--to, --vendor, --account, --type and --subject need --to-topic")
         settings = kafka_bootstrap_from_env(Settings())
-        sources = [settings.bus.topics.events, settings.bus.topics.artifacts]
+        try:
+            counts = asyncio.run(_replay(settings, selection, to_topic, group, dry_run))
+        except GroupInUse as exc:
+            typer.echo(f"refused: {exc}", err=True)
+            raise typer.Exit(1) from None
+        where = f" to topic {to_topic}" if to_topic else f" to group {group}" if group else ""
+        print_counts(counts, f"{'would replay' if dry_run else 'replayed'}{where}")
 
-        async def run() -> Counter[str]:
-            bus = make_bus(settings.bus)
-            if to_topic is not None and not dry_run:
+
+async def _replay(settings: Settings, selection: Selection, to_topic: str | None, group: str | None,
+                  dry_run: bool) -> Counter[str]:
+    async with reading_bus(settings) as bus:
+        sources = await existing(bus, [settings.bus.topics.events, settings.bus.topics.artifacts])
+        if group is not None and dry_run and (members := await bus.group_members(group)):
+            typer.echo(f"note: {GroupInUse(group, members)}", err=True)
+        if not dry_run:
+            if to_topic is not None:
                 await bus.ensure_topics([to_topic])
             await bus.start()
-            try:
-                with progress_bar("replay") as progress:
-                    if to_topic is not None:
-                        return await replay_to_topic(bus, sources, to_topic, selection, dry_run, progress)
-                    assert group is not None
-                    return await rewind_group(bus, sources, group, selection.start, dry_run, progress)
-            finally:
-                await bus.close()
-
-        counts = asyncio.run(run())
-        where = f"topic {to_topic}" if to_topic else f"group {group}"
-        print_counts(counts, f"{'would replay' if dry_run else 'replayed'} to {where}")
+        with progress_bar("replay") as progress:
+            if group is not None:
+                return await rewind_group(bus, sources, group, selection.start, dry_run, progress)
+            return await replay_to_topic(bus, sources, to_topic, selection, dry_run, progress)

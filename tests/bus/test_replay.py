@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from click.testing import Result
-from typer.testing import CliRunner
-
 from bus.base import Bus, Delivery
 from bus.replay import Selection, parse_source, replay_to_topic, rewind_group, scan
-from scanbridge.cli import app
 from schemas.envelope import Envelope
 from schemas.settings import BusSettings
 from schemas.topics import Topics
+from tests.cli import invoke
 
 
 def _event(n: int, vendor: str = "itero", account: str = "a1", type_: str = "scan.notified") -> Envelope:
@@ -106,25 +104,6 @@ async def test_a_rewound_group_reads_again_from_the_first_event_after_the_time(
     assert sorted(d.event.id for d in again) == ["e1", "e2", "e4"]
 
 
-def cli_env(settings: BusSettings, tmp_path: Path) -> dict[str, str | None]:
-    """The environment that points the `scanbridge` command at the test's bus and topics."""
-    env: dict[str, str | None] = {"SCANBRIDGE_CONFIG": str(tmp_path / "absent.toml"), "KAFKA_BOOTSTRAP": None}
-    if settings.backend == "kafka":
-        env["KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap
-    else:
-        env["SCANBRIDGE_BUS__BACKEND"] = "local"
-        env["SCANBRIDGE_BUS__LOCAL_PATH"] = str(settings.local_path)
-    for name, topic in settings.topics.model_dump().items():
-        env[f"SCANBRIDGE_BUS__TOPICS__{name.upper()}"] = topic
-    return env
-
-
-async def invoke(args: list[str], settings: BusSettings, tmp_path: Path) -> Result:
-    """Run the command in a thread: it runs its own event loop, as it does from a shell."""
-    env = cli_env(settings, tmp_path)
-    return await asyncio.to_thread(lambda: CliRunner().invoke(app, args, env=env))
-
-
 async def test_the_replay_command_publishes_the_range_and_its_dry_run_counts(
     bus: Bus, bus_settings: BusSettings, topics: Topics, tmp_path: Path
 ) -> None:
@@ -149,3 +128,53 @@ async def test_the_replay_command_refuses_filters_for_a_group(
     result = await invoke(["replay", "--from", "2026-01-01T00:00:00", "--group", "g", "--vendor", "itero"],
                           bus_settings, tmp_path)
     assert result.exit_code == 2
+
+
+REWIND = ["replay", "--from", "2000-01-01T00:00", "--group", "live"]
+
+
+async def test_a_group_with_live_members_is_not_rewound_and_the_refusal_says_why(
+    bus: Bus, bus_settings: BusSettings, topics: Topics, tmp_path: Path
+) -> None:
+    await _seed(bus, topics)
+    member = bus.consumer([topics.events, topics.artifacts], "live")
+    await member.start()
+    try:
+        seen: list[Delivery] = []
+        async with asyncio.timeout(20):
+            while len(seen) < 5:
+                seen.extend(await member.poll(timeout_s=0.5))
+        done = {d.partition: d.offset + 1 for d in seen}
+        await member.commit(done)
+        before = await bus.committed("live", [topics.events, topics.artifacts])
+        assert before == done
+
+        refused = await invoke(REWIND, bus_settings, tmp_path)
+
+        assert refused.exit_code == 1
+        assert "'live' has 1 live member(s)" in refused.output and "stop them first" in refused.output
+        assert await bus.committed("live", [topics.events, topics.artifacts]) == before
+        counted = await invoke([*REWIND, "--dry-run"], bus_settings, tmp_path)
+        assert counted.exit_code == 0 and "live member" in counted.output  # counts, and warns
+    finally:
+        await member.close()
+    async with asyncio.timeout(30):  # a member that left is dropped from the group asynchronously (Kafka)
+        while await bus.group_members("live"):
+            await asyncio.sleep(0.1)
+    rewound = await invoke(REWIND, bus_settings, tmp_path)
+    assert rewound.exit_code == 0, rewound.output
+    after = await bus.committed("live", [topics.events, topics.artifacts])
+    assert sum(after.values()) == 0  # back to the first event of every partition
+
+
+async def test_a_dry_run_without_a_target_counts_what_the_filters_select(
+    bus: Bus, bus_settings: BusSettings, topics: Topics, tmp_path: Path
+) -> None:
+    first, second = await _seed(bus, topics)
+    result = await invoke(["replay", "--from", first.isoformat(), "--to", second.isoformat(),
+                           "--vendor", "itero", "--type", "scan.notified", "--dry-run"],
+                          bus_settings, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"scan\.notified\s*│\s*1\b", result.output), result.output
+    neither = await invoke(["replay", "--from", first.isoformat()], bus_settings, tmp_path)
+    assert neither.exit_code == 2
