@@ -1,4 +1,10 @@
-"""Read a request body within a size bound and parse it as a JSON object (DESIGN.md §5.2)."""
+"""Read a request body within a size bound and parse it as a JSON object (DESIGN.md §5.2).
+
+Whatever the bytes, the answer is a 4xx, never a 5xx: the body must be UTF-8 (a leading BOM is
+tolerated), JSON whose strings are valid Unicode (no lone surrogates, which no UTF-8 consumer can
+carry), no NaN or Infinity, integers within Python's 4,300-digit conversion limit and at most
+`MAX_DEPTH` levels of nesting (deeper input would exhaust the parser's recursion).
+"""
 
 from __future__ import annotations
 
@@ -35,11 +41,49 @@ def require_json(request: Request) -> None:
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
 
 
+MAX_DEPTH = 32
+
+
 def parse_object(raw: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = json.loads(raw.decode("utf-8-sig"), parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed_json", "the body is not UTF-8 text") from None
+    except RecursionError:
+        raise ApiError(422, "too_deep", f"the body nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError:  # JSONDecodeError, and integers beyond the 4,300-digit limit
         raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
     if not isinstance(value, dict):
         raise ApiError(422, "invalid_body", "the body must be a JSON object")
+    _check_tree(value)
     return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python accepts NaN and Infinity; JSON (RFC 8259) does not
+
+
+def _check_tree(value: Any) -> None:
+    """Depth and text of every key and string, iteratively (no recursion on hostile input)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise ApiError(422, "too_deep", f"the body nests deeper than {MAX_DEPTH} levels")
+            children = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in children:
+                if isinstance(key, str):
+                    _check_text(key)
+                pending.append((child, depth + 1))
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(400, "invalid_text", "the body holds a string that is not valid Unicode "
+                           "(a lone surrogate escape)") from None

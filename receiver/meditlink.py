@@ -3,11 +3,15 @@
 POST /hooks/meditlink/{token}: the payload is not documented, so any JSON object within the size
 bound is accepted and kept verbatim in the inbound topic; the file uuid, case uuid, order number
 and status are picked out where present (keys in any case, nested objects searched) → `scan.notified`.
-An object with none of them is still accepted and published, with no ids.
+An object with none of them is still accepted and published, with no ids. A recognised id of the
+wrong shape is refused with 422 (DESIGN.md §5.6): an order number is a number (§3.5.2 Get Order:
+`"orderNumber" : 3706720`); case and file uuids are UUIDs in every example of the doc, which gives
+them no formal type, so any URL-safe token is accepted (no `/`, `?`, `#`, `%`, spaces, no `..`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -17,6 +21,7 @@ from starlette.routing import Route
 from bus.base import Bus
 from receiver.auth import authenticated_body
 from receiver.body import parse_object
+from receiver.errors import ApiError
 from receiver.publish import now, publish_notification
 from schemas.credentials import load_tokens, token_path
 from schemas.events import ScanNotified
@@ -29,6 +34,8 @@ FILE_KEYS = ("fileuuid", "fileid")
 CASE_KEYS = ("caseuuid", "caseid")
 ORDER_KEYS = ("ordernumber", "orderno", "orderid")
 STATUS_KEYS = ("status", "result", "processstatus", "state")
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_~:=+.-]{0,127}")
+SHAPES = {"order_id": re.compile(r"[0-9]{1,20}"), "case_id": _TOKEN, "file_id": _TOKEN}
 
 
 def _norm(key: object) -> str:
@@ -79,11 +86,20 @@ def recognise(body: dict[str, Any]) -> dict[str, str]:
     return found
 
 
+def check_shapes(ids: dict[str, str]) -> None:
+    """422 for a recognised id that cannot be a Medit Link id (it would be sent back in a URL)."""
+    for name, shape in SHAPES.items():
+        value = ids.get(name)
+        if value is not None and (not shape.fullmatch(value) or ".." in value):
+            raise ApiError(422, "invalid_id", f"{name} does not have the shape of a Medit Link id")
+
+
 def routes(settings: Settings, bus: Bus) -> list[Route]:
     async def callback(request: Request) -> JSONResponse:
         limit = settings.receiver.max_body_bytes
         connection, raw = await authenticated_body(request, settings.meditlink, limit)
         ids = recognise(parse_object(raw))
+        check_shapes(ids)
         grant = load_tokens(token_path(settings.state_dir, VENDOR, connection.id))
         account = grant.group_uuid if grant and grant.group_uuid else connection.id
         notified = ScanNotified(vendor=VENDOR, account=account, connection=connection.id,

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from schemas.ids import canonical_guid
 
+MAX_COMPANY_DIGITS = 20  # an account number, not a payload
+
 
 class IteroNotification(BaseModel):
     """`{"Id": <Rx GUID>, "CompanyId": <account>}`; names matched case-insensitively, extras kept."""
@@ -38,14 +40,18 @@ class IteroNotification(BaseModel):
     @field_validator("companyid", mode="before")
     @classmethod
     def _number(cls, value: Any) -> str | None:
+        """A Number (Callback Request table): ASCII digits only, at most `MAX_COMPANY_DIGITS`."""
         if value is None:
             return None
         if isinstance(value, bool):
             raise ValueError("CompanyId must be a number")
-        if isinstance(value, int):
-            return str(value)
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        if isinstance(value, str) and value.strip().isdigit():
-            return value.strip()
-        raise ValueError("CompanyId must be a number")
+        text = None
+        if isinstance(value, int) and value >= 0:
+            text = str(value) if value < 10**MAX_COMPANY_DIGITS else None
+        elif isinstance(value, float) and value.is_integer() and 0 <= value < 10**MAX_COMPANY_DIGITS:
+            text = str(int(value))
+        elif isinstance(value, str):
+            text = value.strip()
+        if not text or not text.isascii() or not text.isdigit() or len(text) > MAX_COMPANY_DIGITS:
+            raise ValueError("CompanyId must be a number")
+        return text
