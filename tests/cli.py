@@ -14,7 +14,9 @@ from schemas.settings import BusSettings
 
 def cli_env(settings: BusSettings, tmp_path: Path) -> dict[str, str | None]:
     """The environment that points the `scanbridge` command at the test's bus and topics."""
-    env: dict[str, str | None] = {"SCANBRIDGE_CONFIG": str(tmp_path / "absent.toml"), "KAFKA_BOOTSTRAP": None}
+    config = tmp_path / "empty.toml"  # a named configuration file must exist; this one sets nothing
+    config.touch()
+    env: dict[str, str | None] = {"SCANBRIDGE_CONFIG": str(config), "KAFKA_BOOTSTRAP": None}
     if settings.backend == "kafka":
         env["KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap
     else:
