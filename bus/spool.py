@@ -5,6 +5,11 @@ fsynced to the spool; a spooled row is deleted only after the primary acknowledg
 holds rows, new publishes are spooled behind them so each key keeps its order. Use one spool file
 per publishing process: the order guarantee rests on the in-process lock below.
 
+While the primary is down the forwarder retries every `retry_s` but reports at most once per
+`report_every_s` (how many events wait, for how long); it says once when the primary is back. A primary
+that is down when the bus starts (its topics could not be created) puts the bus in spooling mode at once,
+so the first webhooks do not each wait for a timeout.
+
 A spooled event the primary refuses for its size (`EventTooLarge`) can never be forwarded: it is
 appended as a dead letter to `<spool>.refused.jsonl` (0600, fsynced) and leaves the spool, so it does
 not hold back the events behind it for ever.
@@ -17,13 +22,14 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections import Counter
 from itertools import groupby
 from pathlib import Path
 
 from bus.base import Bus, Consumer, Partition
 from bus.deadletter import make_dead_letter
-from bus.errors import BusRefused, BusUnavailable, EventTooLarge
+from bus.errors import BusError, BusRefused, BusUnavailable, EventTooLarge, TopicsNotReady
 from bus.local import LocalBus
 from schemas.envelope import Envelope, utcnow
 from schemas.files import open_private
@@ -32,10 +38,14 @@ log = logging.getLogger(__name__)
 
 
 class SpoolingBus:
-    def __init__(self, primary: Bus, spool: LocalBus, retry_s: float = 1.0, batch: int = 500) -> None:
+    def __init__(self, primary: Bus, spool: LocalBus, retry_s: float = 1.0, batch: int = 500,
+                 report_every_s: float = 60.0) -> None:
         self._primary = primary
         self._spool = spool
         self._retry_s = retry_s
+        self._report_every_s = report_every_s
+        self._down_since: float | None = None  # monotonic time of the first failed forward of an outage
+        self._last_report = 0.0
         self._batch = batch
         self._lock = asyncio.Lock()  # orders "is the spool in use?" against spool writes
         self._spooling = False
@@ -48,8 +58,10 @@ class SpoolingBus:
 
     async def start(self) -> None:
         await self._spool.start()
-        self._spooling = await self._spool.count() > 0
+        self._spooling = await self._spool.count() > 0 or bool(self._primary_topics)
         await self._primary.start()
+        if self._primary_topics:
+            log.warning("primary bus not reachable at start; spooling to %s until it is", self._spool.path)
         self._task = asyncio.create_task(self._forward_loop(), name="spool-forwarder")
 
     async def close(self) -> None:
@@ -90,7 +102,14 @@ class SpoolingBus:
         return await self._spool.count()
 
     async def ready(self) -> bool:
+        """The spool can take events (while spooling the primary is not asked: it may hang for seconds)."""
+        if self._spooling:
+            return await self._spool.ready()
         return await self._primary.ready() or await self._spool.ready()
+
+    def degraded(self) -> str | None:
+        """"spooling" while publishes go to the spool (the primary is down or the spool still drains)."""
+        return "spooling" if self._spooling else None
 
     async def ensure_topics(self, topics: list[str]) -> None:
         """Create topics in the spool now and on the primary now or, if it is down, before forwarding."""
@@ -124,12 +143,33 @@ class SpoolingBus:
                 continue
             try:
                 done = await self._forward_batch()
+            except BusRefused:
+                raise
+            except (BusUnavailable, TopicsNotReady) as exc:
+                await self._outage(exc)
+                done = False
             except Exception:  # the forwarder must outlive any failure; it logs and retries
                 log.exception("spool forwarder failed; retrying")
                 done = False
             if not done:
                 self.counters["forward_failed"] += 1
                 await asyncio.sleep(self._retry_s)
+            elif self._down_since is not None and not self._spooling:
+                log.warning("primary bus reachable again after %.0f s; the spool is drained",
+                            time.monotonic() - self._down_since)
+                self._down_since = None
+
+    async def _outage(self, error: BusError) -> None:
+        """Note a failed forward; report the outage when it starts and then once per report_every_s."""
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+        elif now - self._last_report < self._report_every_s:
+            return
+        self._last_report = now
+        log.warning("primary bus unavailable for %.0f s; %d events wait in the spool %s "
+                    "(retrying every %g s, next report in %g s): %s", now - self._down_since,
+                    await self._spool.count(), self._spool.path, self._retry_s, self._report_every_s, error)
 
     async def _forward_batch(self) -> bool:
         """Forward the oldest rows; True when all of them were acknowledged by the primary."""
@@ -150,9 +190,8 @@ class SpoolingBus:
         await self._spool.remove(acknowledged)
         self.counters["forwarded"] += len(acknowledged)
         errors = [error for _, error in results if error is not None]
-        if errors:  # one line per batch, not one per key
-            log.info("primary bus unavailable; %d spooled events of this batch wait: %s",
-                     len(rows) - len(acknowledged), errors[0])
+        if errors:
+            await self._outage(errors[0])
         return len(acknowledged) == len(rows)
 
     async def _forward_run(

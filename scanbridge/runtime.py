@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from bus.base import Bus
+from bus.errors import BusRefused, BusUnavailable
 from bus.factory import make_bus
 from consumers.clock import Clock, RealClock
 from consumers.context import WorkContext
@@ -26,18 +28,61 @@ from receiver.app import create_app
 from scanbridge.configload import load_settings as load_settings  # re-exported for the commands
 from schemas.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 @contextlib.asynccontextmanager
-async def started_bus(settings: Settings, *, spool: bool = False) -> AsyncIterator[Bus]:
-    """The configured bus; `spool` puts the receiver's local spool in front of Kafka (DESIGN.md §4)."""
+async def started_bus(settings: Settings, *, spool: bool = False,
+                      wait: asyncio.Event | None = None) -> AsyncIterator[Bus]:
+    """The configured bus; `spool` puts the receiver's local spool in front of Kafka (DESIGN.md §4).
+
+    With `wait` (a stop event), a bus that is unreachable is retried until it answers or `wait` is
+    set, instead of failing; one line says so per WAIT_REPORT_S. A broker that refuses us still fails.
+    """
     spool_path = settings.bus.spool_path if spool and settings.bus.backend == "kafka" else None
     bus = make_bus(settings.bus, spool_path=spool_path)
-    await bus.ensure_topics(settings.bus.topics.all())
+    if wait is None:
+        await bus.ensure_topics(settings.bus.topics.all())
+    else:
+        await _until_reachable(bus, settings, wait)
     await bus.start()
     try:
         yield bus
     finally:
         await bus.close()
+
+
+WAIT_RETRY_S = 5.0
+WAIT_REPORT_S = 60.0
+
+
+async def _until_reachable(bus: Bus, settings: Settings, stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reported = -WAIT_REPORT_S
+    while True:
+        try:
+            await bus.ensure_topics(settings.bus.topics.all())
+        except BusRefused:
+            raise
+        except BusUnavailable as exc:
+            now = loop.time()
+            if now - reported >= WAIT_REPORT_S:
+                reported = now
+                log.warning("bus unreachable for %.0f s; waiting for it (retrying every %g s, next report "
+                            "in %g s): %s", now - started, WAIT_RETRY_S, WAIT_REPORT_S, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), WAIT_RETRY_S)
+            if stop.is_set():
+                raise Stopped from None
+            continue
+        if loop.time() - started > WAIT_RETRY_S:
+            log.warning("bus reachable after %.0f s", loop.time() - started)
+        return
+
+
+class Stopped(Exception):
+    """Asked to stop while waiting for the bus."""
 
 
 def stop_event() -> asyncio.Event:
@@ -85,17 +130,29 @@ async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event) -> Non
     await serving
 
 
-async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool = False) -> None:
-    stop = stop_event()
-    async with contextlib.AsyncExitStack() as stack:
-        tasks = []
-        if receiver:  # its own bus: with Kafka, a spool answers 202 while Kafka is down
-            ingress = await stack.enter_async_context(started_bus(settings, spool=True))
-            tasks.append(run_receiver(settings, ingress, stop))
-        if worker or poller:
-            bus = await stack.enter_async_context(started_bus(settings))
-            if worker:
-                tasks.append(run_worker(settings, bus, stop))
-            if poller:
-                tasks.append(run_pollers(settings, bus, stop))
-        await asyncio.gather(*tasks)
+async def serve_receiver(settings: Settings, stop: asyncio.Event) -> None:
+    """The receiver on its own bus: with Kafka, a spool answers 202 while Kafka is down."""
+    async with started_bus(settings, spool=True) as ingress:
+        await run_receiver(settings, ingress, stop)
+
+
+async def serve_consumers(settings: Settings, stop: asyncio.Event, *, worker: bool, poller: bool) -> None:
+    """Worker and pollers on one bus, waited for when it is down at start (the receiver spools meanwhile)."""
+    try:
+        async with started_bus(settings, wait=stop) as bus:
+            await asyncio.gather(*([run_worker(settings, bus, stop)] if worker else []),
+                                 *([run_pollers(settings, bus, stop)] if poller else []))
+    except Stopped:
+        return
+
+
+async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool = False,
+              stop: asyncio.Event | None = None) -> None:
+    """The processes asked for, until SIGINT/SIGTERM (or `stop` is set)."""
+    stop = stop or stop_event()
+    tasks = []
+    if receiver:
+        tasks.append(serve_receiver(settings, stop))
+    if worker or poller:
+        tasks.append(serve_consumers(settings, stop, worker=worker, poller=poller))
+    await asyncio.gather(*tasks)

@@ -98,6 +98,40 @@ async def test_a_publish_to_a_dead_primary_lands_in_the_spool_and_is_forwarded_i
     assert [d.event.id for d in got] == ["k-0", "k-1", "k-2"]
 
 
+async def test_the_forwarder_reports_an_outage_once_per_interval_and_its_end_once(
+    kafka_settings: KafkaSettings, topics: Topics, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = KafkaSettings(bootstrap=f"127.0.0.1:{_free_port()}", ack_timeout_s=1.0, linger_ms=0)
+    down = SpoolingBus(KafkaBus(dead), LocalBus(tmp_path / "spool.db"), retry_s=0.01, report_every_s=3600)
+    with caplog.at_level(logging.INFO, logger="bus.spool"):
+        await down.ensure_topics([topics.events])  # the primary is down: spooling from the start
+        await down.start()
+        try:
+            assert down.degraded() == "spooling"
+            await down.publish(topics.events, _event("k", 0))
+            async with asyncio.timeout(30):
+                while down.counters["forward_failed"] < 20:
+                    await asyncio.sleep(0.02)
+        finally:
+            await down.close()
+    reports = [r.getMessage() for r in caplog.records if "unavailable for" in r.getMessage()]
+    assert len(reports) == 1 and "1 events wait in the spool" in reports[0]
+    assert any("not reachable at start" in r.getMessage() for r in caplog.records)
+
+    caplog.clear()
+    up = SpoolingBus(KafkaBus(kafka_settings), LocalBus(tmp_path / "spool.db"), retry_s=0.01)
+    with caplog.at_level(logging.INFO, logger="bus.spool"):
+        await up.ensure_topics([topics.events])
+        await up.start()
+        try:
+            async with asyncio.timeout(30):
+                while up.degraded() is not None:
+                    await asyncio.sleep(0.02)
+        finally:
+            await up.close()
+    assert await LocalBus(tmp_path / "spool.db").count() == 0
+
+
 @dataclass
 class Broker:
     """A broker of our own, stopped and restarted on the same port and data directory."""
