@@ -2,6 +2,8 @@
 
 The dead-letter topic is itself a log: a retry publishes the original event again (extension
 `dlqretry=<n>`) and then appends a `deadletter.retried` marker, so `retry --all` retries each only once.
+A retried event that fails again becomes a new dead letter linked to the first one (`first`); it is
+labelled `<first's short id>/<n>`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ RETRIED = "deadletter.retried"
 RETRY_EXTENSION = "dlqretry"
 _NAMESPACE = uuid.UUID("0b6f55a2-0a3e-4f55-9a0e-4a4e3f7d2c61")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SHORT = 8
 
 
 class Attempt(BaseModel):
@@ -50,6 +53,7 @@ class DeadLetter(BaseModel):
     original: OriginalEvent
     reason: str
     attempts: list[Attempt]
+    first: str | None = None  # the id of this event's first dead letter, when this one follows a retry
 
     def retries(self) -> int:
         return int(self.original.extensions.get(RETRY_EXTENSION, "0"))
@@ -65,10 +69,16 @@ class DeadLetter(BaseModel):
         )
 
 
+def dead_letter_id(original_id: str, original_topic: str, retry: str) -> str:
+    """Fixed per original event, its topic and the retry round it failed in."""
+    return str(uuid.uuid5(_NAMESPACE, f"{original_id}\x1f{original_topic}\x1f{retry}"))
+
+
 def make_dead_letter(original: Envelope, original_topic: str, reason: str,
                      attempts: list[tuple[datetime, str]]) -> Envelope:
     """The dead-letter event for `original`; its id is fixed per original event and retry round."""
     raw = original.data if isinstance(original.data, bytes) else None
+    retry = original.extensions.get(RETRY_EXTENSION, "0")
     wrapped = DeadLetter(
         original=OriginalEvent(
             id=original.id, source=original.source, type=original.type, subject=original.subject,
@@ -79,10 +89,10 @@ def make_dead_letter(original: Envelope, original_topic: str, reason: str,
         ),
         reason=reason,
         attempts=[Attempt(at=at, error=error) for at, error in attempts],
+        first=dead_letter_id(original.id, original_topic, "0") if retry != "0" else None,
     )
-    retry = original.extensions.get(RETRY_EXTENSION, "0")
     return Envelope(
-        id=str(uuid.uuid5(_NAMESPACE, f"{original.id}\x1f{original_topic}\x1f{retry}")),
+        id=dead_letter_id(original.id, original_topic, retry),
         source=original.source, type=DEAD_LETTERED, subject=original.subject,
         partitionkey=original.partitionkey, data=wrapped.model_dump(mode="json"),
     )
@@ -96,8 +106,16 @@ class Entry:
     letter: DeadLetter
     retried: list[int] = field(default_factory=list)
 
+    @property
+    def label(self) -> str:
+        """A short id: 8 characters of the id, or `<first's 8>/<n>` for the n-th retry failing again."""
+        first = self.letter.first
+        return f"{first[:SHORT]}/{self.letter.retries()}" if first else self.event.id[:SHORT]
+
     def matches(self, ident: str) -> bool:
-        return ident in (self.event.id, self.letter.original.id)
+        """The dead-letter id, its label, the original event's id, or a prefix (≥ 6) of the id."""
+        return (ident in (self.event.id, self.label, self.letter.original.id)
+                or (len(ident) >= 6 and self.event.id.startswith(ident)))
 
 
 async def read_entries(bus: Bus, topic: str, progress: Progress | None = None) -> list[Entry]:

@@ -24,6 +24,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class VendorError(Exception):
     """Something went wrong talking to a vendor."""
@@ -92,4 +94,8 @@ class InvalidId(PermanentError):
 
 
 class ArtifactsFailed(PermanentError):
-    pass
+    """Some artifacts of an order failed; `history` holds their attempts (when, what failed)."""
+
+    def __init__(self, message: str, history: list[tuple[datetime, str]] | None = None) -> None:
+        super().__init__(message)
+        self.history = history or []

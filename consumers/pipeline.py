@@ -78,6 +78,7 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
     folder = f"{order_folder(order, subject)}/{safe_component(order.version)}"
     ref = OrderRef(vendor=order.vendor, account=order.account, order_id=order.order_id, version=order.version)
     failures: list[ArtifactFailed] = []
+    history: list[tuple[datetime, str]] = []  # the failed artifacts' attempts, for the dead letter
     for job in jobs:
         relative = f"{folder}/{job.ref.kind}/{safe_component(job.file_name)}"
         if ctx.store.read_marker(relative) is not None:
@@ -101,6 +102,7 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
             log.warning("artifact failed: %s %s: %s", order.vendor, job.ref.kind, type(exc).__name__)
             await ctx.publisher.artifact_failed(failure, subject)
             failures.append(failure)
+            history.extend(attempts.history)
             continue
         artifact = StoredArtifact(
             order=ref, kind=job.ref.kind, file_name=safe_component(job.file_name), media_type=job.media_type,
@@ -111,7 +113,7 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
         await ctx.publisher.artifact_stored(artifact, subject)
         ctx.store.write_marker(relative, artifact.model_dump(mode="json"))
     if failures:
-        raise ArtifactsFailed(_summary(order, failures, len(jobs)))
+        raise ArtifactsFailed(_summary(order, failures, len(jobs)), history)
 
 
 def _summary(order: Order, failures: list[ArtifactFailed], total: int) -> str:

@@ -32,6 +32,18 @@ class Attempts:
     def add(self, error: BaseException) -> None:
         self.history.append((datetime.now(UTC), f"{type(error).__name__}: {error}"))
 
+    def record(self, error: BaseException) -> None:
+        """Add a final failure. One that carries the attempts made inside it (`RetriesExhausted`,
+        `ArtifactsFailed`) adds those instead, so a dead letter's attempts agree with its reason."""
+        carried = (error.attempts.history if isinstance(error, RetriesExhausted)
+                   else getattr(error, "history", None))
+        if carried is self.history:
+            return  # retried in this very history: its attempts are here already
+        if carried:
+            self.history.extend(carried)
+        else:
+            self.add(error)
+
     def __len__(self) -> int:
         return len(self.history)
 

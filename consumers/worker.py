@@ -106,7 +106,7 @@ class Worker:
                 await self._ctx.clock.sleep(5.0)
             except (PermanentError, RetriesExhausted, ValueError, EventTooLarge) as exc:
                 # EventTooLarge: an event of this order is refused for its size; it never will fit.
-                attempts.add(exc)
+                attempts.record(exc)
                 await self._dead_letter(delivery, str(exc), attempts)
                 return
             except Exception as exc:

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shutil
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from bus.base import Bus
 from bus.deadletter import Entry, pending, read_entries, retry
-from scanbridge.commands.replay import progress_bar
+from bus.replay import parse_source
+from scanbridge.commands.replay import parse_time, progress_bar
 from scanbridge.reading import existing, reading_bus
 from schemas.settings import Settings, kafka_bootstrap_from_env
 
 T = TypeVar("T")
+IDENT_HELP = "dead-letter id (as listed, or a prefix of 6+) or original event id"
 dlq = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, retry.")
 
 
@@ -50,23 +53,99 @@ def _find(entries: list[Entry], ident: str) -> list[Entry]:
     return found
 
 
+def parse_since(value: str) -> datetime:
+    """An ISO 8601 time (UTC if no offset), or an age: `90m`, `12h`, `7d`."""
+    if match := re.fullmatch(r"(\d+)\s*([mhd])", value.strip()):
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[match[2]]
+        return datetime.now(UTC) - timedelta(**{unit: int(match[1])})
+    return parse_time(value)
+
+
+def summary(entry: Entry) -> dict[str, Any]:
+    """What `dlq list` shows of a dead letter (no event data)."""
+    o, attempts = entry.letter.original, entry.letter.attempts
+    vendor, account = parse_source(o.source)
+    return {"id": entry.event.id, "label": entry.label, "first": entry.letter.first,
+            "round": entry.letter.retries(), "original_id": o.id, "type": o.type, "topic": o.topic,
+            "vendor": vendor, "account": account, "subject": o.subject, "reason": entry.letter.reason,
+            "attempts": len(attempts), "last_attempt_at": attempts[-1].at.isoformat() if attempts else None,
+            "dead_lettered_at": entry.event.time.isoformat(), "retried": entry.retried}
+
+
+def _selected(entry: Entry, vendor: str | None, event_type: str | None, reason: str | None,
+              since: datetime | None) -> bool:
+    o = entry.letter.original
+    return ((vendor is None or parse_source(o.source)[0] == vendor)
+            and (event_type is None or o.type == event_type)
+            and (reason is None or reason.lower() in entry.letter.reason.lower())
+            and (since is None or entry.event.time >= since))
+
+
+def _ordered(entries: list[Entry]) -> list[Entry]:
+    """Oldest first, each retry that failed again right below the dead letter it repeats."""
+    by_id = {e.event.id: e for e in entries}
+
+    def key(entry: Entry) -> tuple[datetime, str, int]:
+        head = by_id.get(entry.letter.first or entry.event.id, entry)
+        return head.event.time, head.event.id, entry.letter.retries()
+
+    return sorted(entries, key=key)
+
+
+def _age(when: datetime) -> str:
+    seconds = max(0, int((datetime.now(UTC) - when).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 @dlq.command("list")
-def list_() -> None:
-    """One line per dead letter (no event data)."""
-    entries = _with_bus(_entries)
-    table = Table(title=f"{len(entries)} dead letters, {len(pending(entries))} not retried")
-    for column in ("id", "event", "type", "topic", "reason", "attempts", "last attempt", "retried"):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        o, attempts = e.letter.original, e.letter.attempts
-        table.add_row(e.event.id, o.id, o.type, o.topic, e.letter.reason, str(len(attempts)),
-                      attempts[-1].at.isoformat() if attempts else "",
-                      ",".join(map(str, e.retried)) or "no")
-    Console().print(table)
+def list_(
+    vendor: str | None = typer.Option(None, help="only dead letters of this vendor (from the source)"),
+    event_type: str | None = typer.Option(None, "--type", help="only of this original event type"),
+    reason: str | None = typer.Option(None, help="only those whose reason contains this (any case)"),
+    since: str | None = typer.Option(None, help="only those dead-lettered since (ISO 8601, or 90m, 12h, 7d)"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object a line, full ids"),
+) -> None:
+    """One line per dead letter: short id, age, type, vendor, attempts, retries made, reason.
+
+    A retried event that failed again is listed as `<first id>/<n>`; `dlq show` takes either id.
+    """
+    after = parse_since(since) if since else None
+    entries = _ordered([e for e in _with_bus(_entries) if _selected(e, vendor, event_type, reason, after)])
+    if as_json:
+        for entry in entries:
+            typer.echo(json.dumps(summary(entry)))
+        return
+    typer.echo(f"{len(entries)} dead letters, {len(pending(entries))} not retried")
+    rows = [[e.label, _age(e.event.time), e.letter.original.type,
+             parse_source(e.letter.original.source)[0] or "?", str(len(e.letter.attempts)),
+             ",".join(map(str, e.retried)) or "no", e.letter.reason] for e in entries]
+    for line in columns(["id", "age", "type", "vendor", "tries", "retried", "reason"], rows,
+                        shutil.get_terminal_size().columns):
+        typer.echo(line)
+
+
+def columns(header: list[str], rows: list[list[str]], width: int) -> list[str]:
+    """Aligned lines no wider than `width`: the columns before the last are kept whole (up to 24
+    characters), the last one gets what is left and is cut with `…`."""
+    widths = [min(24, max(len(str(r[n])) for r in [header, *rows])) for n in range(len(header) - 1)]
+    rest = max(8, width - sum(widths) - len(widths))
+
+    def cut(text: str, size: int) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= size else text[: size - 1] + "…"
+
+    lines = []
+    for row in [header, *rows]:
+        cells = [cut(cell, w).ljust(w) for cell, w in zip(row, widths, strict=False)]
+        lines.append(" ".join([*cells, cut(row[-1], rest)]).rstrip())
+    return lines
 
 
 @dlq.command()
-def show(ident: str = typer.Argument(..., metavar="ID", help="dead-letter id or original event id")) -> None:
+def show(ident: str = typer.Argument(..., metavar="ID", help=IDENT_HELP)) -> None:
     """Print dead letters as JSON, including the original event's data."""
     for e in _find(_with_bus(_entries), ident):
         typer.echo(json.dumps({"id": e.event.id, "retried": e.retried,
@@ -75,7 +154,7 @@ def show(ident: str = typer.Argument(..., metavar="ID", help="dead-letter id or 
 
 @dlq.command("retry")
 def retry_(
-    ident: str | None = typer.Argument(None, metavar="[ID]", help="dead-letter id or original event id"),
+    ident: str | None = typer.Argument(None, metavar="[ID]", help=IDENT_HELP),
     all_: bool = typer.Option(False, "--all", help="every dead letter not retried yet"),
 ) -> None:
     """Publish dead events again on their original topic, marked `dlqretry=<n>`."""

@@ -13,12 +13,14 @@ import httpx
 import pytest
 
 from bus.base import Bus, Delivery, Partition
+from bus.deadletter import DeadLetter
 from bus.kafka import KafkaBus
 from bus.replay import scan
 from consumers.clock import RealClock
 from consumers.context import WorkContext
-from consumers.errors import PermanentError
+from consumers.errors import ArtifactsFailed, PermanentError, ServerError
 from consumers.publish import Publisher
+from consumers.retry import Attempts, RetriesExhausted
 from consumers.storage import FolderStore
 from consumers.worker import Worker
 from schemas import ids
@@ -255,3 +257,25 @@ async def test_a_failing_poll_does_not_end_the_worker(
             assert not task.done()
             await asyncio.sleep(0.05)
     assert done == ["after-hiccup"]
+
+
+@pytest.mark.parametrize("failure", ["retries_exhausted", "artifacts_failed"])
+async def test_a_dead_letter_lists_the_attempts_its_reason_counts(
+    start_worker: Any, kafka_bus: KafkaBus, topics: Topics, failure: str
+) -> None:
+    tried = Attempts()
+    for _ in range(4):
+        tried.add(ServerError("503"))
+
+    async def give_up(n: ScanNotified) -> None:
+        exhausted = RetriesExhausted("itero scan_3d", ServerError("503"), tried)
+        if failure == "retries_exhausted":
+            raise exhausted
+        raise ArtifactsFailed(f"1 of 2 artifacts failed: scan_3d: {exhausted}", tried.history)
+
+    await _publish(kafka_bus, topics, "tired")
+    await start_worker(give_up)
+    [letter] = await collect(kafka_bus, [topics.deadletter], lambda ev: len(ev) >= 1)
+    wrapped = DeadLetter.model_validate(letter.json_data())
+    assert "gave up after 4 attempts" in wrapped.reason
+    assert len(wrapped.attempts) == 4

@@ -128,6 +128,7 @@ async def test_a_failed_artifact_is_dead_lettered_and_dlq_retry_stores_it_once_t
     letter = DeadLetter.model_validate(letters[0].json_data())
     assert letter.original.type == SCAN_NOTIFIED and letter.original.topic == stack.topics.events
     assert "1 of 2 artifacts" in letter.reason and broken in letter.reason and "MD5 mismatch" in letter.reason
+    assert [a.error.split(":")[0] for a in letter.attempts] == ["ArtifactRejected"]  # the artifact's own try
     failed, = _art(await collect(stack.bus, [stack.topics.artifacts],
                                  lambda ev: len(of_type(ev, ARTIFACT_FAILED)) >= 1), ARTIFACT_FAILED)
     assert failed["vendor_ref"] == broken
