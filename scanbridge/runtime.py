@@ -26,6 +26,7 @@ from consumers.threeshape.commands import build_runners as build_threeshape_runn
 from consumers.worker import Worker
 from receiver.app import create_app
 from scanbridge.configload import load_settings as load_settings  # re-exported for the commands
+from scanbridge.opsserver import READY, Readiness, serve_ops
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -136,10 +137,14 @@ async def serve_receiver(settings: Settings, stop: asyncio.Event) -> None:
         await run_receiver(settings, ingress, stop)
 
 
-async def serve_consumers(settings: Settings, stop: asyncio.Event, *, worker: bool, poller: bool) -> None:
+async def serve_consumers(settings: Settings, stop: asyncio.Event, *, worker: bool, poller: bool,
+                          readiness: Readiness | None = None) -> None:
     """Worker and pollers on one bus, waited for when it is down at start (the receiver spools meanwhile)."""
+    readiness = readiness or Readiness()
+    readiness.status = "waiting for the bus"
     try:
         async with started_bus(settings, wait=stop) as bus:
+            readiness.status = READY
             await asyncio.gather(*([run_worker(settings, bus, stop)] if worker else []),
                                  *([run_pollers(settings, bus, stop)] if poller else []))
     except Stopped:
@@ -151,8 +156,11 @@ async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool 
     """The processes asked for, until SIGINT/SIGTERM (or `stop` is set)."""
     stop = stop or stop_event()
     tasks = []
+    readiness = Readiness()
     if receiver:
         tasks.append(serve_receiver(settings, stop))
+    elif settings.ops.port:  # the receiver's port already serves /healthz, /readyz and /metrics
+        tasks.append(serve_ops(settings.ops.host, settings.ops.port, readiness, stop))
     if worker or poller:
-        tasks.append(serve_consumers(settings, stop, worker=worker, poller=poller))
+        tasks.append(serve_consumers(settings, stop, worker=worker, poller=poller, readiness=readiness))
     await asyncio.gather(*tasks)

@@ -56,6 +56,14 @@ class ReceiverSettings(Section):
     )
 
 
+class OpsSettings(Section):
+    """Where `scanbridge worker` and `scanbridge poller` serve /healthz, /readyz and /metrics (the
+    receiver serves them on its own port, and so does `scanbridge run`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8710, ge=0, le=65535, description="0: serve nothing")
+
+
 class RetrySettings(Section):
     """Backoff for a vendor call that is not ready, throttled or failing (per order, in the background)."""
 
@@ -334,6 +342,7 @@ class Settings(BaseSettings):
 
     bus: BusSettings = Field(default_factory=BusSettings)
     receiver: ReceiverSettings = Field(default_factory=ReceiverSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
