@@ -1,6 +1,11 @@
 """Medit Link worker handler: order or case → `order.updated` → each wanted case file as a verified
 7z (meditlink-openapi.txt §3.3.2 Get Case, §3.4.1 Get File, §3.5.2 Get Order; FAQ "except FORM").
 
+One order, one id, one key: a notification naming a case, or only a file (the upload callback), is
+resolved to its order (`resolve.py`) and published again under that order's number and partition key,
+so it is handled in the order's partition, in turn with the poll of the same order, and stored once.
+Only a case that belongs to no order is handled under its own uuid (as the poller announces it).
+
 A pre-signed URL lives 5 minutes: one that expired (by its `dateExpired`) or answers 403 is replaced
 by a fresh one right away, and the download repeated once before the retry policy takes over.
 """
@@ -16,15 +21,19 @@ from consumers.errors import LinkExpired, PermanentError
 from consumers.meditlink.archive import Limits, check_and_extract
 from consumers.meditlink.client import MeditClient
 from consumers.meditlink.normalize import archive_name, case_files, conversion_for, normalize
-from consumers.meditlink.oauth import ReauthorizationRequired, tokens_for
+from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
 from consumers.meditlink.reauth import report_unusable
+from consumers.meditlink.resolve import Resolver
 from consumers.pipeline import ArtifactJob, announce_order, store_artifacts
 from consumers.privacy import apply_policy
 from consumers.records import as_text, as_utc, ci_get
 from consumers.retry import retrying
 from consumers.storage import StoredFile
+from schemas import ids
+from schemas.envelope import Envelope
 from schemas.events import ArtifactRef, ScanNotified, VendorChecksum
 from schemas.settings import MeditConnection, Settings
+from schemas.topics import SCAN_NOTIFIED
 
 URL_MARGIN_S = 10.0
 
@@ -57,15 +66,22 @@ class MeditHandler:
             number = notified.order_id
             order_record = await retrying(lambda: client.get_order(number), policy=policy, clock=ctx.clock,
                                           what="meditlink order")
-            found = order_record.get("case")
+            found = ci_get(order_record, "case")
             case: dict[str, Any] = found if isinstance(found, dict) else {}
-        elif notified.case_id:
-            case_id = notified.case_id
-            case = await retrying(lambda: client.get_case(case_id), policy=policy, clock=ctx.clock,
-                                  what="meditlink case")
         else:
-            raise PermanentError("scan.notified without an order number or case uuid (file uuid alone "
-                                 "names no case)")
+            resolver = Resolver(client, ctx.settings.state_dir, policy, ctx.clock)
+            known: dict[str, Any] | None = None
+            case_id: str | None = notified.case_id
+            if not case_id and notified.file_id:
+                known = await resolver.case_of_file(notified.file_id)
+                case_id = as_text(ci_get(known, "uuid"))
+            if not case_id:
+                raise PermanentError("scan.notified names no order number, case uuid or file uuid")
+            resolved, known = await resolver.order_of_case(case_id, known)
+            if resolved:
+                await self._forward(notified, resolved, case_id, client, ctx)
+                return
+            case = known if known is not None else await resolver.case(case_id)
         connection = client.connection
         account = await client.group_uuid()
         order = normalize(order_record, case, account=account, connection=connection.id,
@@ -80,6 +96,21 @@ class MeditHandler:
         files = {str(ci_get(f, "uuid")): f for f in case_files(case)}  # keyed as normalize's vendor_ref
         jobs = [self._job(ref, files.get(ref.vendor_ref, {}), client, ctx) for ref in order.artifacts]
         await store_artifacts(order, subject, jobs, ctx)
+
+    async def _forward(self, notified: ScanNotified, number: str, case_id: str, client: MeditClient,
+                       ctx: WorkContext) -> None:
+        """Publish the notification again under its order's number and key; that event does the work."""
+        account = await client.group_uuid()
+        data = notified.model_copy(update={"account": account, "order_id": number, "case_id": case_id})
+        via = notified.inbound_id or notified.received_at.isoformat()
+        version = f"resolved/{case_id}/{notified.file_id or ''}/{via}"
+        event = Envelope(
+            id=ids.event_id(SCAN_NOTIFIED, VENDOR, account, number, version),
+            source=ids.source(VENDOR, account), type=SCAN_NOTIFIED, subject=number,
+            partitionkey=ids.partition_key(VENDOR, account, number),
+            data=data.model_dump(mode="json"),
+        )
+        await ctx.publisher.bus.publish(ctx.settings.bus.topics.events, event)
 
     def _job(self, ref: ArtifactRef, file: dict[str, Any], client: MeditClient,
              ctx: WorkContext) -> ArtifactJob:

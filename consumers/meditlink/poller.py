@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,12 @@ import httpx
 from bus.base import Bus
 from consumers.clock import Clock, sleep_or_stop
 from consumers.cursor import JsonState
-from consumers.meditlink.client import MAX_PAGE, MeditClient
+from consumers.meditlink import search
+from consumers.meditlink.client import MeditClient
 from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
 from consumers.meditlink.reauth import clear_reported, report_if_expiring, report_unusable
+from consumers.meditlink.search import FUTURE_SLACK_MS
 from consumers.records import as_text, as_utc, ci_get
-from consumers.retry import retrying
 from schemas import ids
 from schemas.envelope import Envelope, utcnow
 from schemas.events import ScanNotified
@@ -34,7 +34,6 @@ from schemas.topics import SCAN_NOTIFIED, Topics
 
 log = logging.getLogger(__name__)
 
-FUTURE_SLACK_MS = 86_400_000  # vendor clocks ahead of ours still fall inside the window
 
 
 @dataclass
@@ -42,7 +41,7 @@ class Cursor:
     orders_from_ms: int | None = None
     seen: dict[str, str] = field(default_factory=dict)  # "order:<n>" / "case:<uuid>" → version
     seen_at: dict[str, int] = field(default_factory=dict)  # key → the record's date (ms), for pruning
-    ordered_cases: dict[str, int] = field(default_factory=dict)  # case uuid → order number
+    ordered_cases: dict[str, str] = field(default_factory=dict)  # case uuid → order number
 
     @classmethod
     def load(cls, file: JsonState) -> Cursor:
@@ -59,6 +58,17 @@ class Cursor:
             self.seen_at.pop(key, None)
 
 
+def cursor_file(state_dir: Path, connection: MeditConnection) -> JsonState:
+    return JsonState(state_dir / "pollers" / f"{VENDOR}-{connection.id}.json")
+
+
+def known_order(state_dir: Path, connection: MeditConnection, case_uuid: str) -> str | None:
+    """The order number the poller saw `case_uuid` in (orders/search carries `case.uuid`), if any."""
+    ordered = cursor_file(state_dir, connection).load().get("ordered_cases")
+    number = as_text(ordered.get(case_uuid)) if isinstance(ordered, dict) else None
+    return number if number and number != "0" else None  # 0: an older cursor's unreadable number
+
+
 class MeditPoller:
     def __init__(self, client: MeditClient, bus: Bus, topics: Topics, retry: RetrySettings, clock: Clock,
                  state_dir: Path) -> None:
@@ -69,7 +79,7 @@ class MeditPoller:
         self._retry = retry
         self._clock = clock
         self._state_dir = state_dir
-        self.file = JsonState(state_dir / "pollers" / f"{VENDOR}-{self.connection.id}.json")
+        self.file = cursor_file(state_dir, self.connection)
         self.cursor = Cursor.load(self.file)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -101,19 +111,8 @@ class MeditPoller:
         return published
 
     async def _pages(self, kind: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
-        """Every page of a search, until 204, `last`, `totalPage` or the documented page cap."""
-        records: list[dict[str, Any]] = []
-        for page in range(MAX_PAGE + 1):
-            body = await retrying(partial(self.client.search, kind, start_ms, end_ms, page),
-                                  policy=self._retry, clock=self._clock, what=f"meditlink {kind}/search")
-            content = ci_get(body, "content") if body else None
-            if not content:
-                break
-            records.extend(r for r in content if isinstance(r, dict))
-            total = ci_get(body, "totalPage")
-            if ci_get(body, "last") is True or (isinstance(total, int) and page + 1 >= total):
-                break
-        return records
+        return [r async for r in search.records(self.client, kind, start_ms, end_ms, retry=self._retry,
+                                                clock=self._clock)]
 
     async def _orders(self, account: str, now_ms: int) -> int:
         overlap = int(self.connection.poll_overlap_s * 1000)
@@ -126,7 +125,7 @@ class MeditPoller:
             case = ci_get(record, "case") or {}
             case_id = as_text(ci_get(case, "uuid")) if isinstance(case, dict) else None
             if case_id:
-                self.cursor.ordered_cases[case_id] = int(number) if number.isdigit() else 0
+                self.cursor.ordered_cases[case_id] = number  # read by the worker: `known_order`
             status = as_text(ci_get(record, "status"))
             version = f"{as_text(ci_get(record, 'dateUpdated'))}|{status}|{as_text(ci_get(case, 'status'))}"
             updated = as_utc(ci_get(record, "dateUpdated"))
