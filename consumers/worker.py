@@ -12,11 +12,13 @@ from functools import partial
 from bus.base import Bus, Consumer, Delivery
 from bus.deadletter import make_dead_letter
 from bus.errors import BusUnavailable, EventTooLarge
+from consumers import health
 from consumers.context import Handler, WorkContext
 from consumers.errors import PermanentError, StorageFull
 from consumers.metrics import WORKER_EVENTS
 from consumers.offsets import OffsetTracker
 from consumers.retry import Attempts, RetriesExhausted, backoff, retrying
+from schemas.envelope import Envelope
 from schemas.events import ScanNotified
 from schemas.topics import SCAN_NOTIFIED
 
@@ -98,6 +100,7 @@ class Worker:
                                policy=self._ctx.settings.worker.retry, clock=self._ctx.clock,
                                what=f"event {event.id}", attempts=attempts, retry_on=StorageFull)
                 self._count("handled")
+                health.record_ok(self._ctx.settings.state_dir, notified.vendor, notified.connection)
                 return
             except BusUnavailable as exc:
                 # Not the event's fault: wait for the bus, keep the offset where it is.
@@ -107,6 +110,7 @@ class Worker:
             except (PermanentError, RetriesExhausted, ValueError, EventTooLarge) as exc:
                 # EventTooLarge: an event of this order is refused for its size; it never will fit.
                 attempts.record(exc)
+                self._connection_failed(event, exc)
                 await self._dead_letter(delivery, str(exc), attempts)
                 return
             except Exception as exc:
@@ -118,6 +122,13 @@ class Worker:
                     await self._dead_letter(delivery, f"handler failed: {type(exc).__name__}", attempts)
                     return
                 await self._ctx.clock.sleep(backoff(unexpected, self._ctx.settings.worker.retry))
+
+    def _connection_failed(self, event: Envelope, exc: BaseException) -> None:
+        """A failure of the vendor connection (not of this one order) goes into its health."""
+        data = event.data if isinstance(event.data, dict) else {}
+        vendor, connection = data.get("vendor"), data.get("connection")
+        if isinstance(vendor, str) and isinstance(connection, str) and health.is_connection_failure(exc):
+            health.record_error(self._ctx.settings.state_dir, vendor, connection, exc)
 
     def _count(self, outcome: str) -> None:
         self.counters[outcome] += 1

@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from bus.base import Bus
+from consumers import health
 from consumers.clock import Clock, sleep_or_stop
 from consumers.cursor import JsonState
-from consumers.errors import Unauthorized
+from consumers.errors import Unauthorized, VendorError
 from consumers.itero import orderindex, pairing
 from consumers.itero.client import IteroClient
 from consumers.itero.normalize import version_of
@@ -99,13 +100,25 @@ class IteroPoller:
             if self.connection.poll_screen_captures:
                 await self._captures(state, result)
         except Unauthorized as exc:  # the refresh was refused too: re-pairing needed (Align §3.8.2)
+            self._health(exc)
             await pairing.mark_unpaired(self.settings, self.bus, self.connection, str(exc))
             result.skipped = "unpaired"
             return result
+        except VendorError as exc:
+            self._health(exc)
+            raise
         finally:
             self.cursor.save(state)  # what was published is remembered even when a later call failed
+        self._health(None)
         self.counters["polls"] += 1
         return result
+
+    def _health(self, error: VendorError | None) -> None:
+        c = self.connection
+        if error is None:
+            health.record_ok(self.settings.state_dir, c.vendor, c.id)
+        else:
+            health.record_error(self.settings.state_dir, c.vendor, c.id, error)
 
     async def _orders(self, state: dict[str, Any], result: PollResult) -> None:
         seen: dict[str, Any] = state.setdefault("orders", {})

@@ -18,14 +18,17 @@ from typing import Any
 import httpx
 
 from bus.base import Bus
+from consumers import health
 from consumers.clock import Clock, sleep_or_stop
 from consumers.cursor import JsonState
+from consumers.errors import VendorError
 from consumers.meditlink import search
 from consumers.meditlink.client import MeditClient
 from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
 from consumers.meditlink.reauth import clear_reported, report_if_expiring, report_unusable
 from consumers.meditlink.search import FUTURE_SLACK_MS
 from consumers.records import as_text, as_utc, ci_get
+from consumers.retry import RetriesExhausted
 from schemas import ids
 from schemas.envelope import Envelope, utcnow
 from schemas.events import ScanNotified
@@ -104,10 +107,15 @@ class MeditPoller:
             published = await self._orders(account, now_ms)
             if self.connection.poll_cases:
                 published += await self._cases(account, now_ms)
-        except ReauthorizationRequired:
+        except ReauthorizationRequired as exc:
+            health.record_error(self._state_dir, VENDOR, self.connection.id, exc)
             await report_unusable(self._bus, self._topics, self.client.tokens, self._state_dir)
             raise
+        except (VendorError, RetriesExhausted) as exc:
+            health.record_error(self._state_dir, VENDOR, self.connection.id, exc)
+            raise
         clear_reported(self._state_dir, self.client.tokens)
+        health.record_ok(self._state_dir, VENDOR, self.connection.id)
         return published
 
     async def _pages(self, kind: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ import httpx
 
 from bus.base import Bus
 from bus.errors import EventTooLarge
+from consumers import health
 from consumers.clock import Clock
 from consumers.errors import ServerError, Unauthorized, VendorError
 from consumers.privacy import apply_policy
@@ -130,7 +131,12 @@ class ThreeShapePoller:
             await http.aclose()
 
     def _set_health(self, status: str, reason: str | None) -> None:
-        if self.state.set_health(status, reason, self._wall()):
+        state_dir, now = self.settings.state_dir, self._wall()
+        if status == "ok":
+            health.record_ok(state_dir, VENDOR, self.connection.id, now)
+        else:
+            health.record_error(state_dir, VENDOR, self.connection.id, reason or status, now)
+        if self.state.set_health(status, reason, now):
             log.warning("3shape connection %s is %s%s", self.connection.id, status,
                         f": {reason}" if reason else "")
 

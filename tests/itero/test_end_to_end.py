@@ -8,12 +8,13 @@ from pathlib import Path
 
 import httpx
 
+from consumers import health
 from consumers.itero.poller import IteroPoller
 from schemas.envelope import Envelope
 from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, INBOUND_RECEIVED, ORDER_UPDATED, SCAN_NOTIFIED
 from simulators.itero.notify import post_notification
 from tests.events import collect, of_type, settle
-from tests.itero.conftest import Stack
+from tests.itero.conftest import Stack, eventually
 
 
 def zips_on_disk(stack: Stack) -> list[Path]:
@@ -52,6 +53,8 @@ async def test_a_notified_scan_ends_as_three_events_and_verified_files_on_disk(s
         assert "?" not in art["source_host"] and art["source_host"] == "127.0.0.1"
     inbound = await collect(stack.bus, [stack.topics.inbound], lambda ev: len(ev) >= 1)
     assert inbound[0].type == INBOUND_RECEIVED and inbound[0].data == response.request.content
+    connection = stack.settings.itero[0]  # the worker's vendor calls worked: the connection is healthy
+    await eventually(lambda: health.read(stack.settings.state_dir, "itero", connection.id).status == "ok")
 
 
 async def test_the_same_notification_twice_stores_and_announces_nothing_twice(stack: Stack,

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from consumers import health
 from consumers.clock import ManualClock
+from consumers.errors import ServerError
 from consumers.http import new_client
 from consumers.itero.poller import IteroPoller, build_pollers
 from schemas import ids
@@ -114,6 +116,21 @@ async def test_a_discovery_configured_connection_calls_the_discovery_paths(stack
     assert any(p.startswith("/dpms/v2/orders/") and "practice" not in p for p in api_calls)
     assert any(p.startswith("/dpms/v2/order/") and p.endswith("/download/IDE") for p in api_calls)
     assert not any(p.startswith("/api/third-party/v2/") for p in api_calls)
+
+
+async def test_each_poll_records_the_connections_health(stack: Stack, poller: IteroPoller) -> None:
+    state_dir, connection = stack.settings.state_dir, stack.settings.itero[0]
+    await poller.poll_once()
+    ok = health.read(state_dir, "itero", connection.id)
+    assert ok.status == "ok" and ok.last_ok_at is not None
+    stack.sim.fail_next("orders/practice", 503)
+    with pytest.raises(ServerError):
+        await poller.poll_once()
+    failing = health.read(state_dir, "itero", connection.id)
+    assert failing.status == "failing" and failing.last_ok_at == ok.last_ok_at
+    assert failing.last_error is not None and "503" in failing.last_error
+    await poller.poll_once()
+    assert health.read(state_dir, "itero", connection.id).failing_since is None
 
 
 async def test_one_failing_connection_never_stops_the_others(stack: Stack) -> None:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from consumers import health
 from consumers.meditlink.oauth import ReauthorizationRequired, authorize_url, tokens_for
 from schemas.credentials import load_tokens, token_path
 from schemas.topics import CONNECTION_REAUTHORIZATION_NEEDED
@@ -105,6 +106,8 @@ async def test_a_refused_refresh_token_marks_the_connection_and_pauses_polling(s
     report = of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)[0]
     assert report.json_data()["reason"] == "refresh_token_refused"
     assert _saved(stack).needs_reauthorization is True
+    now = health.read(stack.settings.state_dir, "meditlink", stack.connection.id)
+    assert now.status == "failing" and "ReauthorizationRequired" in (now.last_error or "")
 
 
 async def test_reauthorization_is_reported_once_per_change_of_state_over_many_poll_rounds(
