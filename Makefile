@@ -4,11 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 KAFKA_DIR  ?= var/kafka
 KAFKA_PORT ?= 9092
+TOOLS      := var/tools
+K8S_SCHEMAS_FROM := kubernetes-validate==1.37.0
+K8S_VERSIONS     := 1.30.0 1.37.0
 SCANBRIDGE_CONFIG ?= examples/demo.toml
 export SCANBRIDGE_CONFIG
 
 
-.PHONY: setup venv kafka postgres-check run run-kafka demo kafka-start kafka-stop test test-slow lint bench
+.PHONY: setup venv kafka postgres-check deploy-tools run run-kafka demo kafka-start kafka-stop test test-slow lint bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +25,21 @@ deploy/kafka/lib/.complete: deploy/kafka/pom.xml
 ## Everything the tests need: the virtualenv, the Kafka broker (Java 17 and Maven build it) and
 ## PostgreSQL's server binaries for the state store's tests (Debian's `postgresql` package: installed
 ## here as root when missing, else the script says what to install; SCANBRIDGE_POSTGRES_DSN skips it).
-setup: venv kafka postgres-check
+setup: venv kafka postgres-check deploy-tools
+
+## The deployment files' validators, built here and used offline by tests/deploy: kubeconform and
+## deploycheck (compose-go, BuildKit's Dockerfile parser) from the Go module proxy (deploy/check/go.mod
+## pins them), and Kubernetes JSON schemas made from the PyPI package kubernetes-validate.
+deploy-tools: $(TOOLS)/.go-tools $(TOOLS)/k8s-schemas/.complete
+
+$(TOOLS)/.go-tools: deploy/check/go.mod deploy/check/go.sum deploy/check/main.go
+	mkdir -p $(TOOLS)
+	cd deploy/check && go build -o ../../$(TOOLS)/deploycheck . \
+	    && go build -o ../../$(TOOLS)/kubeconform github.com/yannh/kubeconform/cmd/kubeconform
+	touch $@
+
+$(TOOLS)/k8s-schemas/.complete: deploy/kubernetes/schemas.py $(VENV)/.installed
+	$(BIN)/python deploy/kubernetes/schemas.py $(TOOLS)/k8s-schemas $(K8S_SCHEMAS_FROM) $(K8S_VERSIONS)
 
 postgres-check:
 	@[ -n "$$SCANBRIDGE_POSTGRES_DSN" ] || deploy/postgres/postgres.sh check

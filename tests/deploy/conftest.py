@@ -1,0 +1,33 @@
+"""The deployment files' validators, built by `make setup` (deploy-tools) into var/tools: a missing one
+fails the test with what to run, never skips it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+TOOLS = ROOT / "var" / "tools"
+
+
+def tool(name: str) -> Path:
+    path = TOOLS / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make deploy-tools` (part of `make setup`)")
+    return path
+
+
+def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def secret_files(tmp_path: Path, names: list[str]) -> Path:
+    """A folder with a stand-in file for each secret a shipped configuration names."""
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_text("postgresql://u:p@db:5432/x\n" if "dsn" in name else "stand-in\n")
+    return folder

@@ -1,0 +1,102 @@
+"""deploy/kubernetes: valid objects for Kubernetes 1.30 and 1.37 (kubeconform, strict, with schemas
+made offline from the Kubernetes OpenAPI), probes and resources on every workload, a disruption budget
+for each, and a configuration that loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scanbridge.configload import load_settings
+from schemas.settings import CONFIG_ENV
+from tests.deploy.conftest import DEPLOY, TOOLS, run, secret_files, tool
+
+MANIFESTS = DEPLOY / "kubernetes"
+SCHEMAS = ("{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/"
+           "{{ .ResourceKind }}{{ .KindSuffix }}.json")
+
+
+def _objects() -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(MANIFESTS.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            out += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return out
+
+
+def _kubeconform(*paths: Path, version: str) -> tuple[int, str]:
+    done = run(tool("kubeconform"), "-strict", "-summary", "-kubernetes-version", version,
+               "-schema-location", f"{TOOLS / 'k8s-schemas'}/{SCHEMAS}",
+               "-ignore-filename-pattern", "kustomization", *paths)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("version", ["1.30.0", "1.37.0"])
+def test_every_manifest_is_a_valid_kubernetes_object(version: str) -> None:
+    code, out = _kubeconform(MANIFESTS, version=version)
+    count = len(_objects())
+    assert code == 0, out
+    assert f"Valid: {count}, Invalid: 0, Errors: 0, Skipped: 0" in out
+
+
+def test_an_invalid_manifest_is_refused_so_the_schemas_are_really_applied(tmp_path: Path) -> None:
+    receiver = yaml.safe_load_all((MANIFESTS / "receiver.yaml").read_text())
+    statefulset = next(receiver)
+    statefulset["spec"]["replicas"] = "two"
+    statefulset["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(statefulset))
+    code, out = _kubeconform(broken, version="1.37.0")
+    assert code == 1
+    assert "additional properties 'imagePullPolicyy' not allowed" in out and "/spec/replicas" in out
+
+
+def test_every_workload_has_probes_requests_a_non_root_user_and_a_disruption_budget() -> None:
+    objects = _objects()
+    budgets = [o["spec"]["selector"]["matchLabels"] for o in objects if o["kind"] == "PodDisruptionBudget"]
+    workloads = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
+    components = {w["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for w in workloads}
+    assert components == {"receiver", "worker", "poller"}
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+            assert set(container["resources"]["requests"]) == {"cpu", "memory"}
+            assert "memory" in container["resources"]["limits"]
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert container["args"][0] in ("receiver", "worker", "poller")
+        labels = workload["spec"]["selector"]["matchLabels"]
+        assert labels in budgets, f"no PodDisruptionBudget for {workload['metadata']['name']}"
+    poller = next(w for w in workloads if w["metadata"]["name"] == "scanbridge-poller")
+    assert poller["spec"]["replicas"] == 1 and poller["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_kustomization_lists_every_manifest_but_the_example_secret() -> None:
+    listed = set(yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())["resources"])
+    present = {p.name for p in MANIFESTS.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
+    assert listed == present
+
+
+def test_the_configmap_configuration_loads_with_the_secret_files_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configmap = next(o for o in _objects() if o["kind"] == "ConfigMap")
+    secret = next(o for o in _objects() if o["kind"] == "Secret")
+    folder = secret_files(tmp_path, list(secret["stringData"]))
+    config = tmp_path / "scanbridge.toml"
+    config.write_text(configmap["data"]["scanbridge.toml"].replace("/run/secrets/scanbridge", str(folder)))
+    (folder / "kafka-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv(CONFIG_ENV, str(config))
+    monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
+    settings = load_settings()
+    kafka = settings.bus.kafka
+    assert (kafka.security_protocol, kafka.create_topics) == ("SASL_SSL", False)
+    assert settings.state.backend == "postgres"
+    assert kafka.sasl_password is not None and kafka.sasl_password.get_secret_value() == "stand-in"
+    assert (settings.receiver.port, settings.ops.port) == (8700, 8710)  # the ports the probes use
