@@ -12,7 +12,8 @@ from schemas.envelope import Envelope
 from schemas.topics import INBOUND_RECEIVED
 
 _FORMAT = JSONFormat()
-_CORE = {"id", "source", "type", "subject", "time", "datacontenttype", "specversion", "partitionkey"}
+_CORE = {"id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "specversion",
+         "partitionkey"}
 
 
 def encode(event: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -24,6 +25,7 @@ def encode(event: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         "specversion": "1.0",
         "time": event.time,
         "datacontenttype": event.datacontenttype,
+        "dataschema": event.dataschema,
         "partitionkey": event.partitionkey,
         **event.extensions,
     }
@@ -48,6 +50,7 @@ def decode(key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | t
         subject=attrs.get("subject"),
         time=attrs["time"],
         datacontenttype=attrs.get("datacontenttype", "application/json"),
+        dataschema=attrs.get("dataschema") or "",  # an event from before dataschema: the current one
         partitionkey=str(attrs.get("partitionkey") or (key or b"").decode()),
         data=data,
         extensions={k: str(v) for k, v in attrs.items() if k not in _CORE},

@@ -12,61 +12,21 @@ import base64
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-from pydantic import BaseModel
 
 from bus.base import Bus
 from bus.replay import Progress, scan
+from schemas.deadletter import RETRY_EXTENSION, Attempt, DeadLetter, DeadLetterRetried, OriginalEvent
 from schemas.envelope import Envelope, utcnow
+from schemas.topics import DEAD_LETTER_CREATED, DEAD_LETTER_RETRIED
 
-DEAD_LETTERED = "deadletter.created"
-RETRIED = "deadletter.retried"
-RETRY_EXTENSION = "dlqretry"
+__all__ = ["DEAD_LETTERED", "RETRIED", "RETRY_EXTENSION", "DeadLetter", "Entry", "make_dead_letter",
+           "pending", "read_entries", "retry"]
+
+DEAD_LETTERED = DEAD_LETTER_CREATED
+RETRIED = DEAD_LETTER_RETRIED
 _NAMESPACE = uuid.UUID("0b6f55a2-0a3e-4f55-9a0e-4a4e3f7d2c61")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SHORT = 8
-
-
-class Attempt(BaseModel):
-    at: datetime
-    error: str
-
-
-class OriginalEvent(BaseModel):
-    """Everything needed to publish the event again exactly as it was."""
-
-    id: str
-    source: str
-    type: str
-    subject: str | None = None
-    time: datetime
-    datacontenttype: str
-    partitionkey: str
-    topic: str
-    extensions: dict[str, str]
-    data: dict[str, Any] | None = None
-    data_base64: str | None = None  # inbound records carry raw bytes
-
-
-class DeadLetter(BaseModel):
-    original: OriginalEvent
-    reason: str
-    attempts: list[Attempt]
-    first: str | None = None  # the id of this event's first dead letter, when this one follows a retry
-
-    def retries(self) -> int:
-        return int(self.original.extensions.get(RETRY_EXTENSION, "0"))
-
-    def for_retry(self) -> Envelope:
-        """The original event, marked as retry number n+1."""
-        o = self.original
-        data: dict[str, Any] | bytes = o.data if o.data is not None else base64.b64decode(o.data_base64 or "")
-        return Envelope(
-            id=o.id, source=o.source, type=o.type, subject=o.subject, time=o.time,
-            datacontenttype=o.datacontenttype, partitionkey=o.partitionkey, data=data,
-            extensions={**o.extensions, RETRY_EXTENSION: str(self.retries() + 1)},
-        )
 
 
 def dead_letter_id(original_id: str, original_topic: str, retry: str) -> str:
@@ -139,7 +99,7 @@ async def retry(bus: Bus, topic: str, entry: Entry) -> Envelope:
         id=str(uuid.uuid5(_NAMESPACE, f"{entry.event.id}\x1fretried\x1f{retry_n}")),
         source=entry.event.source, type=RETRIED, subject=entry.event.subject,
         partitionkey=entry.event.partitionkey, time=utcnow(),
-        data={"deadletter": entry.event.id, "original": again.id, "retry": retry_n},
+        data=DeadLetterRetried(deadletter=entry.event.id, original=again.id, retry=retry_n).model_dump(),
     ))
     entry.retried.append(retry_n)
     return again

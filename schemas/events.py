@@ -157,6 +157,43 @@ class ArtifactFailed(_Data):
     retry_hint: str
 
 
+class ArtifactOutcome(_Data):
+    """How one artifact of an order version settled (`order.completed`)."""
+
+    kind: ArtifactKind
+    artifact_id: str = Field(description="the id of the artifact.stored or artifact.failed event about it")
+    outcome: Literal["stored", "failed"]
+    vendor_ref: str | None = None
+    file_name: str | None = None
+    size: int | None = Field(None, description="stored: bytes")
+    sha256: str | None = Field(None, description="stored: hex digest of the bytes")
+    storage_uri: str | None = Field(None, description="stored: where to get the bytes")
+    reason: str | None = Field(None, description="failed: why")
+
+
+class OrderCompleted(_Data):
+    """Every artifact of an order version was stored or failed: the list, once per version (EVENTS.md
+    "order.completed"). A lab system waits for it before it imports a case."""
+
+    order: OrderRef
+    artifacts: list[ArtifactOutcome]
+    stored: int = Field(description="how many of `artifacts` were stored")
+    failed: int = Field(description="how many of `artifacts` failed (a dead letter holds their retry)")
+    completed_at: datetime
+
+
+class SubscriptionDisabled(_Data):
+    """An HTTP subscription's endpoint kept failing for longer than allowed and was disabled; its events
+    wait on the bus until `scanbridge subscriptions enable` (README "Delivering to HTTP endpoints")."""
+
+    subscription: str
+    endpoint_host: str = Field(description="the endpoint's host (never the full URL: it may hold secrets)")
+    failing_since: datetime
+    disabled_at: datetime
+    last_error: str | None = None
+    how: str = Field(description="what an operator runs to deliver again")
+
+
 class ReauthorizationNeeded(_Data):
     """A connection's refresh token is about to lapse or was refused, or the connection was configured
     but never connected: a person must authorize (again) (meditlink-openapi.txt FAQ "How to handle token
@@ -201,4 +238,6 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "artifact.failed": ArtifactFailed,
     "connection.reauthorization_needed": ReauthorizationNeeded,
     "command.watch_patients": WatchPatients,
+    "order.completed": OrderCompleted,
+    "subscription.disabled": SubscriptionDisabled,
 }

@@ -9,6 +9,10 @@ ARTIFACT_FAILED = "artifact.failed"
 INBOUND_RECEIVED = "inbound.received"
 CONNECTION_REAUTHORIZATION_NEEDED = "connection.reauthorization_needed"
 WATCH_PATIENTS = "command.watch_patients"
+ORDER_COMPLETED = "order.completed"
+DEAD_LETTER_CREATED = "deadletter.created"
+DEAD_LETTER_RETRIED = "deadletter.retried"
+SUBSCRIPTION_DISABLED = "subscription.disabled"
 
 
 class Topics(Section):
@@ -24,8 +28,10 @@ class Topics(Section):
     def for_type(self, event_type: str) -> str:
         if event_type == INBOUND_RECEIVED:
             return self.inbound
-        if event_type in (ARTIFACT_STORED, ARTIFACT_FAILED):
+        if event_type in (ARTIFACT_STORED, ARTIFACT_FAILED, ORDER_COMPLETED):
             return self.artifacts
+        if event_type in (DEAD_LETTER_CREATED, DEAD_LETTER_RETRIED):
+            return self.deadletter
         if event_type == WATCH_PATIENTS:
             return self.commands
         return self.events
