@@ -106,6 +106,10 @@ def create_app(state: IteroSimState) -> Starlette:
         orders = sorted(state.orders.values(), key=lambda o: (o.scanning_date, o.order_id))
         if lab:
             orders = [o for o in orders if o.listed_for_lab]
+        watch = state.lab_polls if lab else state.practice_polls
+        with watch.watch(str(state.company_id), first_page=offset == 0):
+            if state.list_delay_s:  # a list call that takes a while: overlapping polls show up
+                await asyncio.sleep(state.list_delay_s)
         date_from = request.query_params.get("dateFrom")
         if date_from:
             orders = [o for o in orders if o.scanning_date.strftime("%Y-%m-%d") >= date_from[:10]]
@@ -187,10 +191,9 @@ def create_app(state: IteroSimState) -> Starlette:
         if (failure := state.take_failure(request.url.path)) is not None:
             return JSONResponse({"error": "server_error"}, status_code=failure)
         refresh = str(form.get("refresh_token", ""))
-        known = refresh in state.refresh_tokens
-        if form.get("grant_type") != "refresh_token" or not known or not state.paired:
+        grant = form.get("grant_type") == "refresh_token" and state.paired
+        if not grant or not state.spend_refresh_token(refresh):
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
-        state.refresh_tokens.discard(refresh)
         access, new_refresh = state.issue_tokens()
         return JSONResponse({"access_token": access, "refresh_token": new_refresh, "token_type": "Bearer",
                              "expires_in": int(state.access_ttl_s)})

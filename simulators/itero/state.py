@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from simulators.pollwatch import PollWatch
+
+ALIGN_LAB_MIN_POLL_S = 120.0  # Align lab guideline §3.7.1: orders/lab no more often than every 120 s
 STATUSES = ("Completed", "iTero Modeling", "Lab Review", "Scanning", "iTero Milling",
             "Exporting to Doctor Site", "Align Production")
 
@@ -61,6 +64,10 @@ class IteroSimState:
     orders: dict[str, SimOrder] = field(default_factory=dict)
     access_tokens: dict[str, float] = field(default_factory=dict)  # token → expiry (monotonic)
     refresh_tokens: set[str] = field(default_factory=set)
+    spent_refresh_tokens: set[str] = field(default_factory=set)  # used once: refused ever after (rotation)
+    refresh_reuse: int = 0  # a spent refresh token presented again: two refreshes of one grant
+    practice_polls: PollWatch = field(default_factory=PollWatch)  # orders/practice, per CompanyId
+    lab_polls: PollWatch = field(default_factory=lambda: PollWatch(min_interval_s=ALIGN_LAB_MIN_POLL_S))
     failures: list[Failure] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     queries: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, query parameters)
@@ -70,7 +77,21 @@ class IteroSimState:
     link_ttl_s: float = 300.0
     expired_links: int = 0  # this many order answers hand out links that have already expired
     slow_s: float = 0.0
+    list_delay_s: float = 0.0  # order lists answer after this long (so overlapping polls can be seen)
     clock: Callable[[], float] = time.monotonic  # seconds, monotonic: token expiry and not-ready delays
+
+    def __post_init__(self) -> None:
+        self.practice_polls.clock = self.lab_polls.clock = lambda: self.clock()
+
+    def spend_refresh_token(self, refresh: str) -> bool:
+        """OAuth 2.1 rotation: a refresh token works once; True if `refresh` was live (now spent)."""
+        if refresh in self.spent_refresh_tokens:
+            self.refresh_reuse += 1
+        if refresh not in self.refresh_tokens:
+            return False
+        self.refresh_tokens.discard(refresh)
+        self.spent_refresh_tokens.add(refresh)
+        return True
 
     def issue_tokens(self) -> tuple[str, str]:
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)

@@ -22,6 +22,7 @@ SETTINGS = (
     "url_ttl_s",
     "upload_ttl_s",
     "rotate_refresh_tokens",
+    "list_delay_s",
     "default_file_size",
     "compress_archives",
     "hostile_archive",

@@ -68,11 +68,11 @@ def _client(state: MeditSimState, request: Request) -> Client:
 def issue(
     state: MeditSimState, client_id: str, email: str, scopes: tuple[str, ...], refresh: RefreshToken | None
 ) -> dict[str, object]:
-    """New access token; a new refresh token unless one is being used (and not rotated)."""
+    """New access token; a new refresh token unless one is being used and rotation is off."""
     now = state.now()
     if refresh is None or state.rotate_refresh_tokens:
         if refresh is not None:
-            refresh.revoked = True
+            refresh.revoked = refresh.spent = True
         refresh = RefreshToken(str(uuid.uuid4()), client_id, email, scopes, now + state.refresh_ttl_s)
         state.refresh_tokens[refresh.value] = refresh
     access = AccessToken(str(uuid.uuid4()), client_id, email, scopes, now + state.access_ttl_s, refresh.value)
@@ -151,6 +151,8 @@ def _grant_password(state: MeditSimState, client: Client, params: dict[str, str]
 def _grant_refresh(state: MeditSimState, client: Client, params: dict[str, str]) -> dict[str, object]:
     value = params.get("refresh_token", "")
     refresh = state.refresh_tokens.get(value)
+    if refresh is not None and refresh.spent:
+        state.refresh_reuse += 1  # two refreshes of one grant: the second gets invalid_grant
     if refresh is None or refresh.revoked or refresh.client_id != client.client_id:
         raise MeditError(400, "invalid_grant", f"Invalid refresh token: {value}")
     if refresh.expires_at <= state.now():

@@ -153,6 +153,7 @@ class RefreshToken:
     scopes: tuple[str, ...]
     expires_at: float
     revoked: bool = False
+    spent: bool = False  # used once and replaced (rotation): presenting it again is a double refresh
 
 
 @dataclass

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -74,6 +75,13 @@ async def group(request: Request) -> Response:
     return JSONResponse({**render.group_full(found), "files": [], "schemaVersion": render.SCHEMA})
 
 
+async def _watched(who: Caller, kind: str, page: int) -> None:
+    """Count the search as part of a poll of the caller's group (page 0 of orders/search starts one)."""
+    with who.state.polls.watch(who.group.uuid, first_page=kind == "orders" and page == 0):
+        if who.state.list_delay_s:
+            await asyncio.sleep(who.state.list_delay_s)
+
+
 async def search_cases(request: Request) -> Response:
     """§3.3.1: start/end filter dateCreated (not dateUpdated), name matches exactly (FAQ)."""
     who = caller(request, "CASE")
@@ -93,6 +101,7 @@ async def search_cases(request: Request) -> Response:
         and (not statuses or c.status in statuses)
     ]
     found.sort(key=lambda c: (c.created_ms, c.uuid), reverse=True)
+    await _watched(who, "cases", number)
     return _paged(found, number, size, lambda c: render.case_summary(who.state, c, who.group.uuid))
 
 
@@ -129,6 +138,7 @@ async def search_orders(request: Request) -> Response:
         and (not statuses or o.status in statuses)
     ]
     found.sort(key=lambda o: (o.updated_ms, o.number), reverse=True)
+    await _watched(who, "orders", number)
     return _paged(found, number, size, lambda o: render.order_summary(who.state, o, mine))
 
 

@@ -30,6 +30,7 @@ from simulators.meditlink.records import (
     User,
     tooth_item,
 )
+from simulators.pollwatch import PollWatch
 
 # Identifiers from the doc's examples (§1.1.1, §3.1.1, §3.5.1).
 CLIENT_ID = "rLHYWvCKTpONpuc7L1L8FUXowgQMh6HO"
@@ -65,7 +66,11 @@ class MeditSimState:
     code_ttl_s: float = 600
     url_ttl_s: float = 300
     upload_ttl_s: float = 1800
-    rotate_refresh_tokens: bool = False  # the FAQ says refresh tokens are not renewed
+    # OAuth 2.1 rotation: a used refresh token is replaced and refused ever after, so two processes
+    # refreshing one grant show up as invalid_grant. False: the same refresh token is handed back (the
+    # FAQ's "When refresh_token is not renewed" reads either way).
+    rotate_refresh_tokens: bool = True
+    refresh_reuse: int = 0  # a spent (rotated) refresh token presented again
     default_file_size: int = 4096  # bytes of each archive member unless a file says otherwise
     compress_archives: bool = True  # LZMA2 like Medit; False stores (fast for big benchmarks)
     hostile_archive: bool = False  # every archive also carries `../evil.txt` and an absolute member
@@ -90,6 +95,11 @@ class MeditSimState:
     requests: list[RequestRecord] = field(default_factory=list)
     callbacks: list[CallbackRecord] = field(default_factory=list)
     next_order_number: int = 3706720
+    polls: PollWatch = field(default_factory=PollWatch)  # orders/search and cases/search by group uuid
+    list_delay_s: float = 0.0  # searches answer after this long (so overlapping polls can be seen)
+
+    def __post_init__(self) -> None:
+        self.polls.clock = self.now
 
     # -- clock ---------------------------------------------------------------------------------
     def now(self) -> float:

@@ -99,15 +99,33 @@ async def test_authorization_code_flow_redirects_with_code_and_state_and_code_wo
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
 
-async def test_refresh_grant_gives_a_new_access_token_and_keeps_the_refresh_token(
-    http: httpx.AsyncClient,
+async def test_a_refresh_rotates_the_refresh_token_and_a_second_use_is_invalid_grant_and_counted(
+    http: httpx.AsyncClient, state: MeditSimState,
 ) -> None:
+    token = await login(http)
+    params = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    refreshed = (await http.post("/oauth/token", params=params, auth=BASIC)).json()
+    assert refreshed["access_token"] != token["access_token"]
+    assert refreshed["refresh_token"] != token["refresh_token"]
+    again = await http.post("/oauth/token", params=params, auth=BASIC)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert state.refresh_reuse == 1
+    fresh = {"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"]}
+    assert (await http.post("/oauth/token", params=fresh, auth=BASIC)).status_code == 200
+
+
+async def test_without_rotation_a_refresh_keeps_the_refresh_token(
+    http: httpx.AsyncClient, state: MeditSimState,
+) -> None:
+    state.rotate_refresh_tokens = False
     token = await login(http)
     params = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
     refreshed = (await http.post("/oauth/token", params=params, auth=BASIC)).json()
     assert refreshed["access_token"] != token["access_token"]
     assert refreshed["refresh_token"] == token["refresh_token"]
     assert refreshed["refresh_token_exp"] == token["refresh_token_exp"]
+    assert (await http.post("/oauth/token", params=params, auth=BASIC)).status_code == 200
+    assert state.refresh_reuse == 0
 
 
 @pytest.mark.parametrize("auth", [None, (CLIENT_ID, "wrong-secret"), ("someone-else", CLIENT_SECRET)])
@@ -443,3 +461,33 @@ async def test_auto_processed_upload_posts_the_callback_without_a_helper_call(
         await http.put(registered["uploadUrl"], content=data, headers={"Content-MD5": md5})
         payload = await asyncio.wait_for(arrived.get(), 5)
     assert payload["name"] == "note.png" and payload["uuid"] == registered["uuid"]
+
+
+# -- what the vendor sees of our polling (issue 12 item 6) -----------------------------------------
+
+
+async def test_overlapping_and_too_frequent_polls_of_one_group_are_counted(
+    http: httpx.AsyncClient, state: MeditSimState
+) -> None:
+    state.polls.min_interval_s = 60.0
+    state.list_delay_s = 0.2
+    headers = await api_headers(http)
+    first_pages = [http.get("/v1/orders/search", params={**WINDOW, "page": 0}, headers=headers)
+                   for _ in range(2)]
+    await asyncio.gather(*first_pages, http.get("/v1/cases/search", params=WINDOW, headers=headers))
+    seen = state.polls.summary()[LAB_UUID]
+    assert seen["polls"] == 2  # only page 0 of orders/search starts a poll
+    assert seen["concurrent"] == 2  # the second search and the case search came while one was in flight
+    assert seen["too_frequent"] == 1
+
+
+async def test_polls_of_one_group_spaced_by_the_interval_are_not_counted_as_too_frequent(
+    http: httpx.AsyncClient, state: MeditSimState
+) -> None:
+    state.polls.min_interval_s = 60.0
+    headers = await api_headers(http)
+    for _ in range(2):
+        assert (await http.get("/v1/orders/search", params=WINDOW, headers=headers)).status_code in (200, 204)
+        state.advance(61)
+    assert state.polls.summary()[LAB_UUID] == {"polls": 2, "concurrent": 0, "too_frequent": 0,
+                                               "shortest_gap_s": pytest.approx(61, abs=0.5)}
