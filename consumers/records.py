@@ -8,13 +8,18 @@ from typing import Any
 from dateutil import parser as dateparser
 
 
+def _key(name: object) -> str:
+    return str(name).lower().replace("_", "").replace("-", "")
+
+
 def ci_get(record: dict[str, Any] | None, *names: str) -> Any:
-    """The value of the first of `names` present in `record`, matching keys case-insensitively."""
+    """The value of the first of `names` present in `record`, matching keys in any letter case and with
+    `_` and `-` ignored (`orderNumber`, `ORDERNUMBER`, `order_number`)."""
     if not record:
         return None
-    lowered = {str(k).lower(): v for k, v in record.items()}
+    lowered = {_key(k): v for k, v in record.items()}
     for name in names:
-        value = lowered.get(name.lower())
+        value = lowered.get(_key(name))
         if value is not None:
             return value
     return None

@@ -4,7 +4,8 @@
 One order, one id, one key: a notification naming a case, or only a file (the upload callback), is
 resolved to its order (`resolve.py`) and published again under that order's number and partition key,
 so it is handled in the order's partition, in turn with the poll of the same order, and stored once.
-Only a case that belongs to no order is handled under its own uuid (as the poller announces it).
+Only a case that belongs to no order is handled under its own uuid (as the poller announces it). The
+file a callback names is stored even when its type is not in `file_types` (uploads are ATTACHED_DATA).
 
 A pre-signed URL lives 5 minutes: one that expired (by its `dateExpired`) or answers 403 is replaced
 by a fresh one right away, and the download repeated once before the retry policy takes over.
@@ -20,7 +21,13 @@ from consumers.context import WorkContext
 from consumers.errors import LinkExpired, PermanentError
 from consumers.meditlink.archive import Limits, check_and_extract
 from consumers.meditlink.client import MeditClient
-from consumers.meditlink.normalize import archive_name, case_files, conversion_for, normalize
+from consumers.meditlink.normalize import (
+    archive_name,
+    artifact_ref,
+    case_files,
+    conversion_for,
+    normalize,
+)
 from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
 from consumers.meditlink.reauth import report_unusable
 from consumers.meditlink.resolve import Resolver
@@ -94,7 +101,13 @@ class MeditHandler:
         if (as_text(ci_get(case, "status")) or "").upper() == "FORM":
             return  # FAQ: files can be downloaded in all statuses except FORM
         files = {str(ci_get(f, "uuid")): f for f in case_files(case)}  # keyed as normalize's vendor_ref
-        jobs = [self._job(ref, files.get(ref.vendor_ref, {}), client, ctx) for ref in order.artifacts]
+        refs = list(order.artifacts)
+        named = notified.file_id
+        if named in files and named not in {r.vendor_ref for r in refs}:
+            # The file a callback names is wanted whatever its type (an upload is ATTACHED_DATA, §3.4.4).
+            extra = artifact_ref(files[named], connection.skip_suffixes, client.download_host)
+            refs += [extra] if extra else []
+        jobs = [self._job(ref, files.get(ref.vendor_ref, {}), client, ctx) for ref in refs]
         await store_artifacts(order, subject, jobs, ctx)
 
     async def _forward(self, notified: ScanNotified, number: str, case_id: str, client: MeditClient,

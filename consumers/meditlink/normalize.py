@@ -102,18 +102,22 @@ def _party(group: Any) -> Party | None:
     return Party(id=as_text(ci_get(group, "uuid")), name=as_text(ci_get(group, "name")))
 
 
+def artifact_ref(file: dict[str, Any], skip: list[str], host: str | None) -> ArtifactRef | None:
+    """A case file as an artifact, whatever its type; None for a name in `skip` (`skip_suffixes`)."""
+    name = as_text(ci_get(file, "name")) or ""
+    if name.lower().endswith(tuple(s.lower() for s in skip)):
+        return None
+    file_type = (as_text(ci_get(file, "fileType")) or "").upper()
+    return ArtifactRef(kind=_KINDS.get(file_type, "attachment"), vendor_ref=str(ci_get(file, "uuid")),
+                       name=name, url_host=host)
+
+
 def _artifacts(case: dict[str, Any], file_types: list[str], skip: list[str], conversion: str,
                host: str | None) -> list[ArtifactRef]:
     wanted = {t.upper() for t in file_types}
-    refs = []
-    for f in case_files(case):
-        file_type = (as_text(ci_get(f, "fileType")) or "").upper()
-        name = as_text(ci_get(f, "name")) or ""
-        if file_type not in wanted or name.lower().endswith(tuple(s.lower() for s in skip)):
-            continue
-        refs.append(ArtifactRef(kind=_KINDS.get(file_type, "attachment"), vendor_ref=str(ci_get(f, "uuid")),
-                                name=name, url_host=host))
-    return refs
+    refs = [artifact_ref(f, skip, host) for f in case_files(case)
+            if (as_text(ci_get(f, "fileType")) or "").upper() in wanted]
+    return [r for r in refs if r is not None]
 
 
 def normalize(order: dict[str, Any] | None, case: dict[str, Any], *, account: str, connection: str,

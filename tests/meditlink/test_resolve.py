@@ -104,6 +104,18 @@ async def test_a_callback_naming_only_a_file_stores_it_once_under_its_order(
     assert not await settle(stack.bus, [stack.topics.deadletter], quiet_s=0.3)
 
 
+async def test_the_uploaded_file_a_callback_names_is_stored_once_though_file_types_omit_it(
+        stack: Stack, worker: object, http: Any) -> None:
+    case, number = _ordered_case(stack)
+    upload = stack.sim.add_file(case.uuid, "mandible.obj.general.meditMesh", 3_000, "ATTACHED_DATA")
+    await _callback(stack, http, {"fileUuid": upload.uuid, "status": "SUCCESS"})
+    events = await collect(stack.bus, _topics(stack), lambda ev: len(_stored(ev)) >= 3)
+    kinds = {e.json_data()["file_name"]: e.json_data()["kind"] for e in _stored(events)}
+    assert kinds[f"{upload.uuid}.stl.7z"] == "attachment"  # file_types is SCAN_DATA only
+    assert await stack.poller(http).poll_once() == 1
+    await _stored_once_under_the_order(stack, case, number)
+
+
 async def test_a_callback_for_a_case_without_an_order_is_stored_under_the_case(stack: Stack, worker: object,
                                                                                http: Any) -> None:
     case = stack.sim.create_case(files=[("maxillary.meditMesh", 4_000)], group_uuid=LAB_UUID)
