@@ -7,11 +7,13 @@ KAFKA_PORT ?= 9092
 TOOLS      := var/tools
 K8S_SCHEMAS_FROM := kubernetes-validate==1.37.0
 K8S_VERSIONS     := 1.30.0 1.37.0
+S3_DIR     ?= var/s3
+S3_PORT    ?= 9000
 SCANBRIDGE_CONFIG ?= examples/demo.toml
 export SCANBRIDGE_CONFIG
 
 
-.PHONY: setup venv kafka postgres-check deploy-tools run run-kafka demo kafka-start kafka-stop test test-slow lint bench
+.PHONY: setup venv kafka postgres-check deploy-tools run run-kafka demo kafka-start kafka-stop s3 s3-start s3-stop test test-slow lint bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +24,10 @@ $(VENV)/.installed: pyproject.toml
 deploy/kafka/lib/.complete: deploy/kafka/pom.xml
 	deploy/kafka/kafka.sh build
 
-## Everything the tests need: the virtualenv, the Kafka broker (Java 17 and Maven build it) and
+## Everything the tests need: the virtualenv, the Kafka broker and S3Proxy (Java 17 and Maven build them) and
 ## PostgreSQL's server binaries for the state store's tests (Debian's `postgresql` package: installed
 ## here as root when missing, else the script says what to install; SCANBRIDGE_POSTGRES_DSN skips it).
-setup: venv kafka postgres-check deploy-tools
+setup: venv kafka s3 postgres-check deploy-tools
 
 ## The deployment files' validators, built here and used offline by tests/deploy: kubeconform and
 ## deploycheck (compose-go, BuildKit's Dockerfile parser) from the Go module proxy (deploy/check/go.mod
@@ -48,6 +50,11 @@ venv: $(VENV)/.installed
 
 kafka: deploy/kafka/lib/.complete
 
+s3: deploy/s3/lib/.complete
+
+deploy/s3/lib/.complete: deploy/s3/pom.xml
+	deploy/s3/s3proxy.sh build
+
 ## The main job (receiver, worker, pollers) on the embedded bus (var/bus.sqlite3): nothing else needed.
 run: venv
 	$(BIN)/scanbridge run
@@ -65,6 +72,13 @@ kafka-start: venv kafka
 
 kafka-stop:
 	deploy/kafka/kafka.sh stop $(KAFKA_DIR)
+
+## An S3-compatible server (S3Proxy) on 127.0.0.1:$(S3_PORT), objects under $(S3_DIR)/data.
+s3-start: setup
+	deploy/s3/s3proxy.sh start $(S3_DIR) $(S3_PORT)
+
+s3-stop:
+	deploy/s3/s3proxy.sh stop $(S3_DIR)
 
 ## The whole test suite; tests that need Kafka start the project's broker (or use KAFKA_BOOTSTRAP).
 test: setup

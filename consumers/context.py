@@ -7,9 +7,9 @@ from typing import Protocol
 
 import httpx
 
+from consumers.artifacts.base import ArtifactStore
 from consumers.clock import Clock
 from consumers.publish import Publisher
-from consumers.storage import FolderStore
 from schemas.events import ScanNotified
 from schemas.settings import Settings
 
@@ -18,7 +18,7 @@ from schemas.settings import Settings
 class WorkContext:
     settings: Settings
     publisher: Publisher
-    store: FolderStore
+    store: ArtifactStore
     clock: Clock
     http: httpx.AsyncClient
 

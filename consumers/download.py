@@ -9,11 +9,12 @@ from urllib.parse import urljoin
 
 import httpx
 
+from consumers.artifacts.base import ArtifactStore
 from consumers.errors import ArtifactRejected
 from consumers.http import raise_for_status, translate_transport_errors
 from consumers.limits import declared_size, speed_floor
 from consumers.origin import OriginScope
-from consumers.storage import FolderStore, StoredFile
+from consumers.storage import StoredFile
 from schemas.settings import VendorLimits
 
 MAX_REDIRECTS = 5
@@ -46,7 +47,7 @@ def check_allowed(url: str, allowed_hosts: frozenset[str], scope: OriginScope | 
 async def download(
     client: httpx.AsyncClient,
     request: DownloadRequest,
-    store: FolderStore,
+    store: ArtifactStore,
     relative_path: str,
     *,
     scope: OriginScope,

@@ -18,8 +18,13 @@
         │   └── AnswerTooLarge    a vendor answer (JSON, XML) over its byte cap: read no further
         ├── PlainHttpRefused      a link or redirect to plain http while the vendor is configured https
         ├── InvalidId             an id that cannot name a vendor resource safely (e.g. '..', not UTF-8)
-        └── ArtifactsFailed       some artifacts of an order were announced as `artifact.failed`:
-                                  the notification is dead-lettered so `scanbridge dlq retry` fetches them
+        ├── ArtifactsFailed       some artifacts of an order were announced as `artifact.failed`:
+        │                         the notification is dead-lettered so `scanbridge dlq retry` fetches them
+        └── StoreRefused          the artifact store refused a write: credentials, bucket, a feature
+                                  it lacks, another object already at the key
+
+The artifact store's own failures use the same tree (translated in `consumers.artifacts.s3errors`):
+unreachable or 5xx is a `ServerError`, 503 SlowDown a `Throttled`.
 """
 
 from __future__ import annotations
@@ -99,3 +104,7 @@ class ArtifactsFailed(PermanentError):
     def __init__(self, message: str, history: list[tuple[datetime, str]] | None = None) -> None:
         super().__init__(message)
         self.history = history or []
+
+
+class StoreRefused(PermanentError):
+    pass

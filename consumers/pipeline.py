@@ -9,16 +9,19 @@ artifact's failure: it ends the order at once and reaches the vendor handler, wh
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
+from consumers.artifacts.base import ObjectMeta, Placement
 from consumers.context import WorkContext
 from consumers.errors import ArtifactsFailed, PermanentError, Unauthorized
 from consumers.retry import Attempts, RetriesExhausted, retrying
 from consumers.storage import StoredFile, safe_component
+from schemas import ids
 from schemas.events import ArtifactFailed, ArtifactRef, Order, OrderRef, StoredArtifact, VendorChecksum
 
 log = logging.getLogger(__name__)
@@ -61,14 +64,15 @@ async def announce_order(order: Order, subject: str, ctx: WorkContext,
     return order
 
 
-def _verified(job: ArtifactJob, result: StoredFile) -> VendorChecksum | None:
-    """Run the vendor check; a file that fails it is removed, never announced."""
-    if job.verify is None:
-        return None
+async def _placed(job: ArtifactJob, staged: StoredFile, meta: ObjectMeta,
+                  ctx: WorkContext) -> tuple[VendorChecksum | None, Placement]:
+    """Run the vendor check on the staged bytes, then commit them; bytes that fail either are
+    discarded (S3: no object, no multipart upload left), never announced."""
     try:
-        return job.verify(result)
-    except PermanentError:
-        result.path.unlink(missing_ok=True)
+        checksum = job.verify(staged) if job.verify is not None else None
+        return checksum, await ctx.store.commit(staged, meta)
+    except BaseException:
+        await asyncio.shield(ctx.store.discard(staged))
         raise
 
 
@@ -90,7 +94,10 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
                                     what=f"{order.vendor} {job.ref.kind}", attempts=attempts)
             if result is None:
                 continue
-            checksum = _verified(job, result)
+            meta = ObjectMeta(vendor=order.vendor, account=order.account, order=order.order_id,
+                              version=order.version, kind=job.ref.kind,
+                              file_name=safe_component(job.file_name), media_type=job.media_type)
+            checksum, placement = await _placed(job, result, meta, ctx)
         except Unauthorized:
             raise  # the connection was refused: no other artifact of it can be fetched either
         except (PermanentError, RetriesExhausted) as exc:
@@ -105,10 +112,13 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
             history.extend(attempts.history)
             continue
         artifact = StoredArtifact(
-            order=ref, kind=job.ref.kind, file_name=safe_component(job.file_name), media_type=job.media_type,
-            size=result.size, sha256=result.sha256, vendor_checksum=checksum,
-            storage_uri=ctx.store.uri(relative), relative_path=relative, source_host=job.source_host,
+            order=ref, kind=job.ref.kind, file_name=meta.file_name, media_type=job.media_type,
+            size=placement.size, sha256=placement.sha256, vendor_checksum=checksum,
+            storage_uri=placement.uri, relative_path=relative, source_host=job.source_host,
             stored_at=datetime.now(UTC),
+            artifact_id=ids.artifact_id(order.vendor, order.account, subject, order.version, job.ref.kind,
+                                        meta.file_name),
+            bucket=placement.bucket, key=placement.key, etag=placement.etag, version_id=placement.version_id,
         )
         await ctx.publisher.artifact_stored(artifact, subject)
         ctx.store.write_marker(relative, artifact.model_dump(mode="json"))

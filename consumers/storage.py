@@ -1,4 +1,6 @@
 """The folder artifact store: streamed writes with a size bound, sha256, fsync and atomic rename.
+It stages in place (`consumers.artifacts.base`): a written file is at its final path; `discard`
+removes one that failed its checks.
 
 Every stored file has a sidecar marker (`.<name>.stored.json`) written only after its
 `artifact.stored` event was acknowledged; a file with a marker is never fetched or announced again.
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from consumers.artifacts.base import ObjectMeta, Placement
 from consumers.errors import ArtifactRejected, StorageFull
 from schemas.files import make_dirs, open_private, write_private_text
 
@@ -122,6 +125,19 @@ class FolderStore:
             temp.unlink(missing_ok=True)
             raise
         return StoredFile(relative, final, size, digest.hexdigest())
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.remove_leftovers)  # .part files of a worker that was killed
+
+    async def close(self) -> None:
+        return None
+
+    async def commit(self, staged: StoredFile, meta: ObjectMeta) -> Placement:
+        return Placement(uri=staged.path.as_uri(), key=staged.relative_path, sha256=staged.sha256,
+                         size=staged.size)
+
+    async def discard(self, staged: StoredFile) -> None:
+        await asyncio.to_thread(staged.path.unlink, missing_ok=True)
 
     def remove_leftovers(self) -> int:
         """Remove the `.part` files of writers that died (no live writer holds their lock); blocking."""

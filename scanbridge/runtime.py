@@ -14,6 +14,8 @@ import uvicorn
 from bus.base import Bus
 from bus.errors import BusRefused, BusUnavailable
 from bus.factory import make_bus
+from consumers.artifacts.base import ArtifactStore
+from consumers.artifacts.factory import make_store
 from consumers.clock import Clock, RealClock
 from consumers.context import WorkContext
 from consumers.http import new_client
@@ -21,7 +23,6 @@ from consumers.itero.poller import build_pollers
 from consumers.meditlink.poller import build_pollers as build_medit_pollers
 from consumers.publish import Publisher
 from consumers.registry import build_handlers
-from consumers.storage import FolderStore
 from consumers.threeshape.commands import build_runners as build_threeshape_runners
 from consumers.worker import Worker
 from receiver.app import create_app
@@ -96,18 +97,20 @@ def stop_event() -> asyncio.Event:
 
 
 async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None,
-                     store: FolderStore | None = None) -> None:
+                     store: ArtifactStore | None = None) -> None:
     handlers = build_handlers(settings)
-    store = store or FolderStore(settings.storage.root)
-    await asyncio.to_thread(store.remove_leftovers)  # .part files of a worker that was killed
+    clock = clock or RealClock()
+    store = store or make_store(settings.storage, policy=settings.worker.retry, clock=clock)
+    await store.start()  # folder: removes the .part files of a killed worker; s3: client, sweep
     async with new_client(settings.worker.retry.request_timeout_s) as http:
         ctx = WorkContext(settings=settings, publisher=Publisher(bus, settings.bus.topics, settings.events),
-                          store=store, clock=clock or RealClock(), http=http)
+                          store=store, clock=clock, http=http)
         try:
             await Worker(bus, handlers, ctx).run(stop)
         finally:
             for handler in {id(h): h for h in handlers.values()}.values():
                 await handler.close()
+            await store.close()
 
 
 async def run_pollers(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None) -> None:

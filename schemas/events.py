@@ -140,10 +140,17 @@ class StoredArtifact(_Data):
     size: int
     sha256: str
     vendor_checksum: VendorChecksum | None = None
-    storage_uri: str
+    storage_uri: str = Field(description="where to fetch it: s3://bucket/key or file:///path")
     relative_path: str
     source_host: str
     stored_at: datetime
+    artifact_id: str | None = Field(
+        default=None, description="stable id of this artifact (order version, kind, file)"
+    )
+    bucket: str | None = Field(default=None, description="S3: the bucket")
+    key: str | None = Field(default=None, description="S3: the object key; folder: the path under the root")
+    etag: str | None = Field(default=None, description="S3: the object's ETag, as the store returned it")
+    version_id: str | None = Field(default=None, description="S3: the object version, on versioned buckets")
 
 
 class ArtifactFailed(_Data):

@@ -26,6 +26,12 @@ def rx_key(value: str) -> str:
     return canonical_guid(value) or value.strip()
 
 
+def artifact_id(vendor: str, account: str, subject: str, version: str, kind: str, file_name: str) -> str:
+    """One stored artifact (order version, kind, file) → one id, the same on every host and retry."""
+    parts = ("artifact", vendor, account, subject, version, kind, file_name)
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
+
+
 def partition_key(vendor: str, account: str, order_id: str) -> str:
     return f"{vendor}:{account}:{order_id}"
 

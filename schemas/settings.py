@@ -106,8 +106,39 @@ class WorkerSettings(Section):
     limits: VendorLimits = Field(default_factory=VendorLimits)
 
 
+class S3Settings(Section):
+    """An S3-compatible bucket (AWS S3, MinIO, Ceph, R2…). Credentials never come from here: they are
+    read from the two files named below, or else from the environment (`AWS_ACCESS_KEY_ID`,
+    `AWS_SECRET_ACCESS_KEY`) and the other places the AWS SDK looks (profile, instance role)."""
+
+    endpoint: str | None = Field(None, description="endpoint URL; none: AWS S3 of `region`")
+    bucket: str = ""
+    region: str = "us-east-1"
+    prefix: str = Field("", description="key prefix of every object, e.g. 'scanbridge/'")
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    access_key_id_file: Path | None = None
+    secret_access_key_file: Path | None = None
+    sse: Literal["AES256", "aws:kms"] | None = Field(None, description="server-side encryption")
+    sse_kms_key_id: str | None = None
+    storage_class: str | None = Field(None, description="e.g. STANDARD_IA; none: the bucket's default")
+    part_size_bytes: int = Field(16 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3,
+                                 description="multipart part size; smaller objects go in one PUT")
+    max_parts_in_flight: int = Field(4, ge=1, description="part buffers uploading at once, store-wide")
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(60.0, gt=0)
+
+
 class StorageSettings(Section):
-    root: Path = Path("var/artifacts")
+    backend: Literal["folder", "s3"] = "folder"
+    root: Path = Field(Path("var/artifacts"),
+                       description="folder backend: the artifacts; s3: markers and the local spool")
+    s3: S3Settings = Field(default_factory=S3Settings)
+
+    @model_validator(mode="after")
+    def _bucket_named(self) -> StorageSettings:
+        if self.backend == "s3" and not self.s3.bucket:
+            raise ValueError("storage.backend = 's3' needs storage.s3.bucket")
+        return self
 
 
 class StateSettings(Section):

@@ -1,5 +1,6 @@
-"""Shared fixtures: a real Kafka broker and a real PostgreSQL server per session (each started when a
-test first needs it), fresh topics and a fresh PostgreSQL schema per test, loopback servers."""
+"""Shared fixtures: a real Kafka broker, a real PostgreSQL server and a real S3-compatible server per
+session (each started when a test first needs it), fresh topics and a fresh PostgreSQL schema per
+test, loopback servers."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from schemas.settings import KafkaSettings
 from schemas.topics import Topics
 from tests.kafka_broker import kafka_broker
 from tests.postgres_server import postgres_server
+from tests.s3_server import S3Server, s3_server
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +42,13 @@ def postgres_schema_dsn(postgres_dsn: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """The project's S3Proxy, started once per session (or SCANBRIDGE_S3_ENDPOINT)."""
+    with s3_server() as server:
+        yield server
 
 
 @pytest.fixture

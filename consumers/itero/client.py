@@ -17,12 +17,13 @@ from urllib.parse import urljoin
 
 import httpx
 
+from consumers.artifacts.base import ArtifactStore
 from consumers.download import DownloadRequest, check_allowed, download, host_of
 from consumers.errors import ArtifactRejected, LinkExpired, PermanentError, Unauthorized
 from consumers.http import get_answer, json_of, raise_for_status
 from consumers.origin import OriginScope
 from consumers.records import unwrap_data
-from consumers.storage import FolderStore, StoredFile
+from consumers.storage import StoredFile
 from consumers.tokens import TokenStore
 from consumers.urlpath import segment
 from schemas.settings import IteroConnection, VendorLimits
@@ -104,7 +105,7 @@ class IteroClient:
         return (f"{self.root}/order/{segment(order_id, 'OrderId')}/download/SCREEN_CAPTURE/"
                 f"{segment(capture_id, 'screenCaptureID')}")
 
-    async def download(self, url: str, store: FolderStore, relative: str, *,
+    async def download(self, url: str, store: ArtifactStore, relative: str, *,
                        max_bytes: int, chunk_bytes: int) -> StoredFile | None:
         """Download an asset; 404 is "not generated yet" (Download Scan), 204 "no screen captures".
         The bearer token goes to the API origins only."""

@@ -13,12 +13,13 @@ from typing import Any
 
 import httpx
 
+from consumers.artifacts.base import ArtifactStore
 from consumers.download import DownloadRequest, download, host_of
 from consumers.errors import ArtifactRejected, LinkExpired, PermanentError, Unauthorized
 from consumers.http import get_answer, json_of, raise_for_status
 from consumers.meditlink.oauth import MeditTokens
 from consumers.origin import OriginScope
-from consumers.storage import FolderStore, StoredFile
+from consumers.storage import StoredFile
 from consumers.urlpath import segment
 from schemas.settings import MeditConnection, VendorLimits
 
@@ -105,7 +106,7 @@ class MeditClient:
             raise ArtifactRejected(f"GET {path.split('/')[0]}: answer is not a JSON object")
         return body
 
-    async def download(self, url: str, store: FolderStore, relative: str, *,
+    async def download(self, url: str, store: ArtifactStore, relative: str, *,
                        max_bytes: int, chunk_bytes: int) -> StoredFile | None:
         """A pre-signed URL on an allowed host, no credentials sent; 403 → `LinkExpired`."""
         return await download(self._http, DownloadRequest(url), store, relative, scope=self.scope,

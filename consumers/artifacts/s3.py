@@ -1,0 +1,332 @@
+"""The S3 artifact store: any S3-compatible server through aiobotocore (S3 API Reference: PutObject,
+CreateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload, HeadObject;
+"Conditional writes"; DESIGN.md §8).
+
+`write` spools the download to a local file while hashing it (bounded memory; the vendor checks
+read the file), `commit` uploads it with its metadata — one PUT up to `part_size_bytes`, else a
+multipart upload with at most `max_parts_in_flight` part buffers in memory store-wide — and
+`If-None-Match: *`. A failed multipart upload is aborted, so no parts are left behind. Each
+request is retried through `consumers.retry` (SlowDown, 5xx, unreachable); nothing is announced
+before `commit` returns.
+
+Never over another object: the key holds the order version, a HEAD before the upload keeps an
+object already there (an earlier write of the same artifact) instead of replacing it, and the
+conditional write closes the race on servers that honour it (AWS S3, MinIO, R2). S3Proxy 2.6.0
+ignores `If-None-Match` on writes: there the HEAD is the guard, with a race window between two
+hosts writing the same artifact version at the same moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, unquote
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError
+
+from consumers.artifacts.base import ObjectMeta, Placement
+from consumers.artifacts.s3errors import ObjectExists, is_missing, translated
+from consumers.clock import Clock
+from consumers.errors import ArtifactRejected, StoreRefused, VendorError
+from consumers.retry import retrying
+from consumers.storage import FolderStore, StoredFile, translate_disk_full
+from schemas.settings import RetrySettings, S3Settings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+STALE_UPLOAD = timedelta(days=1)
+_SAFE_META = "-_.~:/@+=,;!*'()"
+
+
+def metadata_value(value: str) -> str:
+    """S3 user metadata travels in HTTP headers: ASCII only. Plain ids pass as they are."""
+    return quote(value, safe=_SAFE_META)
+
+
+def read_metadata(value: str) -> str:
+    return unquote(value)
+
+
+class S3Store:
+    def __init__(self, settings: S3Settings, root: Path, *, policy: RetrySettings, clock: Clock) -> None:
+        self.settings = settings
+        self.bucket = settings.bucket
+        self._spool = root / ".spool"
+        self._markers = FolderStore(root)
+        self._policy = policy
+        self._clock = clock
+        self._buffers = asyncio.Semaphore(settings.max_parts_in_flight)
+        self._stack = contextlib.AsyncExitStack()
+        self._client: S3Client | None = None
+
+    # --- life cycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        config = AioConfig(
+            s3={"addressing_style": s.addressing_style},
+            retries={"total_max_attempts": 1},  # retries are ours (consumers.retry)
+            connect_timeout=s.connect_timeout_s, read_timeout=s.read_timeout_s,
+            max_pool_connections=max(10, s.max_parts_in_flight * 2),
+            request_checksum_calculation="when_required", response_checksum_validation="when_required",
+        )
+        key_id, secret = _credentials(s)
+        self._client = await self._stack.enter_async_context(get_session().create_client(
+            "s3", endpoint_url=s.endpoint, region_name=s.region, config=config,
+            aws_access_key_id=key_id, aws_secret_access_key=secret,
+        ))
+        await asyncio.to_thread(_clear_spool, self._spool)
+        try:  # a sweep that fails must not keep the worker from starting: the next start sweeps again
+            await self.abort_stale_uploads()
+        except VendorError as exc:
+            log.warning("S3 sweep of stale multipart uploads skipped: %s", exc)
+
+    async def close(self) -> None:
+        self._client = None
+        await self._stack.aclose()
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            raise RuntimeError("S3Store used before start()")
+        return self._client
+
+    def key(self, relative: str) -> str:
+        parts = PurePosixPath(relative).parts
+        if not parts or relative.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ArtifactRejected("storage path escapes the store")
+        return self.settings.prefix + "/".join(parts)
+
+    def uri(self, relative: str) -> str:
+        return f"s3://{self.bucket}/{self.key(relative)}"
+
+    # --- staging ----------------------------------------------------------------------------------
+
+    async def write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int) -> StoredFile:
+        self.key(relative)  # refuse a bad path before any byte is read
+        folder = self._spool / uuid.uuid4().hex
+        await asyncio.to_thread(folder.mkdir, parents=True)
+        path = folder / PurePosixPath(relative).name
+        try:
+            with translate_disk_full():
+                size, sha256 = await _spool(path, chunks, max_bytes)
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+            raise
+        return StoredFile(relative, path, size, sha256)
+
+    async def discard(self, staged: StoredFile) -> None:
+        folder = staged.path.parent
+        if folder.parent == self._spool:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    # --- placing ----------------------------------------------------------------------------------
+
+    async def commit(self, staged: StoredFile, meta: ObjectMeta) -> Placement:
+        key = self.key(staged.relative_path)
+        try:
+            existing = await self.head(key)
+            if existing is not None:
+                return existing
+            params = self._write_params(meta, staged.sha256)
+            try:
+                if staged.size <= self.settings.part_size_bytes:
+                    answer = await self._put(key, staged, params)
+                else:
+                    answer = await self._multipart(key, staged, params)
+            except ObjectExists:  # another writer got there between our HEAD and our write
+                existing = await self.head(key)
+                if existing is None:
+                    raise
+                return existing
+            return Placement(uri=f"s3://{self.bucket}/{key}", key=key, bucket=self.bucket,
+                             sha256=staged.sha256, size=staged.size, etag=answer.get("ETag"),
+                             version_id=answer.get("VersionId"))
+        finally:
+            await self.discard(staged)
+
+    async def head(self, key: str) -> Placement | None:
+        """The object at `key` as a placement, None when there is none."""
+
+        async def step() -> dict[str, Any] | None:
+            with translated("HeadObject"):
+                try:
+                    return dict(await self.client.head_object(Bucket=self.bucket, Key=key))
+                except ClientError as exc:
+                    if is_missing(exc):
+                        return None
+                    raise
+
+        found = await self._retrying(step, "HeadObject")
+        if found is None:
+            return None
+        sha256 = found.get("Metadata", {}).get("sha256")
+        if not sha256:
+            raise StoreRefused("S3: an object that scanbridge did not write is already at the key")
+        return Placement(uri=f"s3://{self.bucket}/{key}", key=key, bucket=self.bucket,
+                         sha256=read_metadata(sha256), size=int(found.get("ContentLength", 0)),
+                         etag=found.get("ETag"), version_id=found.get("VersionId"), existed=True)
+
+    def _write_params(self, meta: ObjectMeta, sha256: str) -> dict[str, Any]:
+        s = self.settings
+        params: dict[str, Any] = {
+            "ContentType": meta.media_type,
+            "ContentDisposition": f'attachment; filename="{metadata_value(meta.file_name)}"',
+            "Metadata": {k: metadata_value(v) for k, v in meta.as_metadata(sha256).items()},
+        }
+        if s.sse:
+            params["ServerSideEncryption"] = s.sse
+            if s.sse == "aws:kms" and s.sse_kms_key_id:
+                params["SSEKMSKeyId"] = s.sse_kms_key_id
+        if s.storage_class:
+            params["StorageClass"] = s.storage_class
+        return params
+
+    async def _put(self, key: str, staged: StoredFile, params: dict[str, Any]) -> dict[str, Any]:
+        async with self._buffers:
+            body = await asyncio.to_thread(staged.path.read_bytes)
+            return await self._call("PutObject", lambda: self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*", **params))
+
+    async def _multipart(self, key: str, staged: StoredFile, params: dict[str, Any]) -> dict[str, Any]:
+        created = await self._call("CreateMultipartUpload", lambda: self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, **params))
+        upload_id = created["UploadId"]
+        try:
+            parts = await self._parts(key, upload_id, staged)
+            return await self._call("CompleteMultipartUpload", lambda: self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
+                MultipartUpload={"Parts": parts}))  # type: ignore[typeddict-item]
+        except BaseException:
+            await asyncio.shield(self._abort(key, upload_id))
+            raise
+
+    async def _parts(self, key: str, upload_id: str, staged: StoredFile) -> list[dict[str, Any]]:
+        size, step = staged.size, self.settings.part_size_bytes
+        etags: dict[int, str] = {}
+
+        async def part(number: int, offset: int) -> None:
+            async with self._buffers:  # bounded memory: a part is read only into a free buffer
+                body = await asyncio.to_thread(_read_range, staged.path, offset, min(step, size - offset))
+                answer = await self._call("UploadPart", lambda: self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body))
+                etags[number] = answer["ETag"]
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for number, offset in enumerate(range(0, size, step), start=1):
+                    group.create_task(part(number, offset))
+        except BaseExceptionGroup as failed:  # the first failure, as the other steps raise it
+            raise failed.exceptions[0] from None
+        return [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+
+    async def _abort(self, key: str, upload_id: str) -> None:
+        for attempt in range(3):
+            try:
+                with translated("AbortMultipartUpload"):
+                    await self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                return
+            except VendorError as exc:  # logged; abort_stale_uploads sweeps at the next start
+                if attempt == 2:
+                    log.warning("S3 multipart upload not aborted (swept at next start): %s", exc)
+                else:
+                    await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def abort_stale_uploads(self) -> int:
+        """Abort multipart uploads under our prefix older than a day (a crashed writer's parts)."""
+        older = datetime.now(UTC) - STALE_UPLOAD
+        with translated("ListMultipartUploads"):  # once, not retried: start-up must not wait on it
+            answer = await self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self.settings.prefix)
+        stale = [u for u in answer.get("Uploads", []) if u.get("Initiated") and u["Initiated"] < older]
+        for upload in stale:
+            await self._abort(upload["Key"], upload["UploadId"])
+        return len(stale)
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    async def _call(self, what: str, make: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+        async def step() -> dict[str, Any]:
+            with translated(what):
+                return dict(await make())
+
+        return await self._retrying(step, what)
+
+    async def _retrying(self, step: Callable[[], Awaitable[T]], what: str) -> T:
+        return await retrying(step, policy=self._policy, clock=self._clock, what=f"S3 {what}")
+
+    # --- markers (until the state store holds them) -----------------------------------------------
+
+    def read_marker(self, relative: str) -> dict[str, Any] | None:
+        return self._markers.read_marker(relative)
+
+    def write_marker(self, relative: str, data: dict[str, Any]) -> None:
+        self._markers.write_marker(relative, data)
+
+
+def _credentials(settings: S3Settings) -> tuple[str | None, str | None]:
+    """From the two secret files when named; else None lets the SDK look (environment, profile, role)."""
+    if settings.access_key_id_file is None and settings.secret_access_key_file is None:
+        return None, None
+    if settings.access_key_id_file is None or settings.secret_access_key_file is None:
+        raise StoreRefused("storage.s3: name both access_key_id_file and secret_access_key_file, or neither")
+    return (settings.access_key_id_file.read_text().strip(),
+            settings.secret_access_key_file.read_text().strip())
+
+
+async def _spool(path: Path, chunks: AsyncIterator[bytes], max_bytes: int) -> tuple[int, str]:
+    """Write the chunks to a new file, hashing them off the event loop; at most one chunk in flight."""
+    digest = hashlib.sha256()
+    size = 0
+    handle = await asyncio.to_thread(open, path, "xb")
+    writing: asyncio.Future[None] | None = None
+    loop = asyncio.get_running_loop()
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > max_bytes:
+                raise ArtifactRejected(f"artifact larger than the limit of {max_bytes} bytes")
+            if writing is not None:
+                await writing
+            writing = loop.run_in_executor(None, _hash_and_write, handle, digest, chunk)
+        if writing is not None:
+            await writing
+    except BaseException:
+        if writing is not None and not writing.done():
+            await asyncio.shield(writing)
+        raise
+    finally:
+        handle.close()
+    return size, digest.hexdigest()
+
+
+def _clear_spool(spool: Path) -> None:
+    """Make the spool; drop what a crashed process left there more than a day ago."""
+    spool.mkdir(parents=True, exist_ok=True)
+    older = (datetime.now(UTC) - STALE_UPLOAD).timestamp()
+    for folder in spool.iterdir():
+        if folder.stat().st_mtime < older:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _hash_and_write(handle: Any, digest: Any, chunk: bytes) -> None:
+    digest.update(chunk)
+    handle.write(chunk)
+
+
+def _read_range(path: Path, offset: int, length: int) -> bytes:
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read(length)

@@ -1,0 +1,104 @@
+"""The pipeline on both stores: `artifact.stored` says exactly how to fetch the bytes, and bytes
+that fail the vendor check are never placed nor announced."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bus.base import Bus
+from bus.factory import make_bus
+from consumers.artifacts.base import ArtifactStore, Placement
+from consumers.clock import RealClock
+from consumers.context import WorkContext
+from consumers.errors import ArtifactRejected
+from consumers.pipeline import ArtifactJob, store_artifacts
+from consumers.publish import Publisher
+from consumers.storage import StoredFile
+from schemas import ids
+from schemas.events import ArtifactRef, Order, StoredArtifact, VendorChecksum
+from schemas.settings import BusSettings, Settings, StorageSettings
+from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, Topics
+from tests.consumers.artifacts.test_store import chunks
+from tests.events import collect
+
+SCAN = b"PK\x03\x04" + bytes(range(256)) * 64
+
+
+@pytest.fixture
+async def bus(tmp_path: Path, topics: Topics) -> AsyncIterator[Bus]:
+    backend = make_bus(BusSettings(backend="local", local_path=tmp_path / "bus.sqlite3", topics=topics))
+    await backend.ensure_topics(topics.all())
+    await backend.start()
+    yield backend
+    await backend.close()
+
+
+@pytest.fixture
+async def ctx(store: ArtifactStore, storage_settings: StorageSettings, bus: Bus,
+              topics: Topics) -> AsyncIterator[WorkContext]:
+    settings = Settings(bus=BusSettings(backend="local", topics=topics), storage=storage_settings)
+    async with httpx.AsyncClient() as http:
+        yield WorkContext(settings=settings, publisher=Publisher(bus, topics), store=store,
+                          clock=RealClock(), http=http)
+
+
+def _order() -> Order:
+    return Order(vendor="itero", account="42", connection="c", order_id="o-1", stage="scanned",
+                 version="v1", vendor_record={}, updated_at=datetime.now(UTC))
+
+
+def _job(ctx: WorkContext, body: bytes, verify: Any = None) -> ArtifactJob:
+    async def fetch(relative: str) -> StoredFile | None:
+        return await ctx.store.write(relative, chunks(body, 1000), 1 << 20)
+
+    return ArtifactJob(ref=ArtifactRef(kind="scan_3d", vendor_ref="IDE"), file_name="IDE.zip",
+                       media_type="application/zip", fetch=fetch, verify=verify)
+
+
+async def test_artifact_stored_says_where_and_how_to_fetch(
+    ctx: WorkContext, bus: Bus, topics: Topics, read_back: Any, storage_settings: StorageSettings
+) -> None:
+    await store_artifacts(_order(), "rx-1", [_job(ctx, SCAN)], ctx)
+
+    [event] = await collect(bus, [topics.artifacts], lambda e: len(e) >= 1)
+    assert event.type == ARTIFACT_STORED
+    stored = StoredArtifact.model_validate(event.data)
+    assert stored.sha256 == hashlib.sha256(SCAN).hexdigest() and stored.size == len(SCAN)
+    assert stored.artifact_id == ids.artifact_id("itero", "42", "rx-1", "v1", "scan_3d", "IDE.zip")
+    assert stored.key is not None and stored.key.endswith("itero/42/rx-1/v1/scan_3d/IDE.zip")
+    if storage_settings.backend == "s3":
+        assert stored.bucket == storage_settings.s3.bucket and stored.etag
+        assert stored.storage_uri == f"s3://{stored.bucket}/{stored.key}"
+    else:
+        assert stored.bucket is None and stored.storage_uri.startswith("file:///")
+    where = Placement(uri=stored.storage_uri, key=stored.key, sha256="", size=0, bucket=stored.bucket)
+    assert await read_back(where) == SCAN
+    assert ctx.store.read_marker(stored.relative_path) is not None
+
+
+async def test_bytes_failing_the_vendor_check_are_neither_placed_nor_announced(
+    ctx: WorkContext, bus: Bus, topics: Topics, read_back: Any, storage_settings: StorageSettings
+) -> None:
+    checked: list[bytes] = []
+
+    def not_a_zip(staged: StoredFile) -> VendorChecksum | None:
+        checked.append(staged.path.read_bytes())
+        raise ArtifactRejected("downloaded asset is not a zip archive")
+
+    await store_artifacts(_order(), "rx-1", [_job(ctx, b"<html>oops</html>", not_a_zip)], ctx)
+
+    [event] = await collect(bus, [topics.artifacts], lambda e: len(e) >= 1)
+    assert event.type == ARTIFACT_FAILED and checked == [b"<html>oops</html>"]
+    key = f"{storage_settings.s3.prefix}itero/42/rx-1/v1/scan_3d/IDE.zip"
+    uri = (f"s3://{storage_settings.s3.bucket}/{key}" if storage_settings.backend == "s3"
+           else (storage_settings.root / "itero/42/rx-1/v1/scan_3d/IDE.zip").resolve().as_uri())
+    assert await read_back(Placement(uri=uri, key=key, sha256="", size=0,
+                                     bucket=storage_settings.s3.bucket)) is None
+    assert ctx.store.read_marker("itero/42/rx-1/v1/scan_3d/IDE.zip") is None

@@ -1,0 +1,63 @@
+"""What every artifact store does, on the folder and on a real S3-compatible server."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from consumers.artifacts.base import ArtifactStore, ObjectMeta
+from consumers.errors import ArtifactRejected
+
+BLOB = bytes(range(256)) * 4096  # 1 MiB
+META = ObjectMeta(vendor="itero", account="42", order="o-1", version="v1", kind="scan_3d",
+                  file_name="IDE.zip", media_type="application/zip")
+
+
+async def chunks(data: bytes, size: int = 65536) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+async def test_committed_bytes_are_fetchable_with_their_sha256_and_size(
+    store: ArtifactStore, read_back: Any
+) -> None:
+    staged = await store.write("itero/42/rx/v1/scan_3d/IDE.zip", chunks(BLOB), max_bytes=len(BLOB))
+    assert staged.sha256 == hashlib.sha256(BLOB).hexdigest() and staged.size == len(BLOB)
+    assert staged.path.read_bytes() == BLOB  # the vendor checks read the staged bytes here
+    placement = await store.commit(staged, META)
+    assert (placement.sha256, placement.size, placement.existed) == (staged.sha256, len(BLOB), False)
+    assert placement.key.endswith("itero/42/rx/v1/scan_3d/IDE.zip")
+    assert placement.uri.startswith(("s3://", "file://"))
+    assert await read_back(placement) == BLOB
+
+
+async def test_an_artifact_over_the_limit_is_refused_and_leaves_nothing(
+    store: ArtifactStore, read_back: Any
+) -> None:
+    with pytest.raises(ArtifactRejected):
+        await store.write("v/a/o/v1/scan_3d/big.zip", chunks(BLOB), max_bytes=len(BLOB) - 1)
+    small = await store.write("v/a/o/v1/scan_3d/big.zip", chunks(b"ok"), max_bytes=10)
+    assert await read_back(await store.commit(small, META)) == b"ok"
+
+
+async def test_a_path_that_escapes_the_store_is_refused(store: ArtifactStore) -> None:
+    for bad in ("../escape.zip", "a/../../escape.zip", "/etc/escape.zip"):
+        with pytest.raises(ArtifactRejected):
+            await store.write(bad, chunks(b"x"), max_bytes=10)
+
+
+async def test_discarded_bytes_are_never_readable(store: ArtifactStore, read_back: Any) -> None:
+    staged = await store.write("v/a/o/v1/images/bad.zip", chunks(b"not a zip"), max_bytes=100)
+    await store.discard(staged)
+    assert not staged.path.exists()
+    placement = await store.commit(await store.write("v/a/o/v1/images/bad.zip", chunks(b"z"), 10), META)
+    assert await read_back(placement) == b"z"
+
+
+async def test_a_marker_is_read_back_as_written(store: ArtifactStore) -> None:
+    assert store.read_marker("v/a/o/v1/scan_3d/IDE.zip") is None
+    store.write_marker("v/a/o/v1/scan_3d/IDE.zip", {"sha256": "abc", "size": 3})
+    assert store.read_marker("v/a/o/v1/scan_3d/IDE.zip") == {"sha256": "abc", "size": 3}
