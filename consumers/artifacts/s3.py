@@ -22,12 +22,13 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote, unquote
 
 from aiobotocore.config import AioConfig
@@ -40,6 +41,7 @@ from consumers.clock import Clock
 from consumers.errors import ArtifactRejected, StoreRefused, VendorError
 from consumers.retry import retrying
 from consumers.storage import FolderStore, StoredFile, translate_disk_full
+from schemas.files import make_dirs, open_private
 from schemas.settings import RetrySettings, S3Settings
 
 if TYPE_CHECKING:
@@ -118,7 +120,7 @@ class S3Store:
     async def write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int) -> StoredFile:
         self.key(relative)  # refuse a bad path before any byte is read
         folder = self._spool / uuid.uuid4().hex
-        await asyncio.to_thread(folder.mkdir, parents=True)
+        await asyncio.to_thread(make_dirs, folder)  # 0700: the bytes may be a patient's
         path = folder / PurePosixPath(relative).name
         try:
             with translate_disk_full():
@@ -290,7 +292,7 @@ async def _spool(path: Path, chunks: AsyncIterator[bytes], max_bytes: int) -> tu
     """Write the chunks to a new file, hashing them off the event loop; at most one chunk in flight."""
     digest = hashlib.sha256()
     size = 0
-    handle = await asyncio.to_thread(open, path, "xb")
+    handle = await asyncio.to_thread(_create, path)
     writing: asyncio.Future[None] | None = None
     loop = asyncio.get_running_loop()
     try:
@@ -312,9 +314,13 @@ async def _spool(path: Path, chunks: AsyncIterator[bytes], max_bytes: int) -> tu
     return size, digest.hexdigest()
 
 
+def _create(path: Path) -> BinaryIO:
+    return os.fdopen(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb")
+
+
 def _clear_spool(spool: Path) -> None:
     """Make the spool; drop what a crashed process left there more than a day ago."""
-    spool.mkdir(parents=True, exist_ok=True)
+    make_dirs(spool)
     older = (datetime.now(UTC) - STALE_UPLOAD).timestamp()
     for folder in spool.iterdir():
         if folder.stat().st_mtime < older:

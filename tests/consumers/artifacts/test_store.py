@@ -27,6 +27,7 @@ async def test_committed_bytes_are_fetchable_with_their_sha256_and_size(
     staged = await store.write("itero/42/rx/v1/scan_3d/IDE.zip", chunks(BLOB), max_bytes=len(BLOB))
     assert staged.sha256 == hashlib.sha256(BLOB).hexdigest() and staged.size == len(BLOB)
     assert staged.path.read_bytes() == BLOB  # the vendor checks read the staged bytes here
+    assert staged.path.stat().st_mode & 0o777 == 0o600  # private: the bytes may be a patient's
     placement = await store.commit(staged, META)
     assert (placement.sha256, placement.size, placement.existed) == (staged.sha256, len(BLOB), False)
     assert placement.key.endswith("itero/42/rx/v1/scan_3d/IDE.zip")
