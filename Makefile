@@ -13,7 +13,7 @@ SCANBRIDGE_CONFIG ?= examples/demo.toml
 export SCANBRIDGE_CONFIG
 
 
-.PHONY: setup venv kafka postgres-check deploy-tools run run-kafka demo kafka-start kafka-stop s3 s3-start s3-stop test test-slow lint bench
+.PHONY: setup venv kafka node-tools postgres-check deploy-tools run run-kafka demo kafka-start kafka-stop s3 s3-start s3-stop test test-slow lint bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,18 @@ $(VENV)/.installed: pyproject.toml
 deploy/kafka/lib/.complete: deploy/kafka/pom.xml
 	deploy/kafka/kafka.sh build
 
-## Everything the tests need: the virtualenv, the Kafka broker and S3Proxy (Java 17 and Maven build them) and
+## Node packages of the contract checks (the AsyncAPI parser), exactly as locked, from the npm registry.
+tools/asyncapi/node_modules/.complete: tools/asyncapi/package-lock.json
+	npm ci --prefix tools/asyncapi --no-audit --no-fund --ignore-scripts
+	touch $@
+
+node-tools: tools/asyncapi/node_modules/.complete
+
+## Everything the tests need: the virtualenv, the Kafka broker and S3Proxy (Java 17 and Maven build them),
+## the node packages of the contract checks (npm) and
 ## PostgreSQL's server binaries for the state store's tests (Debian's `postgresql` package: installed
 ## here as root when missing, else the script says what to install; SCANBRIDGE_POSTGRES_DSN skips it).
-setup: venv kafka s3 postgres-check deploy-tools
+setup: venv kafka s3 node-tools postgres-check deploy-tools
 
 ## The deployment files' validators, built here and used offline by tests/deploy: kubeconform and
 ## deploycheck (compose-go, BuildKit's Dockerfile parser) from the Go module proxy (deploy/check/go.mod
