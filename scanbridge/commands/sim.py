@@ -24,7 +24,10 @@ def register(app: typer.Typer) -> None:
 
 
 @sim_app.command("itero")
-def itero(port: int = typer.Option(8701), workdir: Path | None = typer.Option(None)) -> None:
+def itero(
+    port: int = typer.Option(8701, envvar="SCANBRIDGE_SIM_ITERO_PORT", help="the port to serve on"),
+    workdir: Path | None = typer.Option(None, help="its files (default: a new temporary folder)"),
+) -> None:
     """Serve the iTero / Align simulator on 127.0.0.1; it accepts the demo tokens of examples/demo.toml."""
     state = IteroSimState(workdir=workdir or Path(tempfile.mkdtemp(prefix="itero-sim-")))
     state.access_tokens[DEMO_ACCESS] = float("inf")
@@ -35,7 +38,8 @@ def itero(port: int = typer.Option(8701), workdir: Path | None = typer.Option(No
 @sim_app.command("itero-scan")
 def itero_scan(
     callback: str = typer.Option(..., help="the receiver's iTero hook URL, with its token"),
-    sim: str = typer.Option("http://127.0.0.1:8701", help="the simulator's URL"),
+    sim: str = typer.Option("http://127.0.0.1:8701", envvar="SCANBRIDGE_SIM_ITERO_URL",
+                            help="the simulator's URL"),
     size: int = typer.Option(1_000_000, help="bytes of the simulated 3D scan"),
     screen_captures: bool = typer.Option(False),
     remodel: str | None = typer.Option(None, help="an existing Rx id to send back after modeling"),
