@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
+from consumers.artifacts import index
 from consumers.artifacts.base import ObjectMeta, Placement
 from consumers.context import WorkContext
 from consumers.errors import ArtifactsFailed, PermanentError, Unauthorized
@@ -121,7 +122,9 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
             bucket=placement.bucket, key=placement.key, etag=placement.etag, version_id=placement.version_id,
         )
         await ctx.publisher.artifact_stored(artifact, subject)
-        ctx.store.write_marker(relative, artifact.model_dump(mode="json"))
+        announced = artifact.model_dump(mode="json")
+        ctx.store.write_marker(relative, announced)
+        index.remember(ctx.store, announced)
     if failures:
         raise ArtifactsFailed(_summary(order, failures, len(jobs)), history)
 

@@ -139,6 +139,9 @@ class FolderStore:
     async def discard(self, staged: StoredFile) -> None:
         await asyncio.to_thread(staged.path.unlink, missing_ok=True)
 
+    async def locate(self, relative: str, *, ttl_s: int) -> Path:
+        return self._path(relative)
+
     def remove_leftovers(self) -> int:
         """Remove the `.part` files of writers that died (no live writer holds their lock); blocking."""
         removed = 0

@@ -16,6 +16,7 @@ from bus.errors import BusRefused, BusUnavailable
 from bus.factory import make_bus
 from consumers.artifacts.base import ArtifactStore
 from consumers.artifacts.factory import make_store
+from consumers.artifacts.route import create_route_app
 from consumers.clock import Clock, RealClock
 from consumers.context import WorkContext
 from consumers.http import new_client
@@ -132,6 +133,23 @@ async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event) -> Non
     await stop.wait()
     server.should_exit = True
     await serving
+
+
+async def serve_artifacts(settings: Settings, stop: asyncio.Event) -> None:
+    """`scanbridge artifacts serve`: the artifact route on its own port, over the configured store."""
+    store = make_store(settings.storage, policy=settings.worker.retry, clock=RealClock())
+    await store.start()
+    try:
+        app = create_route_app(settings.artifacts, store)
+        config = uvicorn.Config(app, host=settings.artifacts.host, port=settings.artifacts.port,
+                                log_config=None, access_log=False, lifespan="on")
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve())
+        await stop.wait()
+        server.should_exit = True
+        await serving
+    finally:
+        await store.close()
 
 
 async def serve_receiver(settings: Settings, stop: asyncio.Event) -> None:

@@ -128,6 +128,32 @@ class S3Settings(Section):
     read_timeout_s: float = Field(60.0, gt=0)
 
 
+class Subscriber(Section):
+    """A downstream service allowed to fetch artifacts through the artifact route. Only the sha256 of
+    its bearer token is configured (`scanbridge artifacts token NAME` makes a token and this line)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$",
+                      description="who, in the audit log")
+    token_sha256: str = Field(description="hex sha256 of the subscriber's bearer token")
+
+    @field_validator("token_sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        cleaned = value.strip().lower()
+        if len(cleaned) != 64 or any(ch not in "0123456789abcdef" for ch in cleaned):
+            raise ValueError("token_sha256 is 64 hexadecimal digits (the sha256 of the token)")
+        return cleaned
+
+
+class ArtifactRouteSettings(Section):
+    """`scanbridge artifacts serve`: GET /artifacts/{artifact_id} for services without store credentials."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8703, ge=1, le=65535)
+    subscribers: list[Subscriber] = Field(default_factory=list)
+    presign_ttl_s: int = Field(300, ge=1, le=7 * 86400, description="S3: lifetime of the redirect URL")
+
+
 class StorageSettings(Section):
     backend: Literal["folder", "s3"] = "folder"
     root: Path = Field(Path("var/artifacts"),
@@ -376,6 +402,7 @@ class Settings(BaseSettings):
     ops: OpsSettings = Field(default_factory=OpsSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    artifacts: ArtifactRouteSettings = Field(default_factory=ArtifactRouteSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     events: EventLimits = Field(default_factory=EventLimits)
     state: StateSettings = Field(default_factory=StateSettings)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -73,6 +74,11 @@ class ArtifactStore(Protocol):
 
     async def discard(self, staged: StoredFile) -> None:
         """Drop a staged write that failed its checks: nothing of it stays."""
+        ...
+
+    async def locate(self, relative: str, *, ttl_s: int) -> Path | str:
+        """Where a reader gets committed bytes: the local file (folder), or a pre-signed GET URL valid
+        for `ttl_s` seconds (S3)."""
         ...
 
     def read_marker(self, relative: str) -> dict[str, Any] | None: ...

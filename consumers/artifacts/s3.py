@@ -79,7 +79,7 @@ class S3Store:
     async def start(self) -> None:
         s = self.settings
         config = AioConfig(
-            s3={"addressing_style": s.addressing_style},
+            s3={"addressing_style": s.addressing_style}, signature_version="s3v4",
             retries={"total_max_attempts": 1},  # retries are ours (consumers.retry)
             connect_timeout=s.connect_timeout_s, read_timeout=s.read_timeout_s,
             max_pool_connections=max(10, s.max_parts_in_flight * 2),
@@ -159,6 +159,12 @@ class S3Store:
                              version_id=answer.get("VersionId"))
         finally:
             await self.discard(staged)
+
+    async def locate(self, relative: str, *, ttl_s: int) -> str:
+        """A pre-signed GET URL (signed here, no request made): the reader's Range and If-None-Match
+        go to the store itself."""
+        return await self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self.key(relative)}, ExpiresIn=ttl_s)
 
     async def head(self, key: str) -> Placement | None:
         """The object at `key` as a placement, None when there is none."""

@@ -1,6 +1,7 @@
 """Subcommand modules; each has `register(app)`. Add a module to MODULES to expose it."""
 
 from scanbridge.commands import (
+    artifacts,
     config,
     connect,
     connections,
@@ -15,4 +16,5 @@ from scanbridge.commands import (
     token,
 )
 
-MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, threeshape, state, config]
+MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, threeshape, state, config,
+           artifacts]

@@ -9,15 +9,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
+from bus.base import Bus
+from bus.factory import make_bus
 from consumers.artifacts.base import ArtifactStore, Placement
 from consumers.artifacts.factory import make_store
 from consumers.artifacts.s3 import S3Store
 from consumers.clock import RealClock
-from schemas.settings import RetrySettings, S3Settings, StorageSettings
+from consumers.context import WorkContext
+from consumers.publish import Publisher
+from schemas.settings import BusSettings, RetrySettings, S3Settings, Settings, StorageSettings
+from schemas.topics import Topics
 from tests.s3_server import S3Server
 
 if TYPE_CHECKING:
@@ -120,3 +126,21 @@ def read_back(storage_settings: StorageSettings, request: pytest.FixtureRequest)
 
 def _read_file(path: Path) -> bytes | None:
     return path.read_bytes() if path.exists() else None
+
+
+@pytest.fixture
+async def bus(tmp_path: Path, topics: Topics) -> AsyncIterator[Bus]:
+    backend = make_bus(BusSettings(backend="local", local_path=tmp_path / "bus.sqlite3", topics=topics))
+    await backend.ensure_topics(topics.all())
+    await backend.start()
+    yield backend
+    await backend.close()
+
+
+@pytest.fixture
+async def ctx(store: ArtifactStore, storage_settings: StorageSettings, bus: Bus,
+              topics: Topics) -> AsyncIterator[WorkContext]:
+    settings = Settings(bus=BusSettings(backend="local", topics=topics), storage=storage_settings)
+    async with httpx.AsyncClient() as http:
+        yield WorkContext(settings=settings, publisher=Publisher(bus, topics), store=store,
+                          clock=RealClock(), http=http)

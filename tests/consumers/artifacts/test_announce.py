@@ -4,49 +4,25 @@ that fail the vendor check are never placed nor announced."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from bus.base import Bus
-from bus.factory import make_bus
-from consumers.artifacts.base import ArtifactStore, Placement
-from consumers.clock import RealClock
+from consumers.artifacts.base import Placement
 from consumers.context import WorkContext
 from consumers.errors import ArtifactRejected, ArtifactsFailed
 from consumers.pipeline import ArtifactJob, store_artifacts
-from consumers.publish import Publisher
 from consumers.storage import StoredFile
 from schemas import ids
 from schemas.events import ArtifactRef, Order, StoredArtifact, VendorChecksum
-from schemas.settings import BusSettings, Settings, StorageSettings
+from schemas.settings import StorageSettings
 from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, Topics
 from tests.consumers.artifacts.test_store import chunks
 from tests.events import collect
 
 SCAN = b"PK\x03\x04" + bytes(range(256)) * 64
-
-
-@pytest.fixture
-async def bus(tmp_path: Path, topics: Topics) -> AsyncIterator[Bus]:
-    backend = make_bus(BusSettings(backend="local", local_path=tmp_path / "bus.sqlite3", topics=topics))
-    await backend.ensure_topics(topics.all())
-    await backend.start()
-    yield backend
-    await backend.close()
-
-
-@pytest.fixture
-async def ctx(store: ArtifactStore, storage_settings: StorageSettings, bus: Bus,
-              topics: Topics) -> AsyncIterator[WorkContext]:
-    settings = Settings(bus=BusSettings(backend="local", topics=topics), storage=storage_settings)
-    async with httpx.AsyncClient() as http:
-        yield WorkContext(settings=settings, publisher=Publisher(bus, topics), store=store,
-                          clock=RealClock(), http=http)
 
 
 def _order() -> Order:
