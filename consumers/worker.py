@@ -17,6 +17,7 @@ from consumers.context import Handler, WorkContext
 from consumers.errors import PermanentError, StorageFull
 from consumers.metrics import WORKER_EVENTS
 from consumers.offsets import OffsetTracker
+from consumers.privacy import Privacy
 from consumers.retry import Attempts, RetriesExhausted, backoff, retrying
 from schemas.envelope import Envelope
 from schemas.events import ScanNotified
@@ -147,7 +148,8 @@ class Worker:
                 del self._lock_users[key], self._order_locks[key]
 
     async def _dead_letter(self, delivery: Delivery, reason: str, attempts: Attempts) -> None:
-        letter = make_dead_letter(delivery.event, delivery.partition.topic, reason, attempts.history)
+        original = Privacy.of(self._ctx.settings.privacy).event(delivery.event)  # it copies the event
+        letter = make_dead_letter(original, delivery.partition.topic, reason, attempts.history)
         while True:
             try:
                 await self._bus.publish(self._topics.deadletter, letter)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import MutableMapping
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
@@ -48,8 +48,9 @@ def formatter() -> logging.Formatter:
     )
 
 
-def configure(level: str = "INFO") -> None:
-    handler = logging.StreamHandler()
+def configure(level: str = "INFO", stream: IO[str] | None = None) -> None:
+    """JSON lines to `stream` (default stderr) from every logger, at `level`."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter())
     log_repeats.install(handler)  # a broker outage is a few lines, not thousands
     root = logging.getLogger()

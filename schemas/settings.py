@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -28,6 +28,8 @@ from schemas.topics import Topics
 __all__ = ["KafkaSettings", "Settings"]
 
 MIN_WEBHOOK_TOKEN_CHARS = 22  # 22 url-safe base64 characters carry 132 bits
+MIN_HASH_KEY_CHARS = 32  # `scanbridge token` prints 43 (256 bits)
+SECRETS_NOT_IN_TOML = (("privacy", "hash_key"),)  # only from the environment or a secret file
 ALIGN_LAB_MIN_POLL_S = 120.0  # Align lab guideline §3.7.1: 120 s or more between calls to orders/lab
 
 
@@ -194,7 +196,26 @@ class EventLimits(Section):
 
 
 class PrivacySettings(Section):
+    """What events carry of patient data (DESIGN.md §5.5; README "Security").
+
+    `hash` replaces each patient value by its HMAC-SHA256 under a deployment key. The key is never in
+    the TOML file: it comes from the environment (`SCANBRIDGE_PRIVACY__HASH_KEY`) or from the secret
+    file named by `hash_key_file` (read once, at start: `Section`)."""
+
     patient_fields: Literal["keep", "hash", "drop"] = "keep"
+    hash_key: SecretStr | None = Field(
+        None, description="HMAC key: SCANBRIDGE_PRIVACY__HASH_KEY, or hash_key_file naming a secret file"
+    )
+
+    @model_validator(mode="after")
+    def _key(self) -> PrivacySettings:
+        if self.hash_key is not None and len(self.hash_key.get_secret_value()) < MIN_HASH_KEY_CHARS:
+            raise ValueError(f"the privacy hash key must be at least {MIN_HASH_KEY_CHARS} characters; "
+                             "make one with `scanbridge token`")
+        if self.patient_fields == "hash" and self.hash_key is None:
+            raise ValueError('privacy.patient_fields = "hash" needs a key: set SCANBRIDGE_PRIVACY__HASH_KEY '
+                             "or privacy.hash_key_file (see README, Security)")
+        return self
 
 
 class WebhookAuth(Section):
@@ -429,13 +450,26 @@ class Settings(BaseSettings):
                 file_secret_settings, secrets_dir=folder, secrets_dir_missing="error"))
         path = config_path()
         if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            sources.append(_TomlWithoutSecrets(settings_cls, toml_file=path))
         return tuple(sources)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+
+class _TomlWithoutSecrets(TomlConfigSettingsSource):
+    """The TOML file, refused when it holds a secret that belongs in the environment or a secret file."""
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        for section, key in SECRETS_NOT_IN_TOML:
+            table = data.get(section)
+            if isinstance(table, dict) and key in table:
+                raise ValueError(f"{section}.{key} must not be in the TOML file: set "
+                                 f"SCANBRIDGE_{section.upper()}__{key.upper()} or {section}.{key}_file")
+        return data
 
 
 def kafka_bootstrap_from_env(settings: Settings) -> Settings:

@@ -13,9 +13,9 @@ from consumers.download import host_of
 from consumers.errors import ArtifactRejected, LinkExpired, PermanentError, Unauthorized
 from consumers.itero import orderindex, pairing
 from consumers.itero.client import IteroClient
-from consumers.itero.normalize import normalize, returned_link
+from consumers.itero.normalize import PATIENT_KEYS, normalize, returned_link
 from consumers.pipeline import ArtifactJob, announce_order, store_artifacts
-from consumers.privacy import apply_policy
+from consumers.privacy import Privacy
 from consumers.retry import retrying
 from consumers.storage import StoredFile, safe_component
 from consumers.tokens import TokenStore
@@ -81,8 +81,7 @@ class IteroHandler:
                                 clock=ctx.clock, what=f"{notified.vendor} order")
         order = normalize(record, vendor=notified.vendor, account=notified.account,
                           connection=notified.connection, resolve_link=client.asset_url)
-        patient = apply_policy(order.patient, ctx.settings.privacy.patient_fields)
-        order = order.model_copy(update={"patient": patient})
+        order = Privacy.of(ctx.settings.privacy).order(order, PATIENT_KEYS)
         order = await announce_order(order, rx_id, ctx, notified.inbound_id)
         orderindex.remember(self._settings.state_dir, client.connection, order.order_id, rx_id)
         return record, order

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from consumers.download import host_of
+from consumers.privacy import PatientKeys
 from consumers.records import as_int, as_text, as_utc, ci_get
 from schemas.events import ArtifactKind, ArtifactRef, Order, Party, Patient, Stage, Tooth
 from schemas.ids import fingerprint, rx_key
@@ -29,6 +30,13 @@ ASSETS: dict[str, tuple[ArtifactKind, tuple[str, ...], tuple[str, ...]]] = {
     "IMAGE_GALLERY": ("images", ("ThumbnailsUrl",), ("ThumbnailsDownloadUrl",)),
     "SCREEN_CAPTURE": ("screen_captures", ("ScreenCaptureUrl",), ("ScreenCaptureFileUrl",)),
 }
+
+
+# Patient data in an order record (Get Order by RX ID, Get Orders for Practice: PatientFirstName,
+# PatientLastName, PatientChartNumber, PatientId; Notes, the doctor's free text) and in the shapes of
+# Send Rx / Patient Search (FirstName, LastName, ChartNumber, DateOfBirth, Gender), should they appear.
+PATIENT_KEYS = PatientKeys(anywhere=frozenset({"notes", "firstname", "lastname", "chartnumber", "dateofbirth",
+                                               "gender"}))
 
 
 def stage_of(status: str | None) -> Stage:

@@ -105,10 +105,19 @@ def safe_name(name: str) -> bool:
     return bool(name) and not path.is_absolute() and ".." not in path.parts and ":" not in name
 
 
+def _kind(name: str) -> str:
+    """How errors name a member: its extension and what is wrong with its path, never the name itself
+    (member names may carry the patient's name; errors reach events and logs whatever the policy)."""
+    suffix = PurePosixPath(name.replace("\\", "/")).suffix[:12] or "no extension"
+    if not safe_name(name):
+        return f"a {suffix} member with an absolute, drive or '..' path"
+    return f"a {suffix} member"
+
+
 def inside(folder: Path, name: str) -> Path:
     """The member's path under `folder`, refusing anything that would land outside it."""
     if not safe_name(name):
-        raise ArtifactRejected(f"unsafe archive member refused: {name[:80]!r}")
+        raise ArtifactRejected(f"unsafe archive member refused: {_kind(name)}")
     target = (folder / name.replace("\\", "/")).resolve()
     if not target.is_relative_to(folder.resolve()):
         raise ArtifactRejected("unsafe archive member refused (escapes its folder)")
@@ -126,8 +135,11 @@ def check_and_extract(archive: Path, items: list[dict[str, Any]], limits: Limits
             if len(infos) > limits.max_members:
                 raise ArtifactRejected(f"archive has {len(infos)} members; the limit is {limits.max_members}")
             for info in infos:
-                if info.is_symlink or not (info.is_file or info.is_directory) or not safe_name(info.filename):
-                    raise ArtifactRejected(f"unsafe archive member refused: {info.filename[:80]!r}")
+                if not safe_name(info.filename):
+                    raise ArtifactRejected(f"unsafe archive member refused: {_kind(info.filename)}")
+                if info.is_symlink or not (info.is_file or info.is_directory):
+                    raise ArtifactRejected(f"unsafe archive member refused: {_kind(info.filename)}, a link "
+                                           "or device")
             declared = sum(i.uncompressed for i in infos)
             if declared > limits.max_bytes:
                 raise ArtifactRejected("archive unpacks to more than the allowed size")
@@ -169,9 +181,9 @@ def _compare(expected: dict[str, dict[str, Any]], members: dict[str, _Member]) -
             raise ArtifactRejected(f"unsupported item hash algorithm {algorithm}")
         size = item.get("size")
         if isinstance(size, int) and size != member.written:
-            raise ArtifactRejected(f"size mismatch for archive member {name[:80]!r}")
+            raise ArtifactRejected(f"size mismatch for archive member {_kind(name)}")
         digest = member.md5.hexdigest()
         if str(item.get("hashValue", "")).lower() != digest:
-            raise ArtifactRejected(f"MD5 mismatch for archive member {name[:80]!r}")
+            raise ArtifactRejected(f"MD5 mismatch for archive member {_kind(name)}")
         digests[name] = digest
     return digests

@@ -22,6 +22,7 @@ from consumers.errors import LinkExpired, PermanentError
 from consumers.meditlink.archive import Limits, check_and_extract
 from consumers.meditlink.client import MeditClient
 from consumers.meditlink.normalize import (
+    PATIENT_KEYS,
     archive_name,
     artifact_ref,
     case_files,
@@ -32,7 +33,7 @@ from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_fo
 from consumers.meditlink.reauth import report_unusable
 from consumers.meditlink.resolve import Resolver
 from consumers.pipeline import ArtifactJob, announce_order, store_artifacts
-from consumers.privacy import apply_policy
+from consumers.privacy import Privacy
 from consumers.records import as_text, as_utc, ci_get
 from consumers.retry import retrying
 from consumers.storage import StoredFile
@@ -94,8 +95,7 @@ class MeditHandler:
         order = normalize(order_record, case, account=account, connection=connection.id,
                           file_types=connection.file_types, skip_suffixes=connection.skip_suffixes,
                           conversion=connection.conversion, download_host=client.download_host)
-        patient = apply_policy(order.patient, ctx.settings.privacy.patient_fields)
-        order = order.model_copy(update={"patient": patient})
+        order = Privacy.of(ctx.settings.privacy).order(order, PATIENT_KEYS)
         subject = order.order_id
         order = await announce_order(order, subject, ctx, notified.inbound_id)
         if (as_text(ci_get(case, "status")) or "").upper() == "FORM":
@@ -177,7 +177,10 @@ class MeditHandler:
         except PermanentError:
             stored.path.unlink(missing_ok=True)
             raise
-        return VendorChecksum(algorithm="MD5", value=" ".join(f"{n}:{d}" for n, d in sorted(digests.items())),
+        # Member names may carry the patient's name: "<name>:<md5>" as the privacy policy allows.
+        privacy = Privacy.of(ctx.settings.privacy)
+        listed = [(privacy.file_name(n), d) for n, d in sorted(digests.items())]
+        return VendorChecksum(algorithm="MD5", value=" ".join(f"{n}:{d}" if n else d for n, d in listed),
                               verified=True)
 
     async def close(self) -> None:

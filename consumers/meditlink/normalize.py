@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from consumers.privacy import PatientKeys
 from consumers.records import as_int, as_text, as_utc, ci_get
 from schemas.events import ArtifactKind, ArtifactRef, Order, Party, Patient, Stage, Tooth
 from schemas.ids import fingerprint
@@ -26,6 +27,14 @@ _CASE_STAGES: dict[str, Stage] = {
 _KINDS: dict[str, ArtifactKind] = {"SCAN_DATA": "scan_3d", "SCAN_RAW_DATA": "scan_3d"}
 # FAQ "Do you provide standard file type?": what can be converted to stl/ply/obj.
 CONVERTIBLE_SUFFIXES = (".meditmesh", ".meditimportedmesh", ".meditlibraryinfo", ".meditctmesh")
+
+
+# Patient data in a case or order record (§3.3.1 Search Cases, §3.3.2 Get Case, §3.5.2 Get Order):
+# `patient` {name, code}; a case's name (the doc's own example: "Seolah.Jeon's Case") and tags; the
+# order's description and a delivery's message (free text); file names, chosen by whoever uploads.
+_CASE_TEXT = frozenset({"name", "tags", "description"})
+PATIENT_KEYS = PatientKeys(under={"": _CASE_TEXT, "case": _CASE_TEXT, "delivery": frozenset({"message"}),
+                                  "files": frozenset({"name"})}, file_names=True)
 
 
 def stage_of(order_status: str | None, case_status: str | None) -> Stage:

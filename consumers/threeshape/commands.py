@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from bus.base import Bus, Delivery, Partition
 from bus.deadletter import make_dead_letter
 from consumers.clock import Clock
+from consumers.privacy import Privacy
 from consumers.threeshape.poller import ThreeShapePoller, build_pollers
 from schemas.envelope import Envelope
 from schemas.events import WatchPatients
@@ -43,6 +44,8 @@ class WatchCommands:
         self._topic = commands_topic
         self._deadletter = deadletter_topic
         self._group = group
+        # a dead letter copies the command, whose integration ids are patient ids: as the policy says
+        self._privacy = next((p.privacy for p in pollers.values()), Privacy("drop"))
         self.counters: dict[str, int] = defaultdict(int)
 
     def apply(self, event: Envelope) -> bool:
@@ -76,7 +79,8 @@ class WatchCommands:
         except InvalidCommand as exc:
             self.counters["invalid"] += 1
             log.warning("command %s refused: %s", delivery.event.id, exc)
-            letter = make_dead_letter(delivery.event, self._topic, str(exc), [(datetime.now(UTC), str(exc))])
+            letter = make_dead_letter(self._privacy.event(delivery.event), self._topic, str(exc),
+                                      [(datetime.now(UTC), str(exc))])
             await self._bus.publish(self._deadletter, letter)
 
     async def run(self, stop: asyncio.Event) -> None:

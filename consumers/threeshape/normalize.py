@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
+from consumers.privacy import PatientKeys
 from consumers.threeshape.xml import CaseInfo, CaseStatus, IndicationInfo, SurfaceScanInfo
 from schemas.events import ArtifactRef, Order, Party, Patient, Stage, Tooth
 from schemas.ids import fingerprint
@@ -18,6 +19,9 @@ from schemas.teeth import universal_to_fdi
 VENDOR = "3shape"
 IN_HOUSE = "In-house"  # SentToLab when the case is not sent
 Jaw = Literal["upper", "lower", "both", "unknown"]
+# Patient data in a CaseInfo ("/GetCasesForPatient"): PatientName, PatientIntegrationId (any PMS patient
+# value, e.g. an SSN: "Concept of patient mapping"), and each AttachedImageInfo's Name (a file name).
+PATIENT_KEYS = PatientKeys(under={"attachedimages": frozenset({"name"})}, file_names=True)
 _STAGES: dict[CaseStatus, Stage] = {"Created": "pending", "Scanned": "scanned", "Modelled": "modeling"}
 
 

@@ -11,7 +11,6 @@ turns into `artifact.stored` via "/GetAttachedImage". Event ids are deterministi
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 from collections import defaultdict
@@ -27,11 +26,11 @@ from bus.errors import EventTooLarge
 from consumers import health
 from consumers.clock import Clock
 from consumers.errors import ServerError, Unauthorized, VendorError
-from consumers.privacy import apply_policy
+from consumers.privacy import Privacy
 from consumers.publish import Publisher
 from consumers.threeshape.client import DentalDesktopClient
 from consumers.threeshape.connection import open_http
-from consumers.threeshape.normalize import VENDOR, case_to_order
+from consumers.threeshape.normalize import PATIENT_KEYS, VENDOR, case_to_order
 from consumers.threeshape.pollstate import PatientState, PollState, SeenCase
 from consumers.threeshape.tls import UntrustedServer
 from consumers.threeshape.watchlist import WatchList
@@ -45,11 +44,6 @@ from schemas.topics import SCAN_NOTIFIED
 log = logging.getLogger(__name__)
 
 _CONNECTION_ERRORS = (UntrustedServer, Unauthorized)  # every patient would fail alike: stop the round
-
-
-def patient_ref(integration_id: str) -> str:
-    """What logs name a patient by: a short digest, never the integration id itself."""
-    return hashlib.sha256(integration_id.encode()).hexdigest()[:10]
 
 
 def image_stamp(case: CaseInfo) -> dict[str, str]:
@@ -76,6 +70,7 @@ class ThreeShapePoller:
         self.connection = connection
         self.clock = clock
         self.publisher = Publisher(bus, settings.bus.topics, settings.events)
+        self.privacy = Privacy.of(settings.privacy)
         self.watchlist = WatchList(settings.state_dir, connection)
         self.state = PollState(settings.state_dir, connection.id)
         self.counters: dict[str, int] = defaultdict(int)
@@ -153,7 +148,7 @@ class ThreeShapePoller:
         async with slots:
             if stop_round.is_set():
                 return
-            ref = patient_ref(integration_id)
+            ref = self.privacy.ref(integration_id)  # logs name a patient by a keyed reference only
             patient = self.state.patient(integration_id)
             try:
                 async with asyncio.timeout(self.connection.patient_timeout_s):
@@ -230,8 +225,8 @@ class ThreeShapePoller:
     def _order(self, case: CaseInfo, before: SeenCase | None) -> Order:
         order = case_to_order(case, account=self.connection.id, connection=self.connection.id,
                               server_host=self.connection.host)
-        update: dict[str, object] = {
-            "patient": apply_policy(order.patient, self.settings.privacy.patient_fields)}
+        order = self.privacy.order(order, PATIENT_KEYS)
+        update: dict[str, object] = {}
         if before is not None and before.version != order.version:
             update["previous_vendor_status"] = before.status
         return order.model_copy(update=update)

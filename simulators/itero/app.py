@@ -45,7 +45,7 @@ def order_json(state: IteroSimState, order: SimOrder, root: str) -> dict[str, An
         "ScanningDate": order.scanning_date.strftime("%Y-%m-%dT%H:%M:%S"),
         "DoctorId": 501, "ScanningOperatorId": 77, "ScanningOperatorName": "Op", "ScanningTime": 312,
         "PatientFirstName": order.patient_first, "PatientLastName": order.patient_last,
-        "PatientChartNumber": "CH-1", "CaseType": "Restorative", "CompanyId": order.company_id,
+        "PatientChartNumber": order.patient_chart, "CaseType": "Restorative", "CompanyId": order.company_id,
         "CompanyName": state.company_name, "LabId": 88, "LabName": "Best Lab",
         "Preps": [{"AdaId": 8, "UnitTypeId": 2, "UnitTypeName": "Crown", "BridgeId": None},
                   {"AdaId": 30, "UnitTypeId": 2, "UnitTypeName": "Crown", "BridgeId": None}],
@@ -58,6 +58,7 @@ def order_json(state: IteroSimState, order: SimOrder, root: str) -> dict[str, An
                  "ScreenCaptureUrl": f"{download}/SCREEN_CAPTURE{query}",
                  "ThumbnailsUrl": f"{download}/IMAGE_GALLERY{query}"},
         "ScannerModelDescription": "iTero Element 5D", "ScannerModelId": 5,
+        **order.extra,
     }
 
 

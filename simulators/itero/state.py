@@ -42,7 +42,9 @@ class SimOrder:
     listed_for_lab: bool = True
     patient_first: str = "Jane"
     patient_last: str = "Doe"
+    patient_chart: str = "CH-1"
     notes: str | None = None  # the doctor's free text (Notes), as long as the doctor likes
+    extra: dict[str, Any] = field(default_factory=dict)  # fields the doc does not list (vendors add some)
     captures: list[SimCapture] = field(default_factory=list)
 
 
