@@ -29,7 +29,9 @@ def test_hash_without_a_key_is_refused_at_start_and_says_where_the_key_goes() ->
 
 
 def test_the_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("SCANBRIDGE_CONFIG", str(tmp_path / "none.toml"))
+    empty = tmp_path / "scanbridge.toml"
+    empty.write_text("")
+    monkeypatch.setenv("SCANBRIDGE_CONFIG", str(empty))
     monkeypatch.setenv("SCANBRIDGE_PRIVACY__PATIENT_FIELDS", "hash")
     monkeypatch.setenv("SCANBRIDGE_PRIVACY__HASH_KEY", KEY)
     privacy = Settings().privacy
