@@ -1,7 +1,12 @@
-"""Build and publish the worker's events with deterministic ids (EVENTS.md "the rest")."""
+"""Build and publish the worker's events with deterministic ids (EVENTS.md "the rest").
+
+Each announced order and each stored artifact is one INFO line: ids, stage, kind, size and digest,
+never a patient field or a file name (a file may be named after the patient).
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from bus.base import Bus
@@ -11,6 +16,8 @@ from schemas.envelope import Envelope
 from schemas.events import ArtifactFailed, Order, StoredArtifact
 from schemas.settings import EventLimits
 from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_UPDATED, Topics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,14 +42,23 @@ class Publisher:
     async def order_updated(self, order: Order, subject: str, inbound_id: str | None = None) -> Envelope:
         """Publish the order within the deployment's caps (`inbound_id`: the record it arrived with)."""
         capped = cap_order(order, self.limits, inbound_id)
-        return await self._publish(ORDER_UPDATED, order.vendor, order.account, subject, order.version,
-                                   capped.model_dump(mode="json"))
+        envelope = await self._publish(ORDER_UPDATED, order.vendor, order.account, subject, order.version,
+                                       capped.model_dump(mode="json"))
+        log.info("order announced: %s %s order %s, %s, %d artifacts", order.vendor, order.account,
+                 order.order_id, order.stage, len(order.artifacts),
+                 extra={"announced": envelope.id, "order_id": order.order_id, "stage": str(order.stage),
+                        "order_version": order.version})
+        return envelope
 
     async def artifact_stored(self, artifact: StoredArtifact, subject: str) -> Envelope:
         ref = artifact.order
         version = f"{ref.version}/{artifact.kind}/{artifact.file_name}"
-        return await self._publish(ARTIFACT_STORED, ref.vendor, ref.account, subject, version,
-                                   artifact.model_dump(mode="json"))
+        envelope = await self._publish(ARTIFACT_STORED, ref.vendor, ref.account, subject, version,
+                                       artifact.model_dump(mode="json"))
+        log.info("artifact stored: %s %s, %d bytes, sha256 %s…", ref.vendor, artifact.kind, artifact.size,
+                 artifact.sha256[:12], extra={"announced": envelope.id, "kind": str(artifact.kind),
+                                              "size": artifact.size})
+        return envelope
 
     async def artifact_failed(self, failure: ArtifactFailed, subject: str) -> Envelope:
         ref = failure.order

@@ -9,6 +9,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from functools import partial
 
+import structlog
+
 from bus.base import Bus, Consumer, Delivery
 from bus.deadletter import make_dead_letter
 from bus.errors import BusUnavailable, EventTooLarge
@@ -79,6 +81,9 @@ class Worker:
         task.add_done_callback(self._tasks.discard)
 
     async def _work(self, delivery: Delivery) -> None:
+        # This task's context only: every line logged while the event is worked on names it.
+        structlog.contextvars.bind_contextvars(event_id=delivery.event.id,
+                                               partition_key=delivery.event.partitionkey)
         try:
             await self._process(delivery)
             self._tracker.finished(delivery.partition, delivery.offset)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 
 from bus.errors import BusRefused, TopicsNotReady
 from scanbridge.configload import ConfigError, explain
+from scanbridge.summary import version
 from schemas.files import private_umask
 from schemas.settings import CONFIG_ENV, ConfigFileMissing, config_path
 
@@ -45,16 +45,9 @@ def _quiet_config_path() -> Path | None:
         return None
 
 
-def _version() -> str:
-    try:
-        return version("scanbridge")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"scanbridge {_version()}")
+        typer.echo(f"scanbridge {version()}")
         raise typer.Exit()
 
 

@@ -1,11 +1,18 @@
-"""JSON logs through structlog and stdlib logging, with secrets and patient fields redacted."""
+"""Logs through structlog and stdlib logging: a readable console renderer on a terminal, JSON lines
+otherwise (or as `log_format` says), with secrets and patient fields redacted and no ANSI codes in JSON.
+
+Context bound with `structlog.contextvars` (the worker binds each event's id and partition key) is added
+to every line logged inside it, from any logger. aiokafka's "coordinator not available" of a broker
+that is still starting is harmless and logged at INFO, not ERROR.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import MutableMapping
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import structlog
 
@@ -33,25 +40,58 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
-def formatter() -> logging.Formatter:
-    """JSON lines, redacted once, last, so extras and formatted exceptions are covered too."""
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+LogFormat = Literal["auto", "console", "json"]
+
+
+def _no_ansi(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """uvicorn adds a `color_message` copy of its lines with ANSI colours: JSON gets neither."""
+    event_dict.pop("color_message", None)
+    for key, value in event_dict.items():
+        if isinstance(value, str) and "\x1b" in value:
+            event_dict[key] = _ANSI.sub("", value)
+    return event_dict
+
+
+def formatter(console: bool = False, colors: bool = False) -> logging.Formatter:
+    """JSON lines (or the console renderer), redacted once, last, so extras and formatted exceptions
+    are covered too."""
     pre_chain: list[Any] = [
+        structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    renderer: Any = structlog.processors.JSONRenderer()
+    if console:
+        renderer = structlog.dev.ConsoleRenderer(colors=colors,
+                                                 exception_formatter=structlog.dev.plain_traceback)
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=pre_chain,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, redact,
-                    structlog.processors.JSONRenderer()],
+                    structlog.processors.format_exc_info, redact, _no_ansi, renderer],
     )
 
 
-def configure(level: str = "INFO", stream: IO[str] | None = None) -> None:
-    """JSON lines to `stream` (default stderr) from every logger, at `level`."""
+class HarmlessKafkaErrors(logging.Filter):
+    """A fresh broker answers "coordinator not available" until its offsets topic exists: INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.name.startswith("aiokafka"):
+            text = record.getMessage()
+            if "CoordinatorNotAvailable" in text or "COORDINATOR_NOT_AVAILABLE" in text:
+                record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def configure(level: str = "INFO", fmt: LogFormat = "auto", stream: IO[str] | None = None) -> None:
+    """Log to `stream` (stderr): `console` on a terminal under `auto`, else JSON lines."""
+    stream = stream or sys.stderr
+    tty = stream.isatty()
+    console = fmt == "console" or (fmt == "auto" and tty)
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter())
+    handler.setFormatter(formatter(console=console, colors=console and tty))
+    handler.addFilter(HarmlessKafkaErrors())
     log_repeats.install(handler)  # a broker outage is a few lines, not thousands
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -4,6 +4,8 @@ the hook URLs to give the vendors, with every token and password masked."""
 from __future__ import annotations
 
 import os
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
@@ -11,6 +13,13 @@ from pydantic import SecretStr
 from schemas.settings import CONFIG_ENV, SECRETS_DIR_ENV, Settings, config_path, secrets_dir
 
 MASK = "****"
+
+
+def version() -> str:
+    try:
+        return package_version("scanbridge")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def mask_url(url: str) -> str:
@@ -97,3 +106,30 @@ def summary(settings: Settings) -> list[str]:
         *connection_lines(settings),
         f"log level: {settings.log_level}",
     ]
+
+
+def hook_urls(settings: Settings) -> list[str]:
+    base = settings.receiver.public_url.rstrip("/")
+    return ([f"{base}/hooks/{c.vendor}/{MASK}" for c in settings.itero]
+            + [f"{base}/hooks/meditlink/{MASK}" for c in settings.meditlink])
+
+
+def startup_fields(settings: Settings, processes: list[str]) -> dict[str, object]:
+    """What one process logs once at start (issue 14 item 4): backends, connections, hooks, ports."""
+    ports: dict[str, str] = {}
+    if "receiver" in processes:
+        ports["receiver"] = f"{settings.receiver.host}:{settings.receiver.port}"
+    elif settings.ops.port:
+        ports["health_and_metrics"] = f"{settings.ops.host}:{settings.ops.port}"
+    connections = ([f"{c.vendor} {c.id}" for c in settings.itero]
+                   + [f"meditlink {c.id}" for c in settings.meditlink]
+                   + [f"threeshape {c.id}" for c in settings.threeshape])
+    return {
+        "processes": processes,
+        "bus": "; ".join(line.strip() for line in bus_lines(settings)).removeprefix("bus: "),
+        "state": state_line(settings).removeprefix("state: "),
+        "artifacts": artifact_line(settings).removeprefix("artifacts: "),
+        "connections": connections,
+        "hooks": hook_urls(settings) if "receiver" in processes else [],
+        "ports": ports,
+    }

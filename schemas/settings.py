@@ -429,6 +429,9 @@ class Settings(BaseSettings):
     state: StateSettings = Field(default_factory=StateSettings)
     state_dir: Path = Path("var/state")
     log_level: LogLevel = "INFO"
+    log_format: Literal["auto", "console", "json"] = Field(
+        "auto", description="auto: a readable console renderer on a terminal, JSON lines otherwise"
+    )
     itero: list[IteroConnection] = Field(default_factory=list)
     poller: PollerSettings = Field(default_factory=PollerSettings)
     meditlink: list[MeditConnection] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import structlog
 
 from bus.base import Bus
 from consumers import health
@@ -214,6 +215,8 @@ class IteroPoller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop`; a failing call is logged and counted, and the next poll comes on schedule."""
+        structlog.contextvars.bind_contextvars(connection=self.name)  # every line of this task names it
+        host = urlsplit(self.connection.orders_url()).hostname
         await sleep_or_stop(self.clock, self._first_wait_s(), stop)
         while not stop.is_set():
             try:
@@ -223,7 +226,8 @@ class IteroPoller:
                              result.captures_notified)
             except Exception as exc:  # noqa: BLE001 - one connection's failure never stops the loop
                 self.counters["errors"] += 1
-                log.warning("poll %s failed: %s: %s", self.name, type(exc).__name__, exc)
+                log.warning("poll %s (%s) failed: %s: %s", self.name, host, type(exc).__name__, exc,
+                            extra={"host": host})
             await sleep_or_stop(self.clock, self.connection.poll_interval_s, stop)
 
 

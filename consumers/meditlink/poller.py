@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import structlog
 
 from bus.base import Bus
 from consumers import health
@@ -87,6 +88,8 @@ class MeditPoller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set; one failed round is logged and the next one tries again."""
+        structlog.contextvars.bind_contextvars(connection=f"{VENDOR}/{self.connection.id}")
+        host = httpx.URL(self.connection.api_url).host
         while not stop.is_set():
             try:
                 await self.poll_once()
@@ -94,8 +97,8 @@ class MeditPoller:
                 log.warning("medit link poller paused: connection needs re-authorization",
                             extra={"connection": self.connection.id})
             except Exception as exc:  # noqa: BLE001 - the top-level loop: log, count, go on
-                log.warning("medit link poll failed: %s", type(exc).__name__,
-                            extra={"connection": self.connection.id})
+                log.warning("medit link poll %s (%s) failed: %s", self.connection.id, host,
+                            type(exc).__name__, extra={"host": host})
             await sleep_or_stop(self._clock, self.connection.poll_interval_s, stop)
 
     async def poll_once(self) -> int:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import structlog
 
 from bus.base import Bus
 from bus.errors import EventTooLarge
@@ -251,6 +252,7 @@ class ThreeShapePoller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop`; a round is cancelled at once when `stop` is set."""
+        structlog.contextvars.bind_contextvars(connection=self.name)
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -260,7 +262,8 @@ class ThreeShapePoller:
                     break
                 if round_.exception() is not None:  # a bug, not a vendor answer: log, count, go on
                     self.counters["errors"] += 1
-                    log.warning("3shape poll %s failed: %s", self.name, type(round_.exception()).__name__)
+                    log.warning("3shape poll %s (%s) failed: %s", self.name, self.connection.host,
+                                type(round_.exception()).__name__, extra={"host": self.connection.host})
                 sleeper = asyncio.ensure_future(self.clock.sleep(self.connection.poll_interval_s))
                 await _first_of(sleeper, stop, self._wake)
         finally:

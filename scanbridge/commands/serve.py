@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import typer
 
 from scanbridge import logs
 from scanbridge.runtime import load_settings, run
+from scanbridge.summary import startup_fields, version
+
+log = logging.getLogger(__name__)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +39,10 @@ def register(app: typer.Typer) -> None:
 
 def _start(*, receiver: bool, worker: bool, poller: bool | None = False) -> None:
     settings = load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     polling = settings.poller.enabled if poller is None else poller
+    wanted = (("receiver", receiver), ("worker", worker), ("pollers", polling))
+    processes = [name for name, on in wanted if on]
+    log.info("scanbridge %s starting: %s", version(), ", ".join(processes),
+             extra=startup_fields(settings, processes))
     asyncio.run(run(settings, receiver=receiver, worker=worker, poller=polling))
