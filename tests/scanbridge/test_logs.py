@@ -54,7 +54,7 @@ def restore_logging() -> Iterator[None]:
 def test_json_lines_carry_no_ansi_codes_even_when_a_library_adds_them(restore_logging: None) -> None:
     out = io.StringIO()
     logs.configure("INFO", "json", out)
-    logging.getLogger("uvicorn.error").info(
+    logging.getLogger("scanbridge.test.like_uvicorn").info(  # uvicorn.error may be set to WARNING by now
         "Uvicorn running on %s", "http://127.0.0.1:8700",
         extra={"color_message": "Uvicorn running on \x1b[1m%s\x1b[0m"})
     logging.getLogger("scanbridge.test").warning("a \x1b[31mred\x1b[0m word")
