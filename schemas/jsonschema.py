@@ -1,6 +1,7 @@
 """Generate the published JSON Schemas of every message's `data` into `schemas/json/` (README "Events").
 
-Run `python -m schemas.jsonschema` after changing a model; a test fails while the shipped files are stale.
+Run `python -m schemas.jsonschema` after changing a model (it also rewrites `schemas/asyncapi.json`); a test
+fails while the shipped files are stale.
 `python -m schemas.jsonschema --release` also copies them to `schemas/released/v<major>/`, the baseline
 the compatibility test compares against (do it when a version is released, never to silence the test).
 """
@@ -42,5 +43,8 @@ def release() -> None:
 
 if __name__ == "__main__":
     write()
+    from schemas import asyncapi  # the AsyncAPI document embeds these schemas: keep it current too
+
+    asyncapi.OUT.write_text(asyncapi.rendered())
     if "--release" in sys.argv[1:]:
         release()

@@ -70,7 +70,7 @@ def test_an_example_that_breaks_its_payload_schema_is_caught() -> None:
 
 
 def test_the_shipped_document_is_current() -> None:
-    assert OUT.read_text() == rendered(), "run `python -m schemas.asyncapi`"
+    assert OUT.read_text() == rendered(), "run `python -m schemas.jsonschema`"
 
 
 def test_the_readme_events_section_shows_the_documents_table() -> None:
