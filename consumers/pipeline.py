@@ -1,9 +1,10 @@
 """The vendor-neutral part of handling one order: announce the version once, then fetch, verify,
 store and announce each artifact once. Idempotent: markers in the store record what was announced.
 
-An artifact that cannot be fetched is announced as `artifact.failed`, and once the others are done the
-order's notification fails with `ArtifactsFailed`, so the worker dead-letters it and `scanbridge dlq
-retry` fetches what is still missing (README "worker"). A refused connection (`Unauthorized`) is not an
+An artifact that cannot be fetched is announced as `artifact.failed`; once all are settled
+`order.completed` lists them (consumers.completion), and if one failed the order's notification fails
+with `ArtifactsFailed`, so the worker dead-letters it and `scanbridge dlq retry` fetches what is still
+missing (README "worker"). A refused connection (`Unauthorized`) is not an
 artifact's failure: it ends the order at once and reaches the vendor handler, which reports it.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
+from consumers import completion
 from consumers.artifacts import index
 from consumers.artifacts.base import ObjectMeta, Placement
 from consumers.context import WorkContext
@@ -23,7 +25,15 @@ from consumers.errors import ArtifactsFailed, PermanentError, Unauthorized
 from consumers.retry import Attempts, RetriesExhausted, retrying
 from consumers.storage import StoredFile, safe_component
 from schemas import ids
-from schemas.events import ArtifactFailed, ArtifactRef, Order, OrderRef, StoredArtifact, VendorChecksum
+from schemas.events import (
+    ArtifactFailed,
+    ArtifactOutcome,
+    ArtifactRef,
+    Order,
+    OrderRef,
+    StoredArtifact,
+    VendorChecksum,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +87,22 @@ async def _placed(job: ArtifactJob, staged: StoredFile, meta: ObjectMeta,
         raise
 
 
-async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], ctx: WorkContext) -> None:
-    """Fetch, verify, store and announce each job not stored yet; a failed one is announced as failed,
-    and `ArtifactsFailed` raised after the last job if any did (the caller's event is dead-lettered)."""
+async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], ctx: WorkContext, *,
+                          completes: bool = True) -> None:
+    """Fetch, verify, store and announce each job not stored yet; a failed one is announced as failed.
+    With `completes` (the jobs are all the version's artifacts) `order.completed` follows the last one.
+    `ArtifactsFailed` is raised after that if any failed (the caller's event is dead-lettered)."""
     folder = f"{order_folder(order, subject)}/{safe_component(order.version)}"
     ref = OrderRef(vendor=order.vendor, account=order.account, order_id=order.order_id, version=order.version)
     failures: list[ArtifactFailed] = []
     history: list[tuple[datetime, str]] = []  # the failed artifacts' attempts, for the dead letter
+    outcomes: list[ArtifactOutcome] = []  # for order.completed, in the order of the jobs
     for job in jobs:
         relative = f"{folder}/{job.ref.kind}/{safe_component(job.file_name)}"
-        if ctx.store.read_marker(relative) is not None:
+        name = safe_component(job.file_name)
+        aid = completion.artifact_id(order, subject, job.ref.kind, name)
+        if (marker := ctx.store.read_marker(relative)) is not None:
+            outcomes.append(completion.stored(marker, job.ref.kind, name, aid, job.ref.vendor_ref))
             continue
         attempts = Attempts()
         try:
@@ -110,6 +126,7 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
             log.warning("artifact failed: %s %s: %s", order.vendor, job.ref.kind, type(exc).__name__)
             await ctx.publisher.artifact_failed(failure, subject)
             failures.append(failure)
+            outcomes.append(completion.failed(failure, name, aid))
             history.extend(attempts.history)
             continue
         artifact = StoredArtifact(
@@ -125,6 +142,9 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
         announced = artifact.model_dump(mode="json")
         ctx.store.write_marker(relative, announced)
         index.remember(ctx.store, announced)
+        outcomes.append(completion.stored(announced, job.ref.kind, name, aid, job.ref.vendor_ref))
+    if completes:
+        await completion.announce_completed(order, subject, folder, outcomes, ctx)
     if failures:
         raise ArtifactsFailed(_summary(order, failures, len(jobs)), history)
 

@@ -13,9 +13,9 @@ from bus.base import Bus
 from consumers.event_caps import cap_order
 from schemas import ids
 from schemas.envelope import Envelope
-from schemas.events import ArtifactFailed, Order, StoredArtifact
+from schemas.events import ArtifactFailed, Order, OrderCompleted, StoredArtifact
 from schemas.settings import EventLimits
-from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_UPDATED, Topics
+from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_COMPLETED, ORDER_UPDATED, Topics
 
 log = logging.getLogger(__name__)
 
@@ -65,3 +65,9 @@ class Publisher:
         version = f"{ref.version}/{failure.kind}/{failure.vendor_ref}/{failure.attempts}"
         return await self._publish(ARTIFACT_FAILED, ref.vendor, ref.account, subject, version,
                                    failure.model_dump(mode="json"))
+
+    async def order_completed(self, completed: OrderCompleted, subject: str) -> Envelope:
+        """Once per order version (the id is fixed by it), on the artifacts topic after its artifacts."""
+        ref = completed.order
+        return await self._publish(ORDER_COMPLETED, ref.vendor, ref.account, subject, ref.version or "",
+                                   completed.model_dump(mode="json"))

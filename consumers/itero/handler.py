@@ -98,7 +98,7 @@ class IteroHandler:
         job = ArtifactJob(ref=ref, file_name=name, media_type="image/jpeg",
                           fetch=lambda relative: _download(client, url, relative, ctx), verify=_is_jpeg,
                           source_host=ref.url_host or "")
-        await store_artifacts(order, rx_id, [job], ctx)
+        await store_artifacts(order, rx_id, [job], ctx, completes=False)  # after the version completed
 
     async def _order(self, rx_id: str, notified: ScanNotified, client: IteroClient, ctx: WorkContext) -> None:
         record, order = await self._fetch_order(rx_id, notified, client, ctx)

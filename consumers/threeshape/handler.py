@@ -87,7 +87,8 @@ class ThreeShapeHandler:
         ref = ArtifactRef(kind="clinical_photo", vendor_ref=image_id, url_host=connection.host)
         job = ArtifactJob(ref=ref, file_name=stem + _EXTENSIONS.get(media_type, ""), media_type=media_type,
                           fetch=fetch, source_host=connection.host)
-        await store_artifacts(order, case_id, [job], ctx)
+        # One photo per notification: which is the version's last is not known here (no order.completed).
+        await store_artifacts(order, case_id, [job], ctx, completes=False)
 
     async def _forget(self, connection_id: str) -> None:
         async with self._lock:

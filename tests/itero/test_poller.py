@@ -175,10 +175,12 @@ async def test_a_polled_lab_review_downloads_the_changed_files_again_as_a_new_ve
         stack: Stack, worker: object, poller: IteroPoller) -> None:
     order = stack.sim.add_order(size=20_000)
     await poller.poll_once()
-    first = await collect(stack.bus, [stack.topics.artifacts], lambda ev: len(ev) >= 2)
+    first = of_type(await collect(stack.bus, [stack.topics.artifacts],
+                                  lambda ev: len(of_type(ev, ARTIFACT_STORED)) >= 2), ARTIFACT_STORED)
     stack.sim.remodel(order.rx_id, "Lab Review")
     await poller.poll_once()
-    events = await collect(stack.bus, [stack.topics.artifacts], lambda ev: len(ev) >= 4)
+    events = of_type(await collect(stack.bus, [stack.topics.artifacts],
+                                   lambda ev: len(of_type(ev, ARTIFACT_STORED)) >= 4), ARTIFACT_STORED)
     versions = {e.json_data()["order"]["version"] for e in events}
     assert len(versions) == 2
     assert {e.json_data()["sha256"] for e in events[2:]}.isdisjoint({e.json_data()["sha256"] for e in first})

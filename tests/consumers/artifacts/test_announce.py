@@ -18,7 +18,7 @@ from consumers.storage import StoredFile
 from schemas import ids
 from schemas.events import ArtifactRef, Order, StoredArtifact, VendorChecksum
 from schemas.settings import StorageSettings
-from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, Topics
+from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_COMPLETED, Topics
 from tests.consumers.artifacts.test_store import chunks
 from tests.events import collect
 
@@ -43,8 +43,8 @@ async def test_artifact_stored_says_where_and_how_to_fetch(
 ) -> None:
     await store_artifacts(_order(), "rx-1", [_job(ctx, SCAN)], ctx)
 
-    [event] = await collect(bus, [topics.artifacts], lambda e: len(e) >= 1)
-    assert event.type == ARTIFACT_STORED
+    [event, completed] = await collect(bus, [topics.artifacts], lambda e: len(e) >= 2)
+    assert event.type == ARTIFACT_STORED and completed.type == ORDER_COMPLETED
     stored = StoredArtifact.model_validate(event.data)
     assert stored.sha256 == hashlib.sha256(SCAN).hexdigest() and stored.size == len(SCAN)
     assert stored.artifact_id == ids.artifact_id("itero", "42", "rx-1", "v1", "scan_3d", "IDE.zip")
@@ -71,8 +71,9 @@ async def test_bytes_failing_the_vendor_check_are_neither_placed_nor_announced(
     with pytest.raises(ArtifactsFailed):  # the notification is dead-lettered, so a retry fetches it
         await store_artifacts(_order(), "rx-1", [_job(ctx, b"<html>oops</html>", not_a_zip)], ctx)
 
-    [event] = await collect(bus, [topics.artifacts], lambda e: len(e) >= 1)
-    assert event.type == ARTIFACT_FAILED and checked == [b"<html>oops</html>"]
+    [event, completed] = await collect(bus, [topics.artifacts], lambda e: len(e) >= 2)
+    assert event.type == ARTIFACT_FAILED and completed.type == ORDER_COMPLETED
+    assert checked == [b"<html>oops</html>"]
     key = f"{storage_settings.s3.prefix}itero/42/rx-1/v1/scan_3d/IDE.zip"
     uri = (f"s3://{storage_settings.s3.bucket}/{key}" if storage_settings.backend == "s3"
            else (storage_settings.root / "itero/42/rx-1/v1/scan_3d/IDE.zip").resolve().as_uri())

@@ -31,7 +31,7 @@ AUTH = {"authorization": f"Bearer {TOKEN}"}
 @pytest.fixture
 async def stored(ctx: WorkContext, bus: Bus, topics: Topics) -> StoredArtifact:
     await store_artifacts(_order(), "rx-1", [_job(ctx, SCAN)], ctx)
-    [event] = await collect(bus, [topics.artifacts], lambda e: len(e) >= 1)
+    [event, _completed] = await collect(bus, [topics.artifacts], lambda e: len(e) >= 2)
     return StoredArtifact.model_validate(event.data)
 
 
