@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 def serve() -> None:
     """Serve GET /artifacts/{artifact_id} on artifacts.host:artifacts.port over the configured store."""
     settings = load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
 
     async def main() -> None:
         await serve_artifacts(settings, stop_event())

@@ -64,3 +64,4 @@ def test_the_compose_configuration_loads(tmp_path: Path, monkeypatch: pytest.Mon
     assert (settings.bus.backend, settings.bus.kafka.bootstrap, settings.state.backend) == (
         "kafka", "kafka:9092", "postgres")
     assert (settings.receiver.host, settings.ops.host) == ("0.0.0.0", "0.0.0.0")
+    assert (settings.storage.backend, settings.storage.s3.endpoint) == ("s3", "http://s3:80")

@@ -97,6 +97,6 @@ def test_the_configmap_configuration_loads_with_the_secret_files_it_names(
     settings = load_settings()
     kafka = settings.bus.kafka
     assert (kafka.security_protocol, kafka.create_topics) == ("SASL_SSL", False)
-    assert settings.state.backend == "postgres"
+    assert (settings.state.backend, settings.storage.backend) == ("postgres", "s3")
     assert kafka.sasl_password is not None and kafka.sasl_password.get_secret_value() == "stand-in"
     assert (settings.receiver.port, settings.ops.port) == (8700, 8710)  # the ports the probes use
