@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from schemas.files import make_dirs
 from state.errors import KeyMissing
 
 
@@ -75,7 +76,7 @@ def local_key(path: Path) -> list[str]:
         return parse_keys(path.read_text())
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)  # new folders 0700 (DESIGN.md §5.5)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

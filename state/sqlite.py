@@ -22,6 +22,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from schemas.files import make_dirs
 from state.db import Row, Tx, migrations
 from state.errors import StateError, StateUnavailable
 
@@ -91,7 +92,7 @@ class SqliteDatabase:
     def _create_private(self) -> None:
         """The file holds sealed credentials and what was announced: owner only (the -wal and -shm
         files SQLite makes take the same mode)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.path.parent)  # new folders 0700 (DESIGN.md §5.5)
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         os.chmod(self.path, 0o600)
 

@@ -25,6 +25,7 @@ from schemas import ids
 from schemas.credentials import TokenRecord
 from schemas.envelope import Envelope
 from schemas.events import ReauthorizationNeeded
+from schemas.files import make_dirs
 from schemas.topics import CONNECTION_REAUTHORIZATION_NEEDED, Topics
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def _claims(state_dir: Path, tokens: MeditTokens) -> Path:
 
 def _claim(folder: Path, key: str) -> bool:
     """True for the one caller that creates `key` (atomic across tasks and processes)."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dirs(folder)  # 0700, parents too
     try:
         os.close(os.open(folder / key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:

@@ -22,6 +22,8 @@ from schemas.credentials import write_private
 from schemas.envelope import Envelope
 from schemas.settings import IteroConnection, ThreeShapeConnection, WebhookAuth
 from simulators.meditlink.archives import build_archive, items_of
+from state.seal import local_key
+from state.sqlite import SqliteDatabase
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +99,16 @@ def test_state_files_are_private(tmp_path: Path) -> None:
     threeshape = ThreeShapeConnection(id="dd", host="dd.local", user="u", password="p")
     WatchList(state, threeshape).watch(["patient-1"])
     assert_private(tmp_path)
+
+
+async def test_the_state_store_its_key_and_their_new_folders_are_private(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "var" / "state" / "state.sqlite3")
+    await db.open()
+    try:
+        local_key(tmp_path / "var" / "keys" / "state.sqlite3.key")
+        assert_private(tmp_path)
+    finally:
+        await db.close()
 
 
 def test_extracted_archive_members_are_private(tmp_path: Path) -> None:
