@@ -24,12 +24,17 @@ $(VENV)/.installed: pyproject.toml
 deploy/kafka/lib/.complete: deploy/kafka/pom.xml
 	deploy/kafka/kafka.sh build
 
-## Node packages of the contract checks (the AsyncAPI parser), exactly as locked, from the npm registry.
+## Node packages of the contract checks (the AsyncAPI parser) and of the TypeScript example consumer,
+## exactly as locked, from the npm registry.
 tools/asyncapi/node_modules/.complete: tools/asyncapi/package-lock.json
 	npm ci --prefix tools/asyncapi --no-audit --no-fund --ignore-scripts
 	touch $@
 
-node-tools: tools/asyncapi/node_modules/.complete
+examples/typescript-consumer/node_modules/.complete: examples/typescript-consumer/package-lock.json
+	npm ci --prefix examples/typescript-consumer --no-audit --no-fund --ignore-scripts
+	touch $@
+
+node-tools: tools/asyncapi/node_modules/.complete examples/typescript-consumer/node_modules/.complete
 
 ## Everything the tests need: the virtualenv, the Kafka broker and S3Proxy (Java 17 and Maven build them),
 ## the node packages of the contract checks (npm) and
