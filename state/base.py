@@ -8,6 +8,7 @@ Writes that only the holder of a connection's lease may make take `fence=`: the 
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -244,6 +245,7 @@ class StateStore(Protocol):
     sets: Sets
     markers: Markers
     oauth: OAuthStates
+    subscriptions: Subscriptions
 
     async def start(self) -> None:
         """Connect and run the schema migrations not yet applied."""
@@ -258,3 +260,101 @@ class StateStore(Protocol):
     async def reseal(self) -> int:
         """Re-encrypt every sealed row with the newest key (key rotation); returns the rows rewritten."""
         ...
+
+
+SubscriptionStatus = Literal["active", "disabled"]
+
+
+@dataclass(frozen=True)
+class SigningSecret:
+    """A Standard Webhooks secret (`whsec_…`); an old one still signs `until` a rotation's grace ends."""
+
+    secret: str
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """An HTTP endpoint that receives events signed with the Standard Webhooks scheme. URL and secrets are
+    sealed at rest (a URL may carry a token). Empty `vendors` / `accounts`: every one; `event_types` may
+    hold `*`."""
+
+    id: str
+    url: str
+    secrets: tuple[SigningSecret, ...]
+    event_types: tuple[str, ...] = ("*",)
+    vendors: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    allow_private: bool = False
+    status: SubscriptionStatus = "active"
+    created_at: datetime | None = None  # set by the store
+    failing_since: datetime | None = None
+    last_error: str | None = None
+    disabled_at: datetime | None = None
+    revision: int = 0  # set by the store: the store-wide subscriptions revision of its last change
+
+
+@dataclass(frozen=True)
+class DeadDelivery:
+    """An event a subscription's endpoint refused for good (a 4xx that a retry cannot change), kept to be
+    re-sent (`scanbridge subscriptions dead-letters --resend`)."""
+
+    subscription: str
+    event_id: str
+    topic: str
+    event: Mapping[str, Any]  # the CloudEvent, structured JSON form
+    reason: str
+    attempts: int
+    created_at: datetime | None = None  # set by the store
+
+
+class Subscriptions(Protocol):
+    async def add(self, subscription: Subscription) -> bool:
+        """Add; False when the id exists (nothing changed)."""
+        ...
+
+    async def get(self, subscription_id: str) -> Subscription | None: ...
+
+    async def list(self) -> list[Subscription]: ...
+
+    async def remove(self, subscription_id: str) -> bool:
+        """Forget it, what was delivered to it and its dead letters."""
+        ...
+
+    async def set_secrets(self, subscription_id: str, secrets: tuple[SigningSecret, ...]) -> bool: ...
+
+    async def revision(self) -> int:
+        """Grows with every change of any subscription: poll it to notice changes cheaply."""
+        ...
+
+    async def record_failure(self, subscription_id: str, error: str, at: datetime) -> datetime:
+        """Note a failed delivery; returns since when the endpoint fails (kept from the first failure)."""
+        ...
+
+    async def record_success(self, subscription_id: str) -> None:
+        """The endpoint answered: it is not failing any more."""
+        ...
+
+    async def disable(self, subscription_id: str, at: datetime) -> bool:
+        """Mark disabled; True when it was active."""
+        ...
+
+    async def enable(self, subscription_id: str) -> bool:
+        """Mark active again, not failing; True when it was disabled."""
+        ...
+
+    async def delivered(self, subscription_id: str, event_id: str) -> bool: ...
+
+    async def mark_delivered(self, subscription_id: str, event_id: str) -> None: ...
+
+    async def prune_delivered(self, before: datetime) -> int:
+        """Forget deliveries recorded before `before` (every subscription); returns how many."""
+        ...
+
+    async def add_dead_letter(self, letter: DeadDelivery) -> None: ...
+
+    async def dead_letters(self, subscription_id: str) -> builtins.list[DeadDelivery]:
+        """In the order they were recorded."""
+        ...
+
+    async def remove_dead_letter(self, subscription_id: str, event_id: str) -> bool: ...

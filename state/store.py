@@ -11,11 +11,13 @@ from state.tables.leases import SqlLeases
 from state.tables.markers import SqlMarkers
 from state.tables.oauth import SqlOAuthStates
 from state.tables.progress import SqlEntries, SqlMaps, SqlSets
+from state.tables.subscriptions import SqlSubscriptions
 
 SEALED = {
     "credentials": ("vendor", "conn"),
     "connections": ("vendor", "conn"),
     "oauth_states": ("state_hash",),
+    "subscriptions": ("id",),
 }
 
 
@@ -31,6 +33,7 @@ class SqlStateStore:
         self.sets = SqlSets(db)
         self.markers = SqlMarkers(db)
         self.oauth = SqlOAuthStates(db, sealer)
+        self.subscriptions = SqlSubscriptions(db, sealer)
 
     async def start(self) -> None:
         await self.db.open()
