@@ -30,7 +30,7 @@ from consumers.meditlink.normalize import (
     normalize,
 )
 from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
-from consumers.meditlink.reauth import report_unusable
+from consumers.meditlink.reauth import clear_reported, report_unusable
 from consumers.meditlink.resolve import Resolver
 from consumers.pipeline import ArtifactJob, announce_order, store_artifacts
 from consumers.privacy import Privacy
@@ -60,12 +60,13 @@ class MeditHandler:
 
     async def handle(self, notified: ScanNotified, ctx: WorkContext) -> None:
         client = self.client(notified.connection, ctx)
+        settings = ctx.settings
         try:
             await self._handle(notified, client, ctx)
         except ReauthorizationRequired:
-            settings = ctx.settings
             await report_unusable(ctx.publisher.bus, settings.bus.topics, client.tokens, settings.state_dir)
             raise
+        clear_reported(settings.state_dir, client.tokens)  # it works: a later refusal is a new change
 
     async def _handle(self, notified: ScanNotified, client: MeditClient, ctx: WorkContext) -> None:
         policy = ctx.settings.worker.retry
