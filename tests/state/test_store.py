@@ -15,6 +15,7 @@ from state.base import (
     MarkerKey,
     PendingAuthorization,
 )
+from state.db import migrations
 from state.errors import CorruptState, CredentialsMissing, StaleLease, StateUnavailable, VersionConflict
 from state.store import SqlStateStore
 from tests.state.conftest import StoreFactory
@@ -39,7 +40,8 @@ async def test_stores_starting_at_once_apply_each_migration_once(open_store: Sto
     stores = [open_store() for _ in range(4)]
     await asyncio.gather(*(s.start() for s in stores))
     applied = await _raw(stores[0], "SELECT version, name FROM schema_migrations ORDER BY version")
-    assert applied == [(1, "initial")]
+    assert applied == [(m.version, m.name) for m in migrations("sqlite")]
+    assert applied[:2] == [(1, "initial"), (2, "subscriptions")]
     assert await stores[0].ready()
 
 
