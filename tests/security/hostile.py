@@ -27,11 +27,15 @@ class Seen:
 
 @dataclass
 class Hostile:
-    """What the server saw and what its JSON routes answer (`json[path]`, default `{}`)."""
+    """What the server saw and how it answers any other path: `json[path]` as JSON, a path in `endless`
+    or `drip` as those routes would (with their default parameters), else 404."""
 
     seen: list[Seen] = field(default_factory=list)
     json: dict[str, Any] = field(default_factory=dict)
-    served_bytes: int = 0
+    endless: set[str] = field(default_factory=set)
+    drip: set[str] = field(default_factory=set)
+    declare: bool = False  # endless answers declare their size (Content-Length)
+    served_bytes: int = 0  # handed to the connection while the client was still connected
 
     def authorizations(self) -> list[str | None]:
         return [s.headers.get("authorization") for s in self.seen]
@@ -65,12 +69,14 @@ def create_app(state: Hostile) -> Starlette:
         async def body() -> AsyncIterator[bytes]:
             yield b"["
             sent = 1
-            while sent < total:
-                state.served_bytes += len(chunk)
-                sent += len(chunk)
-                yield chunk
+            while sent < total and not await request.is_disconnected():
+                step = chunk[: total - sent]
+                state.served_bytes += len(step)
+                sent += len(step)
+                yield step
 
-        headers = {"content-length": str(total)} if request.query_params.get("declare") else None
+        declare = state.declare or request.query_params.get("declare")
+        headers = {"content-length": str(total)} if declare else None
         return StreamingResponse(body(), media_type="application/json", headers=headers)
 
     async def drip(request: Request) -> Response:
@@ -78,11 +84,14 @@ def create_app(state: Hostile) -> Starlette:
         await record(request)
         every = float(request.query_params.get("every", "0.02"))
         total = int(request.query_params.get("total", "100000"))
-        slow_headers = float(request.query_params.get("headers_after", "0"))
-        await asyncio.sleep(slow_headers)
+        headers_at = asyncio.get_running_loop().time() + float(request.query_params.get("headers_after", "0"))
+        while asyncio.get_running_loop().time() < headers_at and not await request.is_disconnected():
+            await asyncio.sleep(0.05)
 
         async def body() -> AsyncIterator[bytes]:
             for _ in range(total):
+                if await request.is_disconnected():
+                    return
                 state.served_bytes += 1
                 yield b" "
                 await asyncio.sleep(every)
@@ -90,8 +99,12 @@ def create_app(state: Hostile) -> Starlette:
         return StreamingResponse(body(), media_type="application/json")
 
     async def answer(request: Request) -> Response:
-        await record(request)
         path = request.url.path
+        if path in state.endless:
+            return await endless(request)
+        if path in state.drip:
+            return await drip(request)
+        await record(request)
         if path not in state.json:
             return JSONResponse({"error": "not found"}, status_code=404)
         return JSONResponse(state.json[path])
