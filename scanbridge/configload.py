@@ -22,6 +22,7 @@ from pydantic_settings import SettingsError
 from schemas.settings import (
     CONFIG_ENV,
     ConfigFileMissing,
+    SecretInConfigFile,
     Settings,
     config_path,
     kafka_bootstrap_from_env,
@@ -46,8 +47,8 @@ def load_settings() -> Settings:
     try:
         path = config_path()
         settings = Settings()
-    except ConfigFileMissing as exc:
-        raise ConfigError([str(exc)]) from None
+    except (ConfigFileMissing, SecretInConfigFile) as exc:
+        raise ConfigError([f"{path}: {exc}" if isinstance(exc, SecretInConfigFile) else str(exc)]) from None
     except tomllib.TOMLDecodeError as exc:
         syntax = _without_quoted(str(exc))
         raise ConfigError([f"{path}: not valid TOML: {syntax}; fix the syntax there"]) from None

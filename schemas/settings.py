@@ -462,6 +462,10 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
 
+class SecretInConfigFile(ValueError):
+    """The TOML file holds a secret that belongs in the environment or a secret file."""
+
+
 class _TomlWithoutSecrets(TomlConfigSettingsSource):
     """The TOML file, refused when it holds a secret that belongs in the environment or a secret file."""
 
@@ -470,7 +474,7 @@ class _TomlWithoutSecrets(TomlConfigSettingsSource):
         for section, key in SECRETS_NOT_IN_TOML:
             table = data.get(section)
             if isinstance(table, dict) and key in table:
-                raise ValueError(f"{section}.{key} must not be in the TOML file: set "
+                raise SecretInConfigFile(f"{section}.{key} must not be in the TOML file: set "
                                  f"SCANBRIDGE_{section.upper()}__{key.upper()} or {section}.{key}_file")
         return data
 

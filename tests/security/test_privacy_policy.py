@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +163,20 @@ def test_log_references_are_keyed_and_short() -> None:
     with_key = Privacy("hash", KEY.encode()).ref("PMS-7")
     assert len(with_key) == 12 and with_key not in hashlib.sha256(b"PMS-7").hexdigest()
     assert with_key != Privacy("hash", OTHER_KEY.encode()).ref("PMS-7")
+
+
+@pytest.mark.parametrize(("toml", "env", "says"), [
+    ("", {"SCANBRIDGE_PRIVACY__PATIENT_FIELDS": "hash"}, 'privacy.patient_fields = "hash" needs a key'),
+    (f'[privacy]\nhash_key = "{KEY}"\n', {}, "privacy.hash_key must not be in the TOML file"),
+])
+def test_the_service_refuses_to_start_in_one_line_that_says_where_the_key_goes(
+        tmp_path: Path, toml: str, env: dict[str, str], says: str) -> None:
+    config = tmp_path / "scanbridge.toml"
+    config.write_text(toml)
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith("SCANBRIDGE_") and k != "KAFKA_BOOTSTRAP"}
+    done = subprocess.run([str(Path(sys.executable).with_name("scanbridge")), "worker"], capture_output=True,
+                          text=True, timeout=60, env={**environ, "SCANBRIDGE_CONFIG": str(config), **env})
+    assert done.returncode == 2
+    assert says in done.stderr and "SCANBRIDGE_PRIVACY__HASH_KEY" in done.stderr
+    assert KEY not in done.stderr and len(done.stderr.strip().splitlines()) == 1
