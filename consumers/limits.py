@@ -9,6 +9,7 @@ a worker slot for as long as it likes. Here:
   first window starts with the request, so the answer's headers are due within it too.
 - `read_capped(response, max_bytes)`: the body up to `max_bytes`; beyond, `AnswerTooLarge` and no
   further byte is read (a declared Content-Length over the cap is refused before reading).
+- `CappedTransport`: the same cap for clients whose answers a library reads (authlib's token calls).
 
 Both time limits raise `TooSlow`, a `ServerError`: the retry policy decides, the slot is freed.
 """
@@ -90,3 +91,45 @@ async def read_capped(response: httpx.Response, max_bytes: int, what: str, *,
                 return bytes(body[:max_bytes])
             raise AnswerTooLarge(f"{what}: answer exceeds the cap of {max_bytes} bytes")
     return bytes(body)
+
+
+TOKEN_ANSWER_BYTES = 1024**2  # a token answer is a few hundred bytes
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, max_bytes: int) -> None:
+        self._inner = inner
+        self._max_bytes = max_bytes
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        got = 0
+        async for chunk in self._inner:
+            got += len(chunk)
+            if got > self._max_bytes:
+                raise AnswerTooLarge(f"answer exceeds the cap of {self._max_bytes} bytes")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class CappedTransport(httpx.AsyncBaseTransport):
+    """For clients whose answers a library reads (authlib's token calls): each body is capped at
+    `max_bytes` as it arrives; compression is declined and never decoded (a compressed answer is then
+    unreadable rather than a decompression bomb)."""
+
+    def __init__(self, max_bytes: int = TOKEN_ANSWER_BYTES,
+                 inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self._max_bytes = max_bytes
+        self._inner = inner or httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.headers["accept-encoding"] = "identity"
+        response = await self._inner.handle_async_request(request)
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
+        return httpx.Response(response.status_code, headers=headers, extensions=response.extensions,
+                              stream=_CappedStream(response.stream, self._max_bytes))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

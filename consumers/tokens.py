@@ -1,7 +1,8 @@
 """Bearer tokens of one connection, persisted (0600) and refreshed under one lock per connection.
 
 The refresh-token exchange is an OAuth2 `refresh_token` grant made with authlib; a refresh token
-the vendor refuses (`invalid_grant`) means the connection must be paired / authorized again.
+the vendor refuses (`invalid_grant`) means the connection must be paired / authorized again. The
+exchange has a deadline and its answer a byte cap, like every vendor call (`consumers.limits`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ with warnings.catch_warnings():
 
 from consumers.errors import ServerError, Unauthorized
 from consumers.http import translate_transport_errors
+from consumers.limits import CappedTransport, within
 from schemas.credentials import write_private
+from schemas.settings import VendorLimits
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +45,10 @@ class TokenStore:
         token_url: str,
         client_id: str | None = None,
         client_secret: str | None = None,
+        limits: VendorLimits | None = None,
     ) -> None:
         self._path = path
+        self._deadline_s = (limits or VendorLimits()).call_deadline_s
         self._token_url = token_url
         self._client_id = client_id
         self._client_secret = client_secret
@@ -71,13 +76,15 @@ class TokenStore:
             if self._tokens.access_token != stale_access_token:
                 return self._tokens.access_token  # someone else already refreshed
             client = AsyncOAuth2Client(
-                client_id=self._client_id, client_secret=self._client_secret, timeout=30.0
+                client_id=self._client_id, client_secret=self._client_secret, timeout=30.0,
+                transport=CappedTransport(),
             )
             try:
-                with translate_transport_errors():
-                    token = await client.refresh_token(
-                        self._token_url, refresh_token=self._tokens.refresh_token
-                    )
+                async with within(self._deadline_s, "token refresh"):
+                    with translate_transport_errors():
+                        token = await client.refresh_token(
+                            self._token_url, refresh_token=self._tokens.refresh_token
+                        )
             except OAuthError as exc:
                 if exc.error == "invalid_grant":
                     raise Unauthorized(

@@ -64,6 +64,7 @@ def token_store(settings: Settings, connection: IteroConnection) -> TokenStore:
             token_url=connection.token_url,
             client_id=connection.client_id,
             client_secret=connection.client_secret.get_secret_value() if connection.client_secret else None,
+            limits=settings.worker.limits,
         )
     return _STORES[path]
 

@@ -1,6 +1,7 @@
 """Medit Link OAuth2 tokens of one connection: password grant, refresh before expiry and on 401, under
 one lock per connection in the process (meditlink-openapi.txt §1.2.3 Password Grant, §1.4 Refresh
 Token, FAQ "How to handle token expiration": access 24 h, refresh 7 d, `invalid_grant` when refused).
+Token calls have the default call deadline and a 1 MiB answer cap (`consumers.limits`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ with warnings.catch_warnings():
 
 from consumers.errors import ServerError, Unauthorized
 from consumers.http import translate_transport_errors
+from consumers.limits import CappedTransport, within
 from schemas.credentials import TokenRecord, load_tokens, new_state, save_tokens, token_path
-from schemas.settings import MeditConnection
+from schemas.settings import MeditConnection, VendorLimits
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ def oauth_client(connection: MeditConnection, **kwargs: Any) -> AsyncOAuth2Clien
     """Client authentication by HTTP Basic at the token endpoint (§1.2.1 Step #4, §1.2.3)."""
     return AsyncOAuth2Client(client_id=connection.client_id,
                              client_secret=connection.client_secret.get_secret_value(),
-                             token_endpoint_auth_method=BASIC, timeout=30.0, **kwargs)
+                             token_endpoint_auth_method=BASIC, timeout=30.0,
+                             transport=CappedTransport(), **kwargs)
 
 
 def token_url(connection: MeditConnection) -> str:
@@ -49,11 +52,12 @@ def token_url(connection: MeditConnection) -> str:
 async def _token_call(connection: MeditConnection, what: str, **params: Any) -> dict[str, Any]:
     client = oauth_client(connection)
     try:
-        with translate_transport_errors():
-            if "refresh_token" in params:
-                token = await client.refresh_token(token_url(connection), **params)
-            else:
-                token = await client.fetch_token(token_url(connection), **params)
+        async with within(VendorLimits().call_deadline_s, what):
+            with translate_transport_errors():
+                if "refresh_token" in params:
+                    token = await client.refresh_token(token_url(connection), **params)
+                else:
+                    token = await client.fetch_token(token_url(connection), **params)
     except OAuthError as exc:
         if exc.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
             message = f"{what} refused ({exc.error}): authorize the connection again"

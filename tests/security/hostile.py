@@ -111,5 +111,5 @@ def create_app(state: Hostile) -> Starlette:
 
     return Starlette(routes=[
         Route("/blob", blob), Route("/capture.jpg", jpeg), Route("/hop", hop), Route("/endless", endless),
-        Route("/drip", drip), Route("/{path:path}", answer),
+        Route("/drip", drip), Route("/{path:path}", answer, methods=["GET", "POST"]),
     ])

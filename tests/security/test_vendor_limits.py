@@ -14,9 +14,11 @@ import pytest
 
 from bus.local import LocalBus
 from consumers.errors import AnswerTooLarge, TooSlow
+from consumers.meditlink.oauth import password_grant
 from consumers.storage import FolderStore
 from consumers.threeshape.client import DentalDesktopClient, build_http_client
 from consumers.threeshape.tls import pinned_transport
+from consumers.tokens import Tokens, TokenStore
 from scanbridge.runtime import run_worker
 from schemas import ids
 from schemas.envelope import Envelope, utcnow
@@ -24,6 +26,7 @@ from schemas.events import ScanNotified
 from schemas.settings import (
     BusSettings,
     IteroConnection,
+    MeditConnection,
     RetrySettings,
     Settings,
     StorageSettings,
@@ -167,3 +170,25 @@ async def test_a_dripping_dental_desktop_server_ends_at_the_call_deadline(
         with pytest.raises(TooSlow):
             await DentalDesktopClient(http, limits=QUICK).get_available_clients()
     assert tls_vendor.state.served_bytes < DRIP
+
+
+@pytest.mark.parametrize("behaviour", ["endless", "drip"])
+async def test_a_hostile_token_endpoint_cannot_grow_memory_or_hold_the_refresh(
+    vendor: Server, tmp_path: Path, behaviour: str
+) -> None:
+    """The refresh-token exchange (authlib reads the answer) has the same cap and deadline."""
+    getattr(vendor.state, behaviour).add("/oauth/token")
+    tokens = TokenStore(tmp_path / "t.json", Tokens("a", "r"), token_url=f"{vendor.url}/oauth/token",
+                        limits=QUICK)
+    with pytest.raises(AnswerTooLarge if behaviour == "endless" else TooSlow):
+        await tokens.refresh("a")
+    assert vendor.state.served_bytes < (32 * MiB if behaviour == "endless" else DRIP)
+
+
+async def test_a_hostile_medit_token_endpoint_is_capped(vendor: Server) -> None:
+    vendor.state.endless.add("/oauth/token")
+    connection = MeditConnection(id="lab-1", webhook=WebhookAuth(token="t" * 32), auth_url=vendor.url,
+                                 api_url=vendor.url, client_id="c", client_secret="s")
+    with pytest.raises(AnswerTooLarge):
+        await password_grant(connection, "user", "password")
+    assert vendor.state.served_bytes < 32 * MiB
