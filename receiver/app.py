@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from bus.base import Bus
-from receiver import contract, health, itero, meditlink, meditlink_oauth, metrics
+from receiver import contract, health, itero, meditlink, meditlink_oauth, metrics, openapi
 from receiver.errors import EXCEPTION_HANDLERS
 from schemas.settings import Settings
 
@@ -30,6 +30,7 @@ def create_app(settings: Settings, bus: Bus, *, manage_bus: bool = True) -> Star
             *health.routes(bus),
             *metrics.routes(),
             *contract.routes(settings),
+            *openapi.routes(),
             *meditlink.routes(settings, bus),  # before iTero's /hooks/{vendor}/{token}
             *meditlink_oauth.routes(settings),
             *itero.routes(settings, bus),

@@ -134,8 +134,9 @@ async def _oauth(receiver: Receiver, case: bytes) -> None:
 
 plain_requests = st.tuples(
     st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"]),
-    st.sampled_from(["/healthz", "/readyz", "/metrics", "/hooks", "/hooks/", "/oauth/meditlink/callback",
-                     f"/hooks/itero/{TOKEN}/extra", "/%ff", "/hooks/%ED%A0%80/x", "/.."]),
+    st.sampled_from(["/healthz", "/readyz", "/metrics", "/asyncapi.json", "/openapi.json", "/hooks",
+                     "/hooks/", "/oauth/meditlink/callback", f"/hooks/itero/{TOKEN}/extra", "/%ff",
+                     "/hooks/%ED%A0%80/x", "/.."]),
     st.binary(max_size=100),
 )
 
