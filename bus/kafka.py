@@ -27,6 +27,7 @@ from bus.codec import decode, encode
 from bus.errors import BusRefused, BusUnavailable, EventTooLarge, NotAssigned
 from bus.kafkaconn import client_options, explain_failure
 from bus.kafkatopics import TopicReport, prepare
+from bus.metrics import forget_lag, set_lag, timed_publish
 from schemas.envelope import Envelope
 from schemas.kafkaconfig import KafkaSettings
 
@@ -81,6 +82,10 @@ class KafkaBus:
         await self._reset_producer()
 
     async def publish(self, topic: str, event: Envelope) -> None:
+        with timed_publish("kafka"):
+            await self._publish(topic, event)
+
+    async def _publish(self, topic: str, event: Envelope) -> None:
         key, value, headers = encode(event)
         producer = await self._producer_started()
         try:
@@ -160,6 +165,7 @@ class KafkaConsumer:
         self._group = group
         self._assignment_timeout_s = settings.assignment_timeout_s
         self._settings = settings
+        self._committed: dict[TopicPartition, int] = {}  # by this member, for the lag gauge
         self._consumer = AIOKafkaConsumer(
             *topics,
             **client_options(settings),
@@ -194,7 +200,22 @@ class KafkaConsumer:
                         event=decode(r.key, r.value or b"", list(r.headers)),
                     )
                 )
+        self._update_lag()
         return out
+
+    def _update_lag(self) -> None:
+        """Lag = the partition's high watermark (as last fetched) minus this group's committed offset."""
+        assigned = self._consumer.assignment()
+        gone = {(tp.topic, tp.partition) for tp in self._committed if tp not in assigned}
+        if gone:
+            forget_lag(self._group, gone)
+            self._committed = {tp: o for tp, o in self._committed.items() if tp in assigned}
+        lags = {}
+        for tp, offset in self._committed.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                lags[(tp.topic, tp.partition)] = highwater - offset
+        set_lag(self._group, lags)
 
     async def commit(self, offsets: dict[Partition, int]) -> None:
         """Partitions a rebalance took away are skipped (their new owner resumes from the last commit);
@@ -204,6 +225,8 @@ class KafkaConsumer:
                 if (tp := TopicPartition(p.topic, p.partition)) in assigned}
         if held:
             await self._consumer.commit(held)
+            self._committed.update({tp: meta.offset for tp, meta in held.items()})
+            self._update_lag()
 
     async def _assignment(self) -> set[TopicPartition]:
         """Wait for the group to assign partitions (aiokafka joins in the background), up to the deadline:

@@ -25,6 +25,7 @@ from bus.base import Delivery, Partition
 from bus.codec import decode, encode
 from bus.errors import BusError, BusUnavailable
 from bus.groupcommit import GroupCommit
+from bus.metrics import set_lag, timed_publish
 from schemas.envelope import Envelope
 from schemas.files import ensure_private_file, make_dirs
 
@@ -141,7 +142,8 @@ class LocalBus:
         """
         key, value, headers = encode(event)
         encoded = json.dumps([[name, data.hex()] for name, data in headers])
-        await self._commits.append((topic, key, value, encoded))
+        with timed_publish("local"):
+            await self._commits.append((topic, key, value, encoded))
 
     async def ready(self) -> bool:
         try:
@@ -300,6 +302,8 @@ class LocalConsumer:
             await asyncio.sleep(min(IDLE_POLL_S, remaining))
 
     async def commit(self, offsets: dict[Partition, int]) -> None:
+        lags: dict[tuple[str, int], int] = {}
+
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -313,6 +317,7 @@ class LocalConsumer:
                         "INSERT OR REPLACE INTO committed (grp, topic, pos) VALUES (?, ?, ?)",
                         (self._group, p.topic, pos),
                     )
+                    lags[(p.topic, p.partition)] = _end(conn, p.topic) - pos
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -320,6 +325,7 @@ class LocalConsumer:
 
         if offsets:
             await self._store.run(write)
+            set_lag(self._group, lags)
 
     async def _assigned(self) -> list[str]:
         """Wait until this member holds every topic, as Kafka's consumer waits for its assignment."""

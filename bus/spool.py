@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from collections import Counter
+from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from bus.base import Bus, Consumer, Partition
 from bus.deadletter import make_dead_letter
 from bus.errors import BusError, BusRefused, BusUnavailable, EventTooLarge, TopicsNotReady
 from bus.local import LocalBus
+from bus.metrics import SPOOL_EVENTS, SPOOL_OLDEST_AGE
 from schemas.envelope import Envelope, utcnow
 from schemas.files import open_private
 
@@ -53,12 +55,19 @@ class SpoolingBus:
         self._spool_topics: set[str] = set()
         self._primary_topics: list[str] = []  # topics still to create on the primary
         self._task: asyncio.Task[None] | None = None
+        self._depth = 0  # rows in the spool, for the gauges
+        self._oldest: datetime | None = None  # event time of the oldest row
         self.counters: Counter[str] = Counter()  # published, spooled, forwarded, forward_failed, refused
         self.refused_path = spool.path.with_name(spool.path.name + ".refused.jsonl")
 
     async def start(self) -> None:
         await self._spool.start()
-        self._spooling = await self._spool.count() > 0 or bool(self._primary_topics)
+        self._depth = await self._spool.count()
+        oldest = await self._spool.oldest(1)
+        self._oldest = oldest[0][2].time if oldest else None
+        SPOOL_EVENTS.set_function(lambda: self._depth)
+        SPOOL_OLDEST_AGE.set_function(self.oldest_age_s)
+        self._spooling = self._depth > 0 or bool(self._primary_topics)
         await self._primary.start()
         if self._primary_topics:
             log.warning("primary bus not reachable at start; spooling to %s until it is", self._spool.path)
@@ -93,9 +102,18 @@ class SpoolingBus:
             await self._spool.ensure_topics([topic])
             self._spool_topics.add(topic)
         await self._spool.publish(topic, event)
+        self._depth += 1
+        if self._oldest is None:
+            self._oldest = event.time
         self._spooling = True
         self._wake.set()
         self.counters["spooled"] += 1
+
+    def oldest_age_s(self) -> float:
+        """How long the oldest spooled event has waited (0 with an empty spool)."""
+        if self._oldest is None or self._depth == 0:
+            return 0.0
+        return max(0.0, (utcnow() - self._oldest).total_seconds())
 
     async def pending(self) -> int:
         """Events in the spool not yet acknowledged by the primary."""
@@ -181,13 +199,16 @@ class SpoolingBus:
             async with self._lock:
                 if await self._spool.count() == 0:
                     self._spooling = False
+                    self._depth, self._oldest = 0, None
             return True
+        self._oldest = rows[0][2].time
         # Keys are independent: forward each (topic, key) run concurrently, each in order.
         runs = [list(run) for _, run in groupby(sorted(rows, key=lambda r: (r[1], r[2].partitionkey, r[0])),
                                                 key=lambda r: (r[1], r[2].partitionkey))]
         results = await asyncio.gather(*(self._forward_run(run) for run in runs))
         acknowledged = [seq for seqs, _ in results for seq in seqs]
         await self._spool.remove(acknowledged)
+        self._depth = max(0, self._depth - len(acknowledged))
         self.counters["forwarded"] += len(acknowledged)
         errors = [error for _, error in results if error is not None]
         if errors:

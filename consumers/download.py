@@ -4,6 +4,7 @@ memory and size, a minimum speed (`limits.speed_floor`) (DESIGN.md §5.4, §5.6)
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -13,6 +14,7 @@ from consumers.artifacts.base import ArtifactStore
 from consumers.errors import ArtifactRejected
 from consumers.http import raise_for_status, translate_transport_errors
 from consumers.limits import declared_size, speed_floor
+from consumers.metrics import DOWNLOAD_BYTES, DOWNLOAD_SECONDS
 from consumers.origin import OriginScope
 from consumers.storage import StoredFile
 from schemas.settings import VendorLimits
@@ -57,6 +59,28 @@ async def download(
     limits: VendorLimits,
 ) -> StoredFile | None:
     """Store the body at `relative_path`; None when the vendor answered 204 (nothing to fetch)."""
+    vendor = relative_path.split("/", 1)[0]  # the store layout starts with the vendor
+    started = time.perf_counter()
+    stored = await _download(client, request, store, relative_path, scope=scope, allowed_hosts=allowed_hosts,
+                             max_bytes=max_bytes, chunk_bytes=chunk_bytes, limits=limits)
+    if stored is not None:
+        DOWNLOAD_SECONDS.labels(vendor).observe(time.perf_counter() - started)
+        DOWNLOAD_BYTES.labels(vendor).observe(stored.size)
+    return stored
+
+
+async def _download(
+    client: httpx.AsyncClient,
+    request: DownloadRequest,
+    store: ArtifactStore,
+    relative_path: str,
+    *,
+    scope: OriginScope,
+    allowed_hosts: frozenset[str],
+    max_bytes: int,
+    chunk_bytes: int,
+    limits: VendorLimits,
+) -> StoredFile | None:
     url = check_allowed(request.url, allowed_hosts, scope)
     async with speed_floor(limits, "download") as pace:
         for _ in range(MAX_REDIRECTS + 1):

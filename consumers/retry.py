@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from consumers.clock import Clock
 from consumers.errors import NotReady, RetryableError, StorageFull
+from consumers.metrics import RETRIES
 from schemas.settings import RetrySettings
 
 log = logging.getLogger(__name__)
@@ -102,5 +103,6 @@ async def retrying(
             delay = delay_after(exc, len(attempts), policy)
             if clock.now() + delay - started > limit:
                 raise RetriesExhausted(what, exc, attempts) from exc
+            RETRIES.labels(type(exc).__name__).inc()
             log.info("retrying %s in %.1fs (attempt %d): %s", what, delay, len(attempts), type(exc).__name__)
             await clock.sleep(delay)

@@ -21,9 +21,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from consumers.errors import ServerError, Unauthorized
+from consumers.errors import ServerError, Unauthorized, VendorError
 from consumers.http import translate_transport_errors
 from consumers.limits import CappedTransport, within
+from consumers.metrics import TOKEN_REFRESHES
 from schemas.credentials import write_private
 from schemas.settings import VendorLimits
 
@@ -86,18 +87,24 @@ class TokenStore:
                             self._token_url, refresh_token=self._tokens.refresh_token
                         )
             except OAuthError as exc:
+                TOKEN_REFRESHES.labels("itero", "refused" if exc.error == "invalid_grant" else "error").inc()
                 if exc.error == "invalid_grant":
                     raise Unauthorized(
                         "refresh token refused (invalid_grant): re-authorization needed"
                     ) from exc
                 raise ServerError(f"token refresh failed: {exc.error}") from exc
             except ValueError as exc:  # a non-JSON or malformed answer
+                TOKEN_REFRESHES.labels("itero", "error").inc()
                 raise ServerError("token refresh answer unreadable") from exc
+            except VendorError:  # the token endpoint unreachable or too slow
+                TOKEN_REFRESHES.labels("itero", "error").inc()
+                raise
             finally:
                 await client.aclose()
             self._tokens = Tokens(
                 token["access_token"], token.get("refresh_token") or self._tokens.refresh_token
             )
             self._save()
+            TOKEN_REFRESHES.labels("itero", "ok").inc()
             log.info("access token refreshed")
             return self._tokens.access_token

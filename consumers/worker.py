@@ -17,7 +17,7 @@ from bus.errors import BusUnavailable, EventTooLarge
 from consumers import health
 from consumers.context import Handler, WorkContext
 from consumers.errors import PermanentError, StorageFull
-from consumers.metrics import WORKER_EVENTS
+from consumers.metrics import DEAD_LETTERS, ORDERS_IN_FLIGHT, RETRIES, WORKER_EVENTS
 from consumers.offsets import OffsetTracker
 from consumers.privacy import Privacy
 from consumers.retry import Attempts, RetriesExhausted, backoff, retrying
@@ -84,10 +84,12 @@ class Worker:
         # This task's context only: every line logged while the event is worked on names it.
         structlog.contextvars.bind_contextvars(event_id=delivery.event.id,
                                                partition_key=delivery.event.partitionkey)
+        ORDERS_IN_FLIGHT.inc()
         try:
             await self._process(delivery)
             self._tracker.finished(delivery.partition, delivery.offset)
         finally:
+            ORDERS_IN_FLIGHT.dec()
             self._slots.release()
 
     async def _process(self, delivery: Delivery) -> None:
@@ -111,21 +113,24 @@ class Worker:
             except BusUnavailable as exc:
                 # Not the event's fault: wait for the bus, keep the offset where it is.
                 self._count("bus_retries")
+                RETRIES.labels("BusUnavailable").inc()
                 log.warning("bus unavailable while handling %s: %s", event.id, exc)
                 await self._ctx.clock.sleep(5.0)
             except (PermanentError, RetriesExhausted, ValueError, EventTooLarge) as exc:
                 # EventTooLarge: an event of this order is refused for its size; it never will fit.
                 attempts.record(exc)
                 self._connection_failed(event, exc)
-                await self._dead_letter(delivery, str(exc), attempts)
+                await self._dead_letter(delivery, str(exc), attempts, type(exc).__name__)
                 return
             except Exception as exc:
                 self._count("errors")
                 attempts.add(exc)
                 unexpected += 1
                 log.exception("handler failed for event %s (attempt %d)", event.id, unexpected)
+                RETRIES.labels(type(exc).__name__).inc()
                 if unexpected >= UNEXPECTED_ATTEMPTS:
-                    await self._dead_letter(delivery, f"handler failed: {type(exc).__name__}", attempts)
+                    await self._dead_letter(delivery, f"handler failed: {type(exc).__name__}", attempts,
+                                            type(exc).__name__)
                     return
                 await self._ctx.clock.sleep(backoff(unexpected, self._ctx.settings.worker.retry))
 
@@ -152,13 +157,14 @@ class Worker:
             if self._lock_users[key] == 0:
                 del self._lock_users[key], self._order_locks[key]
 
-    async def _dead_letter(self, delivery: Delivery, reason: str, attempts: Attempts) -> None:
+    async def _dead_letter(self, delivery: Delivery, reason: str, attempts: Attempts, kind: str) -> None:
         original = Privacy.of(self._ctx.settings.privacy).event(delivery.event)  # it copies the event
         letter = make_dead_letter(original, delivery.partition.topic, reason, attempts.history)
         while True:
             try:
                 await self._bus.publish(self._topics.deadletter, letter)
                 self._count("dead_lettered")
+                DEAD_LETTERS.labels(kind).inc()
                 log.warning("event %s dead-lettered: %s", delivery.event.id, reason)
                 return
             except BusUnavailable:

@@ -1,8 +1,11 @@
-"""Prometheus counters of the receiver and `GET /metrics`; labels never carry tokens or patient data."""
+"""Prometheus metrics of the receiver — webhooks by vendor and status, and how long each took to be
+answered — and `GET /metrics`; labels never carry tokens or patient data."""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -10,6 +13,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 WEBHOOKS = Counter("scanbridge_webhooks_total", "Webhook requests by vendor route and HTTP status",
                    ["vendor", "status"])
+WEBHOOK_SECONDS = Histogram(
+    "scanbridge_webhook_seconds", "Time from a webhook's arrival to its answer (a 202 waits for the bus)",
+    ["vendor", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 KNOWN_VENDORS = frozenset({"itero", "align", "meditlink"})
 
 
@@ -25,10 +33,13 @@ class WebhookCounter:
             await self.app(scope, receive, send)
             return
         vendor = parts[2] if parts[2] in KNOWN_VENDORS else "unknown"
+        started = time.perf_counter()
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                WEBHOOKS.labels(vendor, str(message["status"])).inc()
+                status = str(message["status"])
+                WEBHOOKS.labels(vendor, status).inc()
+                WEBHOOK_SECONDS.labels(vendor, status).observe(time.perf_counter() - started)
             await send(message)
 
         await self.app(scope, receive, counting_send)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from consumers.errors import Unauthorized, VendorError
 from consumers.itero import orderindex, pairing
 from consumers.itero.client import IteroClient
 from consumers.itero.normalize import version_of
+from consumers.metrics import poll_outcome
 from consumers.records import as_text, as_utc, ci_get
 from consumers.storage import safe_component
 from schemas import ids
@@ -221,11 +223,13 @@ class IteroPoller:
         while not stop.is_set():
             try:
                 result = await self.poll_once()
+                poll_outcome(self.connection.vendor, self.connection.id, True, time.time())
                 if result.notified or result.captures_notified:
                     log.info("poll %s: %d orders, %d captures notified", self.name, result.notified,
                              result.captures_notified)
             except Exception as exc:  # noqa: BLE001 - one connection's failure never stops the loop
                 self.counters["errors"] += 1
+                poll_outcome(self.connection.vendor, self.connection.id, False, time.time())
                 log.warning("poll %s (%s) failed: %s: %s", self.name, host, type(exc).__name__, exc,
                             extra={"host": host})
             await sleep_or_stop(self.clock, self.connection.poll_interval_s, stop)

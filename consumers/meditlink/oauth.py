@@ -23,6 +23,7 @@ with warnings.catch_warnings():
 from consumers.errors import ServerError, Unauthorized
 from consumers.http import translate_transport_errors
 from consumers.limits import CappedTransport, within
+from consumers.metrics import TOKEN_REFRESHES
 from schemas.credentials import TokenRecord, load_tokens, new_state, save_tokens, token_path
 from schemas.settings import MeditConnection, VendorLimits
 
@@ -130,12 +131,17 @@ class MeditTokens:
                 token = await _token_call(self.connection, "token refresh",
                                           refresh_token=record.refresh_token)
             except ReauthorizationRequired:
+                TOKEN_REFRESHES.labels(VENDOR, "refused").inc()
                 self.update(needs_reauthorization=True)
                 log.warning("medit link refresh token refused; connection needs re-authorization",
                             extra={"connection": self.connection.id})
                 raise
+            except ServerError:
+                TOKEN_REFRESHES.labels(VENDOR, "error").inc()
+                raise
             fresh = TokenRecord.from_token_response(token, previous=record)
             self._store(fresh.model_copy(update={"reported_refresh_exp": record.reported_refresh_exp}))
+            TOKEN_REFRESHES.labels(VENDOR, "ok").inc()
             log.info("medit link access token refreshed", extra={"connection": self.connection.id})
             return fresh.access_token
 

@@ -28,6 +28,7 @@ from consumers.meditlink.client import MeditClient
 from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
 from consumers.meditlink.reauth import clear_reported, report_if_expiring, report_unusable
 from consumers.meditlink.search import FUTURE_SLACK_MS
+from consumers.metrics import poll_outcome
 from consumers.records import as_text, as_utc, ci_get
 from consumers.retry import RetriesExhausted
 from schemas import ids
@@ -93,10 +94,13 @@ class MeditPoller:
         while not stop.is_set():
             try:
                 await self.poll_once()
+                poll_outcome(VENDOR, self.connection.id, True, time.time())
             except ReauthorizationRequired:
+                poll_outcome(VENDOR, self.connection.id, False, time.time())
                 log.warning("medit link poller paused: connection needs re-authorization",
                             extra={"connection": self.connection.id})
             except Exception as exc:  # noqa: BLE001 - the top-level loop: log, count, go on
+                poll_outcome(VENDOR, self.connection.id, False, time.time())
                 log.warning("medit link poll %s (%s) failed: %s", self.connection.id, host,
                             type(exc).__name__, extra={"host": host})
             await sleep_or_stop(self._clock, self.connection.poll_interval_s, stop)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from bus.errors import EventTooLarge
 from consumers import health
 from consumers.clock import Clock
 from consumers.errors import ServerError, Unauthorized, VendorError
+from consumers.metrics import poll_outcome
 from consumers.privacy import Privacy
 from consumers.publish import Publisher
 from consumers.threeshape.client import DentalDesktopClient
@@ -262,8 +264,15 @@ class ThreeShapePoller:
                     break
                 if round_.exception() is not None:  # a bug, not a vendor answer: log, count, go on
                     self.counters["errors"] += 1
+                    poll_outcome(VENDOR, self.connection.id, False, time.time())
                     log.warning("3shape poll %s (%s) failed: %s", self.name, self.connection.host,
                                 type(round_.exception()).__name__, extra={"host": self.connection.host})
+                else:
+                    done = round_.result()
+                    if done.connection_error is not None or (done.failed and not done.polled):
+                        poll_outcome(VENDOR, self.connection.id, False, time.time())
+                    elif done.polled:
+                        poll_outcome(VENDOR, self.connection.id, True, time.time())
                 sleeper = asyncio.ensure_future(self.clock.sleep(self.connection.poll_interval_s))
                 await _first_of(sleeper, stop, self._wake)
         finally:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from bus.base import Bus, Delivery
 from bus.errors import BusUnavailable
@@ -109,6 +110,9 @@ async def test_the_forwarder_reports_an_outage_once_per_interval_and_its_end_onc
         try:
             assert down.degraded() == "spooling"
             await down.publish(topics.events, _event("k", 0))
+            assert REGISTRY.get_sample_value("scanbridge_spool_events") == 1
+            age = REGISTRY.get_sample_value("scanbridge_spool_oldest_age_seconds")
+            assert age is not None and age >= 0
             async with asyncio.timeout(30):
                 while down.counters["forward_failed"] < 20:
                     await asyncio.sleep(0.02)
@@ -127,6 +131,8 @@ async def test_the_forwarder_reports_an_outage_once_per_interval_and_its_end_onc
             async with asyncio.timeout(30):
                 while up.degraded() is not None:
                     await asyncio.sleep(0.02)
+            assert REGISTRY.get_sample_value("scanbridge_spool_events") == 0
+            assert REGISTRY.get_sample_value("scanbridge_spool_oldest_age_seconds") == 0
         finally:
             await up.close()
     assert await LocalBus(tmp_path / "spool.db").count() == 0
