@@ -129,6 +129,13 @@ class S3Settings(Section):
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(60.0, gt=0)
 
+    @model_validator(mode="after")
+    def _both_key_files(self) -> S3Settings:
+        if (self.access_key_id_file is None) != (self.secret_access_key_file is None):
+            raise ValueError("name both access_key_id_file and secret_access_key_file, or neither "
+                             "(then AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the SDK's other sources)")
+        return self
+
 
 class Subscriber(Section):
     """A downstream service allowed to fetch artifacts through the artifact route. Only the sha256 of

@@ -42,6 +42,7 @@ from consumers.errors import ArtifactRejected, StoreRefused, VendorError
 from consumers.retry import retrying
 from consumers.storage import FolderStore, StoredFile, translate_disk_full
 from schemas.files import make_dirs, open_private
+from schemas.section import read_secret_file
 from schemas.settings import RetrySettings, S3Settings
 
 if TYPE_CHECKING:
@@ -286,12 +287,13 @@ class S3Store:
 
 def _credentials(settings: S3Settings) -> tuple[str | None, str | None]:
     """From the two secret files when named; else None lets the SDK look (environment, profile, role)."""
-    if settings.access_key_id_file is None and settings.secret_access_key_file is None:
-        return None, None
     if settings.access_key_id_file is None or settings.secret_access_key_file is None:
-        raise StoreRefused("storage.s3: name both access_key_id_file and secret_access_key_file, or neither")
-    return (settings.access_key_id_file.read_text().strip(),
-            settings.secret_access_key_file.read_text().strip())
+        return None, None  # the settings allow both or neither
+    try:
+        return (read_secret_file("storage.s3.access_key_id_file", settings.access_key_id_file),
+                read_secret_file("storage.s3.secret_access_key_file", settings.secret_access_key_file))
+    except ValueError as exc:  # names the key and the path, never the content
+        raise StoreRefused(str(exc)) from None
 
 
 async def _spool(path: Path, chunks: AsyncIterator[bytes], max_bytes: int) -> tuple[int, str]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,7 +20,7 @@ from consumers.artifacts.s3 import S3Store
 from consumers.clock import RealClock
 from consumers.errors import ServerError, StoreRefused
 from consumers.retry import RetriesExhausted
-from schemas.settings import S3Settings
+from schemas.settings import S3Settings, StorageSettings
 from tests.consumers.artifacts.conftest import FAST, PART, s3_settings_for
 from tests.consumers.artifacts.test_store import META, chunks
 from tests.s3_faults import fault_proxy, s3_error
@@ -185,3 +186,10 @@ async def test_encryption_and_storage_class_are_asked_for_and_a_refusal_leaves_n
     assert create.headers["x-amz-server-side-encryption-aws-kms-key-id"] == "k-1"
     assert create.headers["x-amz-storage-class"] == "STANDARD_IA"
     assert await _uploads(s3_client, settings) == [] and await _keys(s3_client, settings) == []
+
+
+def test_settings_refuse_an_s3_store_without_bucket_or_with_half_the_credentials(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"storage\.s3\.bucket"):
+        StorageSettings(backend="s3")
+    with pytest.raises(ValidationError, match="or neither"):
+        S3Settings(bucket="b", access_key_id_file=tmp_path / "key-id")
