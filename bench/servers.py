@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from bench.stack import StackConfig
 from bus.factory import make_bus
-from receiver.app import create_app
+from scanbridge.receiving import create_app
 from scanbridge.runtime import run_worker, started_bus, stop_event
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from bus.base import Bus
 from consumers.event_caps import cap_order
-from schemas import ids
 from schemas.envelope import Envelope
+from schemas.eventfactory import vendor_event
 from schemas.events import ArtifactFailed, Order, OrderCompleted, StoredArtifact
 from schemas.settings import EventLimits
 from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_COMPLETED, ORDER_UPDATED, Topics
@@ -28,14 +28,8 @@ class Publisher:
 
     async def _publish(self, event_type: str, vendor: str, account: str, subject: str, version: str,
                        data: dict[str, object]) -> Envelope:
-        envelope = Envelope(
-            id=ids.event_id(event_type, vendor, account, subject, version),
-            source=ids.source(vendor, account),
-            type=event_type,
-            subject=subject,
-            partitionkey=ids.partition_key(vendor, account, subject),
-            data=data,
-        )
+        envelope = vendor_event(event_type, vendor=vendor, account=account, subject=subject, version=version,
+                                data=data)
         await self.bus.publish(self.topics.for_type(event_type), envelope)
         return envelope
 

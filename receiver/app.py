@@ -1,20 +1,26 @@
-"""Build the receiver's ASGI app from the settings and a bus."""
+"""Build the receiver's ASGI app from the settings, a bus and the registered vendors' routes.
+
+The receiver knows no vendor: the composition root (scanbridge/receiving.py) passes each registered
+vendor's `/hooks/<vendor>/…` routes and the vendor names the metrics may use as labels.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
 from bus.base import Bus
-from receiver import contract, health, itero, meditlink, meditlink_oauth, metrics, openapi
+from receiver import contract, health, metrics, openapi
 from receiver.errors import EXCEPTION_HANDLERS
 from schemas.settings import Settings
 
 
-def create_app(settings: Settings, bus: Bus, *, manage_bus: bool = True) -> Starlette:
+def create_app(settings: Settings, bus: Bus, *, vendor_routes: Sequence[BaseRoute], vendors: frozenset[str],
+               manage_bus: bool = True) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_bus:
@@ -26,16 +32,9 @@ def create_app(settings: Settings, bus: Bus, *, manage_bus: bool = True) -> Star
                 await bus.close()
 
     return Starlette(
-        routes=[
-            *health.routes(bus),
-            *metrics.routes(),
-            *contract.routes(settings),
-            *openapi.routes(),
-            *meditlink.routes(settings, bus),  # before iTero's /hooks/{vendor}/{token}
-            *meditlink_oauth.routes(settings),
-            *itero.routes(settings, bus),
-        ],
+        routes=[*health.routes(bus), *metrics.routes(), *contract.routes(settings), *openapi.routes(),
+                *vendor_routes],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
-        middleware=[Middleware(metrics.WebhookCounter)],
+        middleware=[Middleware(metrics.WebhookCounter, vendors=vendors)],
     )

@@ -20,6 +20,8 @@ from schemas.events import ScanNotified
 from schemas.inbound import IteroNotification
 from schemas.settings import IteroConnection, Settings
 
+VENDORS = ("itero", "align")  # one route each: /hooks/itero/{token}, /hooks/align/{token}
+
 
 def routes(settings: Settings, bus: Bus) -> list[Route]:
     by_vendor: dict[str, list[IteroConnection]] = {}
@@ -59,4 +61,4 @@ def routes(settings: Settings, bus: Bus) -> list[Route]:
         )
         return JSONResponse({"accepted": True, "event_id": event.id}, status_code=202)
 
-    return [Route("/hooks/{vendor:str}/{token:str}", notify, methods=["POST"])]
+    return [Route(f"/hooks/{vendor}/{{token:str}}", notify, methods=["POST"]) for vendor in VENDORS]

@@ -18,21 +18,21 @@ WEBHOOK_SECONDS = Histogram(
     ["vendor", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
-KNOWN_VENDORS = frozenset({"itero", "align", "meditlink"})
 
 
 class WebhookCounter:
     """Counts every `/hooks/<vendor>/…` answer; the token part of the path is never used as a label."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, vendors: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.vendors = vendors  # the registered vendors; any other path segment counts as "unknown"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = scope.get("path", "").split("/") if scope["type"] == "http" else []
         if len(parts) < 3 or parts[1] != "hooks":
             await self.app(scope, receive, send)
             return
-        vendor = parts[2] if parts[2] in KNOWN_VENDORS else "unknown"
+        vendor = parts[2] if parts[2] in self.vendors else "unknown"
         started = time.perf_counter()
 
         async def counting_send(message: Message) -> None:

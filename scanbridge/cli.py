@@ -75,10 +75,13 @@ def main(
 
 
 def _register() -> None:
-    from scanbridge import commands
+    from scanbridge import commands, vendors
 
     for module in commands.MODULES:
         module.register(app)
+    for plugin in vendors.VENDORS:
+        if plugin.commands is not None:
+            plugin.commands(app)
 
 
 _register()

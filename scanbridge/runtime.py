@@ -7,7 +7,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from typing import Any
 
 import uvicorn
 
@@ -20,15 +19,13 @@ from consumers.artifacts.route import create_route_app
 from consumers.clock import Clock, RealClock
 from consumers.context import WorkContext
 from consumers.http import new_client
-from consumers.itero.poller import build_pollers
-from consumers.meditlink.poller import build_pollers as build_medit_pollers
 from consumers.publish import Publisher
-from consumers.registry import build_handlers
-from consumers.threeshape.commands import build_runners as build_threeshape_runners
 from consumers.worker import Worker
-from receiver.app import create_app
+from scanbridge import vendors as registry
 from scanbridge.configload import load_settings as load_settings  # re-exported for the commands
 from scanbridge.opsserver import READY, Readiness, serve_ops
+from scanbridge.plugin import handlers_of, pollers_of
+from scanbridge.receiving import create_app
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,7 +96,7 @@ def stop_event() -> asyncio.Event:
 
 async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None,
                      store: ArtifactStore | None = None) -> None:
-    handlers = build_handlers(settings)
+    handlers = handlers_of(registry.VENDORS, settings)
     clock = clock or RealClock()
     store = store or make_store(settings.storage, policy=settings.worker.retry, clock=clock)
     await store.start()  # folder: removes the .part files of a killed worker; s3: client, sweep
@@ -115,12 +112,10 @@ async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: C
 
 
 async def run_pollers(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None) -> None:
-    """One task per polled connection (DESIGN.md §3 pollers); each survives its own failures."""
+    """One task per polled connection of every registered vendor (DESIGN.md §3 pollers, §11); each
+    survives its own failures."""
     async with new_client(settings.worker.retry.request_timeout_s) as http:
-        clock = clock or RealClock()
-        pollers: list[Any] = [*build_pollers(settings, bus, http, clock),
-                              *build_medit_pollers(settings, bus, http, clock),
-                              *build_threeshape_runners(settings, bus, clock)]
+        pollers = pollers_of(registry.VENDORS, settings, bus, http, clock or RealClock())
         await asyncio.gather(*(poller.run(stop) for poller in pollers))
 
 

@@ -13,8 +13,7 @@ from bus.base import Bus
 from consumers.cursor import JsonState
 from consumers.storage import safe_component
 from consumers.tokens import Tokens, TokenStore
-from schemas import ids
-from schemas.envelope import Envelope
+from schemas.eventfactory import vendor_event
 from schemas.events import ConnectionStatus, ReauthorizationNeeded
 from schemas.settings import IteroConnection, Settings
 from schemas.topics import CONNECTION_REAUTHORIZATION_NEEDED
@@ -91,16 +90,9 @@ async def mark_unpaired(settings: Settings, bus: Bus, connection: IteroConnectio
             how=f"pair the account again, put the new tokens in the [[itero]] connection {connection.id!r}, "
                 f"then run `scanbridge connections reset {connection.id}`",
         )
-        event = Envelope(
-            id=ids.event_id(CONNECTION_REAUTHORIZATION_NEEDED, connection.vendor, account, connection.id,
-                            status.since.isoformat()),
-            source=ids.source(connection.vendor, account),
-            type=CONNECTION_REAUTHORIZATION_NEEDED,
-            subject=connection.id,
-            time=status.since,
-            partitionkey=ids.partition_key(connection.vendor, account, connection.id),
-            data=data.model_dump(mode="json"),
-        )
+        event = vendor_event(CONNECTION_REAUTHORIZATION_NEEDED, vendor=connection.vendor, account=account,
+                             subject=connection.id, version=status.since.isoformat(),
+                             data=data.model_dump(mode="json"), time=status.since)
         await bus.publish(settings.bus.topics.events, event)  # first: the state alone would be silent
         state_of(settings.state_dir, connection).save(status.model_dump(mode="json"))
         log.warning("connection %s/%s is un-paired: re-authorization needed",

@@ -30,7 +30,8 @@ from consumers.metrics import poll_outcome
 from consumers.records import as_text, as_utc, ci_get
 from consumers.storage import safe_component
 from schemas import ids
-from schemas.envelope import Envelope, utcnow
+from schemas.envelope import utcnow
+from schemas.eventfactory import vendor_event
 from schemas.events import ScanNotified
 from schemas.settings import IteroConnection, Settings
 from schemas.topics import SCAN_NOTIFIED
@@ -196,14 +197,9 @@ class IteroPoller:
         rx_id = ids.rx_key(rx_id)  # also an index entry written before ids had one spelling
         notified = ScanNotified(vendor=self.connection.vendor, account=account, connection=self.connection.id,
                                 rx_id=rx_id, learned_by="poll", received_at=now, version=version, **ids_)
-        await self.bus.publish(self.settings.bus.topics.events, Envelope(
-            id=ids.event_id(SCAN_NOTIFIED, notified.vendor, account, rx_id, version),
-            source=ids.source(notified.vendor, account),
-            type=SCAN_NOTIFIED,
-            subject=rx_id,
-            time=now,
-            partitionkey=ids.partition_key(notified.vendor, account, rx_id),
-            data=notified.model_dump(mode="json"),
+        await self.bus.publish(self.settings.bus.topics.events, vendor_event(
+            SCAN_NOTIFIED, vendor=notified.vendor, account=account, subject=rx_id, version=version,
+            data=notified.model_dump(mode="json"), time=now,
         ))
         self.counters["published"] += 1
 

@@ -37,8 +37,7 @@ from consumers.privacy import Privacy
 from consumers.records import as_text, as_utc, ci_get
 from consumers.retry import retrying
 from consumers.storage import StoredFile
-from schemas import ids
-from schemas.envelope import Envelope
+from schemas.eventfactory import vendor_event
 from schemas.events import ArtifactRef, ScanNotified, VendorChecksum
 from schemas.settings import MeditConnection, Settings
 from schemas.topics import SCAN_NOTIFIED
@@ -118,12 +117,8 @@ class MeditHandler:
         data = notified.model_copy(update={"account": account, "order_id": number, "case_id": case_id})
         via = notified.inbound_id or notified.received_at.isoformat()
         version = f"resolved/{case_id}/{notified.file_id or ''}/{via}"
-        event = Envelope(
-            id=ids.event_id(SCAN_NOTIFIED, VENDOR, account, number, version),
-            source=ids.source(VENDOR, account), type=SCAN_NOTIFIED, subject=number,
-            partitionkey=ids.partition_key(VENDOR, account, number),
-            data=data.model_dump(mode="json"),
-        )
+        event = vendor_event(SCAN_NOTIFIED, vendor=VENDOR, account=account, subject=number, version=version,
+                             data=data.model_dump(mode="json"))
         await ctx.publisher.bus.publish(ctx.settings.bus.topics.events, event)
 
     def _job(self, ref: ArtifactRef, file: dict[str, Any], client: MeditClient,

@@ -31,8 +31,8 @@ from consumers.meditlink.search import FUTURE_SLACK_MS
 from consumers.metrics import poll_outcome
 from consumers.records import as_text, as_utc, ci_get
 from consumers.retry import RetriesExhausted
-from schemas import ids
-from schemas.envelope import Envelope, utcnow
+from schemas.envelope import utcnow
+from schemas.eventfactory import vendor_event
 from schemas.events import ScanNotified
 from schemas.settings import MeditConnection, RetrySettings, Settings
 from schemas.topics import SCAN_NOTIFIED, Topics
@@ -178,11 +178,8 @@ class MeditPoller:
         notified = ScanNotified(vendor=VENDOR, account=account, connection=self.connection.id,
                                 order_id=order_id, case_id=case_id, status=status, learned_by="poll",
                                 received_at=utcnow(), version=version)
-        event = Envelope(
-            id=ids.event_id(SCAN_NOTIFIED, VENDOR, account, subject, version),
-            source=ids.source(VENDOR, account), type=SCAN_NOTIFIED, subject=subject,
-            partitionkey=ids.partition_key(VENDOR, account, subject), data=notified.model_dump(mode="json"),
-        )
+        event = vendor_event(SCAN_NOTIFIED, vendor=VENDOR, account=account, subject=subject, version=version,
+                             data=notified.model_dump(mode="json"))
         await self._bus.publish(self._topics.events, event)
         self.cursor.seen[key] = version
         self.cursor.seen_at[key] = at_ms

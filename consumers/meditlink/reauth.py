@@ -21,9 +21,9 @@ from typing import Literal
 from bus.base import Bus
 from consumers.meditlink.oauth import VENDOR, MeditTokens, ReauthorizationRequired
 from consumers.storage import safe_component
-from schemas import ids
 from schemas.credentials import TokenRecord
 from schemas.envelope import Envelope
+from schemas.eventfactory import vendor_event
 from schemas.events import ReauthorizationNeeded
 from schemas.files import make_dirs
 from schemas.topics import CONNECTION_REAUTHORIZATION_NEEDED, Topics
@@ -71,11 +71,8 @@ async def report(bus: Bus, topics: Topics, tokens: MeditTokens, reason: Reason,
     )
     label = account or connection
     version = f"{reason}/{int(expires_at) if expires_at else 'unknown'}/{change}"
-    envelope = Envelope(
-        id=ids.event_id(CONNECTION_REAUTHORIZATION_NEEDED, VENDOR, label, connection, version),
-        source=ids.source(VENDOR, label), type=CONNECTION_REAUTHORIZATION_NEEDED, subject=connection,
-        partitionkey=ids.partition_key(VENDOR, label, connection), data=data.model_dump(mode="json"),
-    )
+    envelope = vendor_event(CONNECTION_REAUTHORIZATION_NEEDED, vendor=VENDOR, account=label,
+                            subject=connection, version=version, data=data.model_dump(mode="json"))
     await bus.publish(topics.for_type(CONNECTION_REAUTHORIZATION_NEEDED), envelope)
     expires = data.refresh_token_expires_at.isoformat() if data.refresh_token_expires_at else None
     log.warning("medit link connection needs re-authorization",

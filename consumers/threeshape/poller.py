@@ -38,8 +38,8 @@ from consumers.threeshape.pollstate import PatientState, PollState, SeenCase
 from consumers.threeshape.tls import UntrustedServer
 from consumers.threeshape.watchlist import WatchList
 from consumers.threeshape.xml import CaseInfo, InvalidResponse
-from schemas import ids
-from schemas.envelope import Envelope, utcnow
+from schemas.envelope import utcnow
+from schemas.eventfactory import vendor_event
 from schemas.events import Order, ScanNotified
 from schemas.settings import Settings, ThreeShapeConnection
 from schemas.topics import SCAN_NOTIFIED
@@ -241,14 +241,9 @@ class ThreeShapePoller:
         notified = ScanNotified(vendor=VENDOR, account=account, connection=account, case_id=case_id,
                                 order_id=case_id, file_id=image_id, status=order.vendor_status,
                                 learned_by="poll", received_at=now, version=order.version)
-        await self.publisher.bus.publish(self.settings.bus.topics.events, Envelope(
-            id=ids.event_id(SCAN_NOTIFIED, VENDOR, account, case_id, f"image/{image_id}/{stamp}"),
-            source=ids.source(VENDOR, account),
-            type=SCAN_NOTIFIED,
-            subject=case_id,
-            time=now,
-            partitionkey=ids.partition_key(VENDOR, account, case_id),
-            data=notified.model_dump(mode="json"),
+        await self.publisher.bus.publish(self.settings.bus.topics.events, vendor_event(
+            SCAN_NOTIFIED, vendor=VENDOR, account=account, subject=case_id,
+            version=f"image/{image_id}/{stamp}", data=notified.model_dump(mode="json"), time=now,
         ))
         self.counters["images_notified"] += 1
 

@@ -1,4 +1,5 @@
-"""Subcommand modules; each has `register(app)`. Add a module to MODULES to expose it."""
+"""Subcommand modules; each has `register(app)`. Add a module to MODULES to expose it. A vendor's own
+commands (e.g. `scanbridge threeshape …`) come from its plug-in (scanbridge/vendors/)."""
 
 from scanbridge.commands import (
     artifacts,
@@ -12,9 +13,8 @@ from scanbridge.commands import (
     sim,
     state,
     tail,
-    threeshape,
     token,
 )
 
-MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, threeshape, state, config,
+MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, state, config,
            artifacts]

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from bus.local import LocalBus
-from receiver.app import create_app
+from scanbridge.receiving import create_app
 from schemas.asyncapi import document
 from schemas.settings import BusSettings, Settings
 from schemas.topics import Topics

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from bus.kafka import KafkaBus
-from receiver.app import create_app
 from receiver.auth import sign
+from scanbridge.receiving import create_app
 from schemas.settings import BusSettings, IteroConnection, KafkaSettings, Settings, WebhookAuth
 from schemas.topics import INBOUND_RECEIVED, SCAN_NOTIFIED, Topics
 from tests.events import collect, settle

@@ -19,7 +19,7 @@ from bus.local import LocalBus
 from consumers.itero.normalize import normalize
 from consumers.pipeline import order_folder
 from consumers.storage import FolderStore, safe_component
-from receiver.app import create_app
+from scanbridge.receiving import create_app
 from schemas.events import Order
 from schemas.ids import canonical_guid, rx_key
 from schemas.settings import BusSettings, IteroConnection, Settings, WebhookAuth

@@ -1,0 +1,18 @@
+"""iTero and Align: one plug-in (itero-dpms-api.txt; Align lab guideline): webhook, worker, pollers."""
+
+from consumers.itero.handler import IteroHandler
+from consumers.itero.poller import build_pollers
+from receiver import itero
+from scanbridge.plugin import VendorPlugin
+from schemas.settings import IteroConnection
+
+PLUGIN = VendorPlugin(
+    name="itero",
+    vendors=("itero", "align"),
+    connection_models=(IteroConnection,),
+    connections=lambda settings: settings.itero,
+    routes=itero.routes,
+    handler=IteroHandler,
+    pollers=build_pollers,
+    simulator="simulators.itero",
+)

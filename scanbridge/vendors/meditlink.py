@@ -1,0 +1,28 @@
+"""Medit Link (meditlink-openapi.txt): upload callback and OAuth redirect routes, worker, pollers."""
+
+from collections.abc import Sequence
+
+from starlette.routing import BaseRoute
+
+from bus.base import Bus
+from consumers.meditlink.handler import MeditHandler
+from consumers.meditlink.poller import build_pollers
+from receiver import meditlink, meditlink_oauth
+from scanbridge.plugin import VendorPlugin
+from schemas.settings import MeditConnection, Settings
+
+
+def routes(settings: Settings, bus: Bus) -> Sequence[BaseRoute]:
+    return [*meditlink.routes(settings, bus), *meditlink_oauth.routes(settings)]
+
+
+PLUGIN = VendorPlugin(
+    name="meditlink",
+    vendors=("meditlink",),
+    connection_models=(MeditConnection,),
+    connections=lambda settings: settings.meditlink,
+    routes=routes,
+    handler=MeditHandler,
+    pollers=build_pollers,
+    simulator="simulators.meditlink",
+)

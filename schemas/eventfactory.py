@@ -1,0 +1,47 @@
+"""The one place an event envelope is made (EVENTS.md "the rest"): id, source and partition key.
+
+`vendor_event`: the id is deterministic from type, vendor, account, subject and version (a repeat
+collapses); source `scanbridge/<vendor>/<account>`; key `{vendor}:{account}:{subject}`, so every event
+of one order lands on one partition. `inbound_record`: a webhook's verbatim bytes, under a fresh id
+(each delivery is its own record), keyed like the events it brought.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from schemas import ids
+from schemas.envelope import Envelope, utcnow
+from schemas.topics import INBOUND_RECEIVED
+
+
+def vendor_event(event_type: str, *, vendor: str, account: str, subject: str, version: str,
+                 data: dict[str, Any], time: datetime | None = None) -> Envelope:
+    """A normalized event about `subject` (an order, or a connection) of one vendor account."""
+    return Envelope(
+        id=ids.event_id(event_type, vendor, account, subject, version),
+        source=ids.source(vendor, account),
+        type=event_type,
+        subject=subject,
+        time=time or utcnow(),
+        partitionkey=ids.partition_key(vendor, account, subject),
+        data=data,
+    )
+
+
+def inbound_record(*, vendor: str, account: str, subject: str, raw: bytes, content_type: str, route: str,
+                   time: datetime | None = None) -> Envelope:
+    """What a webhook brought, verbatim; a random id, the same source and key as its events."""
+    return Envelope(
+        id=str(uuid.uuid4()),
+        source=ids.source(vendor, account),
+        type=INBOUND_RECEIVED,
+        subject=subject,
+        time=time or utcnow(),
+        datacontenttype=content_type or "application/json",
+        partitionkey=ids.partition_key(vendor, account, subject),
+        data=raw,
+        extensions={"route": route},
+    )

@@ -1,0 +1,79 @@
+"""DESIGN.md §11: a fourth vendor is one folder plus one registration line. "acme" (tests/scanbridge/
+fakevendor/) is registered here by one line, and receiver, worker, pollers and metrics pick it up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bus.base import Bus
+from scanbridge import runtime
+from scanbridge import vendors as registry
+from schemas.settings import BusSettings, OpsSettings, ReceiverSettings, Settings, StorageSettings
+from tests.scanbridge import fakevendor
+from tests.tcpgate import free_port
+
+
+@pytest.fixture
+def acme(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "VENDORS", [*registry.VENDORS, fakevendor.PLUGIN])  # the one line
+    fakevendor.HANDLED.clear()
+    fakevendor.POLLS.clear()
+
+
+def test_the_registered_vendors_are_the_three_of_the_project() -> None:
+    assert [p.name for p in registry.VENDORS] == ["itero", "meditlink", "threeshape"]
+    assert sorted(v for p in registry.VENDORS for v in p.vendors) == ["3shape", "align", "itero", "meditlink"]
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Wait (bounded by the test timeout) until `condition()` holds."""
+    while not condition():
+        await asyncio.sleep(0.05)
+
+
+async def test_a_fourth_vendor_s_route_handler_and_poller_are_picked_up(acme: None, tmp_path: Path,
+                                                                        bus_settings: BusSettings,
+                                                                        bus: Bus) -> None:
+    port = free_port()
+    settings = Settings(bus=bus_settings, receiver=ReceiverSettings(port=port), ops=OpsSettings(port=0),
+                        storage=StorageSettings(root=tmp_path / "artifacts"), state_dir=tmp_path / "state")
+    stop = asyncio.Event()
+    running = asyncio.create_task(runtime.run(settings, receiver=True, worker=True, poller=True, stop=stop))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            while True:
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+            refused = await http.post("/hooks/acme/not-the-token-at-all-0000000", json={"order": "x"})
+            accepted = await http.post(f"/hooks/acme/{fakevendor.TOKEN}", json={"order": "hooked-1"})
+            assert (refused.status_code, accepted.status_code) == (404, 202)
+            await _until(lambda: len(fakevendor.HANDLED) >= 2)
+            metrics = (await http.get("/metrics")).text
+    finally:
+        stop.set()
+        await running
+    assert fakevendor.POLLS == [fakevendor.CONNECTION]
+    assert sorted((n.order_id, n.learned_by) for n in fakevendor.HANDLED) == [("hooked-1", "webhook"),
+                                                                              ("polled-1", "poll")]
+    assert 'scanbridge_webhooks_total{status="202",vendor="acme"}' in metrics
+
+
+async def test_without_its_registration_line_the_vendor_has_no_route(tmp_path: Path, bus: Bus,
+                                                                     bus_settings: BusSettings) -> None:
+    from scanbridge.receiving import create_app
+    from tests.servers import serve
+
+    settings = Settings(bus=bus_settings, state_dir=tmp_path / "state")
+    app = create_app(settings, bus, manage_bus=False)
+    async with serve(app) as url, httpx.AsyncClient(base_url=url) as http:
+        answer = await http.post(f"/hooks/acme/{fakevendor.TOKEN}", json={"order": "hooked-1"})
+    assert (answer.status_code, answer.json()["error"]) == (404, "http_error")
