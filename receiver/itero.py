@@ -6,6 +6,8 @@ POST /hooks/{itero|align}/{token}  body {"Id": <Rx GUID>, "CompanyId": <number>}
 
 from __future__ import annotations
 
+from functools import partial
+
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,8 +30,7 @@ def routes(settings: Settings, bus: Bus) -> list[Route]:
     for c in settings.itero:
         by_vendor.setdefault(c.vendor, []).append(c)
 
-    async def notify(request: Request) -> JSONResponse:
-        vendor = request.path_params["vendor"]
+    async def notify(vendor: str, request: Request) -> JSONResponse:
         connection, raw = await authenticated_body(request, by_vendor.get(vendor, []),
                                                    settings.receiver.max_body_bytes)
         try:
@@ -61,4 +62,5 @@ def routes(settings: Settings, bus: Bus) -> list[Route]:
         )
         return JSONResponse({"accepted": True, "event_id": event.id}, status_code=202)
 
-    return [Route(f"/hooks/{vendor}/{{token:str}}", notify, methods=["POST"]) for vendor in VENDORS]
+    return [Route(f"/hooks/{vendor}/{{token:str}}", partial(notify, vendor), methods=["POST"])
+            for vendor in VENDORS]
