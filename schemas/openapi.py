@@ -67,13 +67,11 @@ def document() -> dict[str, Any]:
                            "gets a 5xx (503 means the bus could not store the event: retry).",
         },
         "paths": {
-            "/hooks/{vendor}/{token}": {"post": _webhook(
-                "iTero / Align scan notification",
+            **{f"/hooks/{vendor}/{{token}}": {"post": _webhook(
+                f"{name} scan notification",
                 {"$ref": "#/components/schemas/IteroNotification"}, "Accepted",
-            ) | {"parameters": [
-                {"name": "vendor", "in": "path", "required": True, "schema": {"enum": ["itero", "align"]}},
-                _TOKEN, _SIGNATURE,
-            ]}},
+            ) | {"parameters": [_TOKEN, _SIGNATURE]}}
+               for vendor, name in (("itero", "iTero"), ("align", "Align"))},
             "/hooks/meditlink/{token}": {"post": _webhook(
                 "Medit Link upload callback",
                 {"$ref": "#/components/schemas/MeditCallback"}, "MeditAccepted",

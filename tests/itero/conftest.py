@@ -18,7 +18,7 @@ from bus.kafka import KafkaBus
 from consumers.clock import ManualClock
 from consumers.http import new_client
 from consumers.itero.poller import IteroPoller
-from receiver.app import create_app as create_receiver
+from scanbridge.receiving import create_app as create_receiver
 from scanbridge.runtime import run_worker
 from schemas.settings import (
     BusSettings,

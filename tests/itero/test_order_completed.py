@@ -13,7 +13,7 @@ import pytest
 from bus.base import Bus
 from bus.kafka import KafkaBus
 from bus.local import LocalBus
-from receiver.app import create_app as create_receiver
+from scanbridge.receiving import create_app as create_receiver
 from scanbridge.runtime import run_worker
 from schemas.settings import BusSettings, KafkaSettings
 from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, DEAD_LETTER_CREATED, ORDER_COMPLETED, Topics

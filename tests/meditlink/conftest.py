@@ -17,7 +17,7 @@ from consumers.http import new_client
 from consumers.meditlink.client import MeditClient
 from consumers.meditlink.oauth import connect_with_password, tokens_for
 from consumers.meditlink.poller import MeditPoller
-from receiver.app import create_app as create_receiver
+from scanbridge.receiving import create_app as create_receiver
 from scanbridge.runtime import run_worker
 from schemas.settings import (
     BusSettings,

@@ -10,7 +10,7 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 
 from bus.local import LocalBus
-from receiver.app import create_app
+from scanbridge.receiving import create_app
 from schemas.openapi import document
 from tests.security.conftest import receiver_settings
 from tests.servers import serve

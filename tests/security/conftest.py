@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bus.local import LocalBus
-from receiver.app import create_app as create_receiver
+from scanbridge.receiving import create_app as create_receiver
 from schemas.settings import BusSettings, IteroConnection, MeditConnection, Settings, WebhookAuth
 from simulators.threeshape import TlsFiles, write_tls_files
 from tests.security.hostile import Hostile, create_app

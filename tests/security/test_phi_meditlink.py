@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bus.deadletter import DEAD_LETTERED
 from bus.kafka import KafkaBus
 from consumers.http import new_client
-from receiver.app import create_app as create_receiver
+from scanbridge.receiving import create_app as create_receiver
 from scanbridge.runtime import run_worker
 from schemas.settings import KafkaSettings
 from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_UPDATED, Topics

@@ -16,7 +16,7 @@ import pytest
 from bus.deadletter import DEAD_LETTERED
 from bus.kafka import KafkaBus
 from consumers.threeshape.commands import WatchCommands, watch_command
-from receiver.app import create_app as create_receiver
+from scanbridge.receiving import create_app as create_receiver
 from schemas.settings import BusSettings, KafkaSettings, Settings, StorageSettings, WorkerSettings
 from schemas.topics import ARTIFACT_STORED, ORDER_UPDATED, Topics
 from tests.events import collect, of_type
