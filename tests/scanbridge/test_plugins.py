@@ -3,6 +3,7 @@ fakevendor/) is registered here by one line, and receiver, worker, pollers and m
 
 from __future__ import annotations
 
+import ast
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
@@ -77,3 +78,28 @@ async def test_without_its_registration_line_the_vendor_has_no_route(tmp_path: P
     async with serve(app) as url, httpx.AsyncClient(base_url=url) as http:
         answer = await http.post(f"/hooks/acme/{fakevendor.TOKEN}", json={"order": "hooked-1"})
     assert (answer.status_code, answer.json()["error"]) == (404, "http_error")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# STYLE.md "What that means here" 1: schemas ← bus ← receiver/consumers/simulators ← scanbridge (state: any)
+MAY_IMPORT = {
+    "schemas": {"schemas"},
+    "bus": {"schemas", "bus"},
+    "receiver": {"schemas", "bus", "receiver"},
+    "consumers": {"schemas", "bus", "consumers"},
+    "simulators": {"schemas", "simulators"},
+}
+OURS = {"schemas", "bus", "receiver", "consumers", "simulators", "scanbridge", "state", "tests"}
+
+
+def test_imports_flow_one_way_and_only_the_composition_root_knows_both_sides() -> None:
+    wrong: list[str] = []
+    for package, allowed in MAY_IMPORT.items():
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                         else [])
+                wrong += [f"{path.relative_to(ROOT)}: {name}" for name in names
+                          if name.split(".")[0] in OURS - allowed - {"state"}]
+    assert wrong == []
