@@ -47,6 +47,8 @@ async def _event_too_large(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:  # an unknown route answers like an unknown token (README: no detail)
+        return JSONResponse({"error": "not_found", "message": "not found"}, status_code=404)
     return JSONResponse(
         {"error": "http_error", "message": exc.detail}, status_code=exc.status_code
     )
