@@ -99,7 +99,7 @@ test: setup
 
 ## Soak and load tests.
 test-slow: setup
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -m slow --timeout=1800  # soaks and large fuzz budgets run for minutes each
 
 lint: venv
 	$(BIN)/ruff check .
