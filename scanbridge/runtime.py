@@ -18,6 +18,7 @@ from consumers.artifacts.factory import make_store
 from consumers.artifacts.route import create_route_app
 from consumers.clock import Clock, RealClock
 from consumers.context import WorkContext
+from consumers.delivery.deliverer import run_delivery
 from consumers.http import new_client
 from consumers.publish import Publisher
 from consumers.worker import Worker
@@ -154,7 +155,7 @@ async def serve_receiver(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def serve_consumers(settings: Settings, stop: asyncio.Event, *, worker: bool, poller: bool,
-                          readiness: Readiness | None = None) -> None:
+                          readiness: Readiness | None = None, delivery: bool = False) -> None:
     """Worker and pollers on one bus, waited for when it is down at start (the receiver spools meanwhile)."""
     readiness = readiness or Readiness()
     readiness.status = "waiting for the bus"
@@ -162,13 +163,14 @@ async def serve_consumers(settings: Settings, stop: asyncio.Event, *, worker: bo
         async with started_bus(settings, wait=stop) as bus:
             readiness.status = READY
             await asyncio.gather(*([run_worker(settings, bus, stop)] if worker else []),
-                                 *([run_pollers(settings, bus, stop)] if poller else []))
+                                 *([run_pollers(settings, bus, stop)] if poller else []),
+                                 *([run_delivery(settings, bus, stop)] if delivery else []))
     except Stopped:
         return
 
 
 async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool = False,
-              stop: asyncio.Event | None = None) -> None:
+              stop: asyncio.Event | None = None, delivery: bool = False) -> None:
     """The processes asked for, until SIGINT/SIGTERM (or `stop` is set)."""
     stop = stop or stop_event()
     tasks = []
@@ -177,6 +179,7 @@ async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool 
         tasks.append(serve_receiver(settings, stop))
     elif settings.ops.port:  # the receiver's port already serves /healthz, /readyz and /metrics
         tasks.append(serve_ops(settings.ops.host, settings.ops.port, readiness, stop))
-    if worker or poller:
-        tasks.append(serve_consumers(settings, stop, worker=worker, poller=poller, readiness=readiness))
+    if worker or poller or delivery:
+        tasks.append(serve_consumers(settings, stop, worker=worker, poller=poller, readiness=readiness,
+                                     delivery=delivery))
     await asyncio.gather(*tasks)

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources import NestedSecretsSettingsSource
 
+from schemas.delivery import DeliverySettings
 from schemas.kafkaconfig import KafkaSettings
 from schemas.section import Section
 from schemas.topics import Topics
@@ -434,6 +435,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     events: EventLimits = Field(default_factory=EventLimits)
     state: StateSettings = Field(default_factory=StateSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     state_dir: Path = Path("var/state")
     log_level: LogLevel = "INFO"
     log_format: Literal["auto", "console", "json"] = Field(

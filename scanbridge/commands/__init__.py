@@ -12,9 +12,10 @@ from scanbridge.commands import (
     serve,
     sim,
     state,
+    subscriptions,
     tail,
     token,
 )
 
 MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, state, config,
-           artifacts]
+           artifacts, subscriptions]

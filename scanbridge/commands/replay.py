@@ -15,6 +15,7 @@ from rich.table import Table
 
 from bus.replay import GroupInUse, Selection, replay_to_topic, rewind_group
 from bus.replay import Progress as ProgressCallback
+from consumers.delivery.resend import Report
 from scanbridge.reading import existing, reading_bus
 from schemas.settings import Settings, kafka_bootstrap_from_env
 
@@ -63,6 +64,8 @@ def register(app: typer.Typer) -> None:
         to_topic: str | None = typer.Option(None, help="publish the events here (created if missing)"),
         group: str | None = typer.Option(None, help="rewind this consumer group to --from instead"),
         dry_run: bool = typer.Option(False, "--dry-run", help="only count, per type (creates nothing)"),
+        subscription: str | None = typer.Option(None, "--subscription", help="send the range again to this "
+                                                "HTTP subscription (its own filters apply)"),
     ) -> None:
         """Replay events of the events and artifacts topics, marked `replayed=true`, or rewind a group.
 
@@ -70,6 +73,11 @@ def register(app: typer.Typer) -> None:
         with live members is refused (stop its consumers first). Filters and --to apply to --to-topic
         and to a --dry-run without a target. --dry-run alone counts what the filters select.
         """
+        if subscription is not None:
+            if to_topic or group or dry_run or vendor or account or event_type or subject:
+                raise typer.BadParameter("--subscription takes --from and --to only (its filters apply)")
+            _replay_to_subscription(subscription, parse_time(start), parse_time(end) if end else None)
+            return
         if to_topic is not None and group is not None:
             raise typer.BadParameter("give one of --to-topic and --group, not both")
         if to_topic is None and group is None and not dry_run:
@@ -102,3 +110,28 @@ async def _replay(settings: Settings, selection: Selection, to_topic: str | None
             if group is not None:
                 return await rewind_group(bus, sources, group, selection.start, dry_run, progress)
             return await replay_to_topic(bus, sources, to_topic, selection, dry_run, progress)
+
+
+def _replay_to_subscription(subscription_id: str, start: datetime, end: datetime | None) -> None:
+    """Send the subscription's events of [start, end) to its endpoint again, in log order."""
+    from consumers.delivery.address import delivery_client
+    from consumers.delivery.resend import replay_range
+    from scanbridge.commands.subscriptions import opened, print_report
+
+    settings = kafka_bootstrap_from_env(Settings())
+
+    async def run() -> Report | None:
+        async with opened(settings) as store, reading_bus(settings) as bus:
+            found = await store.subscriptions.get(subscription_id)
+            if found is None:
+                return None
+            allow = found.allow_private or settings.delivery.allow_private
+            async with delivery_client(allow_private=allow, timeout_s=settings.delivery.timeout_s) as http:
+                return await replay_range(bus, store, settings.bus.topics, found, http, settings.delivery,
+                                          start, end)
+
+    report = asyncio.run(run())
+    if report is None:
+        typer.echo(f"no subscription {subscription_id!r}", err=True)
+        raise typer.Exit(1)
+    print_report(report)

@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_all() -> None:
-        """Receiver, worker and pollers (unless `poller.enabled = false`) in one process (the main job)."""
-        _start(receiver=True, worker=True, poller=None)
+        """Receiver, worker, pollers (unless `poller.enabled = false`) and deliveries to HTTP subscriptions
+        (unless `delivery.enabled = false`) in one process (the main job)."""
+        _start(receiver=True, worker=True, poller=None, delivery=None)
 
     @app.command("receiver")
     def receiver() -> None:
@@ -36,13 +37,21 @@ def register(app: typer.Typer) -> None:
         Dental Desktop cases of the watched patients (and its commands topic)."""
         _start(receiver=False, worker=False, poller=True)
 
+    @app.command("deliver")
+    def deliver() -> None:
+        """Only the deliveries to HTTP subscriptions (`scanbridge subscriptions`), signed with the Standard
+        Webhooks scheme."""
+        _start(receiver=False, worker=False, delivery=True)
 
-def _start(*, receiver: bool, worker: bool, poller: bool | None = False) -> None:
+
+def _start(*, receiver: bool, worker: bool, poller: bool | None = False,
+           delivery: bool | None = False) -> None:
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     polling = settings.poller.enabled if poller is None else poller
-    wanted = (("receiver", receiver), ("worker", worker), ("pollers", polling))
+    delivering = settings.delivery.enabled if delivery is None else delivery
+    wanted = (("receiver", receiver), ("worker", worker), ("pollers", polling), ("delivery", delivering))
     processes = [name for name, on in wanted if on]
     log.info("scanbridge %s starting: %s", version(), ", ".join(processes),
              extra=startup_fields(settings, processes))
-    asyncio.run(run(settings, receiver=receiver, worker=worker, poller=polling))
+    asyncio.run(run(settings, receiver=receiver, worker=worker, poller=polling, delivery=delivering))

@@ -1,0 +1,1 @@
+"""Signed HTTP delivery of events to subscriptions (README "Delivering to HTTP endpoints")."""
