@@ -62,7 +62,12 @@ def state_line(settings: Settings) -> str:
 
 
 def artifact_line(settings: Settings) -> str:
-    return f"artifacts: folder {settings.storage.root}"
+    storage = settings.storage
+    if storage.backend == "s3":
+        where = mask_url(storage.s3.endpoint) if storage.s3.endpoint else f"AWS S3 {storage.s3.region}"
+        prefix = f" prefix {storage.s3.prefix!r}" if storage.s3.prefix else ""
+        return f"artifacts: s3 bucket {storage.s3.bucket!r}{prefix} at {where} (markers in {storage.root})"
+    return f"artifacts: folder {storage.root}"
 
 
 def connection_lines(settings: Settings) -> list[str]:
