@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from schemas.section import Section
 
 
-class DeliverySettings(BaseModel):
+class DeliverySettings(Section):  # unknown keys refused, like every table (README "Configuration")
     enabled: bool = Field(True, description="run the deliverer inside `scanbridge run`")
     group_prefix: str = Field("scanbridge-deliver-", description="consumer group of a subscription: "
                               "this prefix + its id")

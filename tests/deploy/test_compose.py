@@ -40,12 +40,12 @@ def test_a_broken_compose_file_is_refused(tmp_path: Path) -> None:
 
 def test_the_stack_has_its_backends_and_three_scanbridge_processes_with_healthchecks() -> None:
     services = _compose()["services"]
-    assert {"kafka", "postgres", "s3", "receiver", "worker", "poller"} <= set(services)
-    commands = {name: services[name]["command"][0] for name in ("receiver", "worker", "poller")}
-    assert commands == {"receiver": "receiver", "worker": "worker", "poller": "poller"}
+    assert {"kafka", "postgres", "s3", "receiver", "worker", "poller", "deliver"} <= set(services)
+    commands = {name: services[name]["command"][0] for name in ("receiver", "worker", "poller", "deliver")}
+    assert commands == {"receiver": "receiver", "worker": "worker", "poller": "poller", "deliver": "deliver"}
     registered = {c.name for c in app.registered_commands}
     assert set(commands.values()) <= registered
-    for name in ("worker", "poller"):  # the image's healthcheck reads SCANBRIDGE_HEALTH_URL
+    for name in ("worker", "poller", "deliver"):  # the image's healthcheck reads SCANBRIDGE_HEALTH_URL
         assert services[name]["environment"]["SCANBRIDGE_HEALTH_URL"] == "http://127.0.0.1:8710/healthz"
     assert services["receiver"]["ports"] == ["127.0.0.1:8700:8700"]  # behind the TLS proxy only
     for backend in ("kafka", "postgres"):

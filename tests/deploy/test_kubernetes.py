@@ -59,7 +59,7 @@ def test_every_workload_has_probes_requests_a_non_root_user_and_a_disruption_bud
     budgets = [o["spec"]["selector"]["matchLabels"] for o in objects if o["kind"] == "PodDisruptionBudget"]
     workloads = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
     components = {w["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for w in workloads}
-    assert components == {"receiver", "worker", "poller"}
+    assert components == {"receiver", "worker", "poller", "deliver"}
     for workload in workloads:
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -70,7 +70,7 @@ def test_every_workload_has_probes_requests_a_non_root_user_and_a_disruption_bud
             assert set(container["resources"]["requests"]) == {"cpu", "memory"}
             assert "memory" in container["resources"]["limits"]
             assert container["securityContext"]["readOnlyRootFilesystem"] is True
-            assert container["args"][0] in ("receiver", "worker", "poller")
+            assert container["args"][0] in ("receiver", "worker", "poller", "deliver")
         labels = workload["spec"]["selector"]["matchLabels"]
         assert labels in budgets, f"no PodDisruptionBudget for {workload['metadata']['name']}"
     poller = next(w for w in workloads if w["metadata"]["name"] == "scanbridge-poller")

@@ -43,5 +43,5 @@ def test_one_unit_per_process_and_distinct_ops_ports() -> None:
         if port := re.search(r"^Environment=SCANBRIDGE_OPS__PORT=(\d+)$", text, re.M):
             ports[unit.stem] = port[1]
     assert commands == {"scanbridge-receiver": "receiver", "scanbridge-worker": "worker",
-                        "scanbridge-poller": "poller"}
-    assert ports == {"scanbridge-worker": "8710", "scanbridge-poller": "8711"}
+                        "scanbridge-poller": "poller", "scanbridge-deliver": "deliver"}
+    assert ports == {"scanbridge-worker": "8710", "scanbridge-poller": "8711", "scanbridge-deliver": "8712"}
