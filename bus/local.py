@@ -15,7 +15,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -213,6 +213,32 @@ class LocalBus:
 
         if seqs:
             await self._store.run(delete)
+
+    # Retention (`scanbridge prune`): records older than a time go, whatever the groups' positions,
+    # as Kafka's retention.ms does; a consumer behind them resumes at the oldest record left.
+
+    async def older_than(self, before: datetime) -> tuple[int, int]:
+        """How many records were written before `before`, and their bytes (key, value and headers)."""
+
+        def measure(conn: sqlite3.Connection) -> tuple[int, int]:
+            count, size = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(key) + LENGTH(value) + LENGTH(headers)), 0) "
+                "FROM records WHERE ts_ms < ?", (int(before.timestamp() * 1000),)).fetchone()
+            return int(count), int(size)
+
+        return await self._store.run(measure)
+
+    async def prune(self, before: datetime, batch: int = 5000) -> AsyncIterator[int]:
+        """Delete the records written before `before`, `batch` at a time; yields how many each time."""
+
+        def delete(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "DELETE FROM records WHERE seq IN "
+                "(SELECT seq FROM records WHERE ts_ms < ? ORDER BY seq LIMIT ?)",
+                (int(before.timestamp() * 1000), batch)).rowcount
+
+        while removed := await self._store.run(delete):
+            yield removed
 
     async def count(self) -> int:
         def count(conn: sqlite3.Connection) -> int:

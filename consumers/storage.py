@@ -23,10 +23,11 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from consumers.artifacts.base import ObjectMeta, Placement
+from consumers.artifacts.base import Aged, ObjectMeta, Placement
 from consumers.errors import ArtifactRejected, StorageFull
 from schemas.files import make_dirs, open_private, write_private_text
 
@@ -126,8 +127,9 @@ class FolderStore:
             raise
         return StoredFile(relative, final, size, digest.hexdigest())
 
-    async def start(self) -> None:
-        await asyncio.to_thread(self.remove_leftovers)  # .part files of a worker that was killed
+    async def start(self, *, sweep: bool = True) -> None:
+        if sweep:
+            await asyncio.to_thread(self.remove_leftovers)  # .part files of a worker that was killed
 
     async def close(self) -> None:
         return None
@@ -141,6 +143,27 @@ class FolderStore:
 
     async def locate(self, relative: str, *, ttl_s: int) -> Path:
         return self._path(relative)
+
+    async def older_than(self, before: datetime) -> list[Aged]:
+        return await asyncio.to_thread(self._older_than, before.timestamp())
+
+    def _older_than(self, before: float) -> list[Aged]:
+        found = []
+        for folder, dirs, names in os.walk(self.root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]  # .spool, .artifacts: not artifacts
+            for name in names:
+                if name.startswith("."):  # markers and partial files
+                    continue
+                path = Path(folder) / name
+                with contextlib.suppress(FileNotFoundError):
+                    stat = path.stat()
+                    if stat.st_mtime < before:
+                        found.append(Aged(path.relative_to(self.root).as_posix(), stat.st_size,
+                                          datetime.fromtimestamp(stat.st_mtime, UTC)))
+        return found
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
 
     def remove_leftovers(self) -> int:
         """Remove the `.part` files of writers that died (no live writer holds their lock); blocking."""

@@ -177,6 +177,16 @@ class StorageSettings(Section):
         return self
 
 
+class RetentionSettings(Section):
+    """How long what scanbridge keeps is kept (`scanbridge prune`; README "Retention"). None: forever."""
+
+    artifacts_days: float | None = Field(None, gt=0, description="stored artifacts (folder or bucket)")
+    markers_days: float | None = Field(
+        None, gt=0, description="announcement markers; older ones let a redelivered order be announced again"
+    )
+    bus_log_days: float | None = Field(None, gt=0, description="records of the embedded bus log (local)")
+
+
 class StateSettings(Section):
     """The state store shared by every process and host (DESIGN.md §7; README "State store").
 
@@ -432,6 +442,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     artifacts: ArtifactRouteSettings = Field(default_factory=ArtifactRouteSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     events: EventLimits = Field(default_factory=EventLimits)
     state: StateSettings = Field(default_factory=StateSettings)

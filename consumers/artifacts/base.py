@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,11 +56,23 @@ class Placement:
     existed: bool = False
 
 
+@dataclass(frozen=True)
+class Aged:
+    """A stored artifact as retention sees it: its key, size and when it was stored."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
 class ArtifactStore(Protocol):
     """Where artifacts go. Markers (what was announced) still live beside the store until the
     state store takes them over."""
 
-    async def start(self) -> None: ...
+    async def start(self, *, sweep: bool = True) -> None:
+        """Open the store; `sweep` also clears what a stopped writer left (partial files, the spool,
+        stale multipart uploads): a worker does, a reader beside a running worker (prune) must not."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -79,6 +92,14 @@ class ArtifactStore(Protocol):
     async def locate(self, relative: str, *, ttl_s: int) -> Path | str:
         """Where a reader gets committed bytes: the local file (folder), or a pre-signed GET URL valid
         for `ttl_s` seconds (S3)."""
+        ...
+
+    async def older_than(self, before: datetime) -> list[Aged]:
+        """Stored artifacts last written before `before` (never markers, staged or partial files)."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove one stored artifact (a key from `older_than`); one already gone is no error."""
         ...
 
     def read_marker(self, relative: str) -> dict[str, Any] | None: ...

@@ -35,7 +35,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
-from consumers.artifacts.base import ObjectMeta, Placement
+from consumers.artifacts.base import Aged, ObjectMeta, Placement
 from consumers.artifacts.s3errors import ObjectExists, is_missing, translated
 from consumers.clock import Clock
 from consumers.errors import ArtifactRejected, StoreRefused, VendorError
@@ -77,7 +77,7 @@ class S3Store:
 
     # --- life cycle -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, *, sweep: bool = True) -> None:
         s = self.settings
         config = AioConfig(
             s3={"addressing_style": s.addressing_style}, signature_version="s3v4",
@@ -91,6 +91,8 @@ class S3Store:
             "s3", endpoint_url=s.endpoint, region_name=s.region, config=config,
             aws_access_key_id=key_id, aws_secret_access_key=secret,
         ))
+        if not sweep:
+            return
         await asyncio.to_thread(_clear_spool, self._spool)
         try:  # a sweep that fails must not keep the worker from starting: the next start sweeps again
             await self.abort_stale_uploads()
@@ -275,6 +277,22 @@ class S3Store:
 
     async def _retrying(self, step: Callable[[], Awaitable[T]], what: str) -> T:
         return await retrying(step, policy=self._policy, clock=self._clock, what=f"S3 {what}")
+
+    # --- retention --------------------------------------------------------------------------------
+
+    async def older_than(self, before: datetime) -> list[Aged]:
+        found: list[Aged] = []
+        with translated("list objects"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.settings.prefix)
+            async for page in pages:
+                for item in page.get("Contents", []):
+                    if item["LastModified"] < before:
+                        found.append(Aged(item["Key"], item["Size"], item["LastModified"]))
+        return found
+
+    async def delete(self, key: str) -> None:
+        await self._call("delete object", lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
 
     # --- markers (until the state store holds them) -----------------------------------------------
 

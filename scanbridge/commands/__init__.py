@@ -8,6 +8,7 @@ from scanbridge.commands import (
     connections,
     demo,
     dlq,
+    prune,
     replay,
     serve,
     sim,
@@ -18,4 +19,4 @@ from scanbridge.commands import (
 )
 
 MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, state, config,
-           artifacts, subscriptions]
+           artifacts, subscriptions, prune]

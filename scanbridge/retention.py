@@ -1,0 +1,114 @@
+"""Retention (issue 13 item 5, DESIGN.md §8): what is older than `[retention]` goes — artifacts (folder or
+bucket), announcement markers, and the embedded bus log. `plan` lists it (counts and bytes per kind)
+without touching anything; `apply` deletes it, reporting progress item by item."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bus.local import LocalBus
+from consumers.artifacts.base import ArtifactStore
+from schemas.settings import RetentionSettings
+
+ARTIFACTS, MARKERS, BUS_LOG = "artifacts", "markers", "bus log"
+MARKER_SUFFIX = ".stored.json"
+
+
+@dataclass
+class Doomed:
+    """One thing to delete: `count` items of `size` bytes, gone when `remove()` returns."""
+
+    kind: str
+    count: int
+    size: int
+    remove: Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Plan:
+    items: list[Doomed] = field(default_factory=list)
+
+    def totals(self) -> dict[str, tuple[int, int]]:
+        """(count, bytes) per kind, every kind that has a retention, zero when nothing is old enough."""
+        out: dict[str, tuple[int, int]] = {}
+        for item in self.items:
+            count, size = out.get(item.kind, (0, 0))
+            out[item.kind] = (count + item.count, size + item.size)
+        return out
+
+    @property
+    def count(self) -> int:
+        return sum(item.count for item in self.items)
+
+
+def cutoff(now: datetime, days: float | None) -> datetime | None:
+    return None if days is None else now - timedelta(days=days)
+
+
+async def expired_artifacts(store: ArtifactStore, before: datetime) -> list[Doomed]:
+    def remover(key: str) -> Callable[[], Awaitable[None]]:
+        return lambda: store.delete(key)
+
+    return [Doomed(ARTIFACTS, 1, aged.size, remover(aged.key)) for aged in await store.older_than(before)]
+
+
+async def expired_markers(root: Path, before: datetime) -> list[Doomed]:
+    """Announcement markers written before `before`. The one function that knows where markers live: today
+    `.<name>.stored.json` beside the artifacts (the S3 backend keeps them under `storage.root` too), with
+    the artifact-route index (`.artifacts/`); it follows them into the state store when they move there."""
+
+    def scan() -> list[tuple[Path, int]]:
+        found = []
+        limit = before.timestamp()
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = [d for d in dirs if d != ".spool"]
+            for name in names:
+                if name.startswith(".") and name.endswith(MARKER_SUFFIX):
+                    path = Path(folder) / name
+                    try:
+                        stat = path.stat()
+                    except FileNotFoundError:
+                        continue
+                    if stat.st_mtime < limit:
+                        found.append((path, stat.st_size))
+        return found
+
+    def remover(path: Path) -> Callable[[], Awaitable[None]]:
+        return lambda: asyncio.to_thread(path.unlink, missing_ok=True)
+
+    return [Doomed(MARKERS, 1, size, remover(path)) for path, size in await asyncio.to_thread(scan)]
+
+
+async def expired_bus_records(bus: LocalBus, before: datetime) -> list[Doomed]:
+    count, size = await bus.older_than(before)
+
+    async def remove() -> None:
+        async for _ in bus.prune(before):
+            pass
+
+    return [Doomed(BUS_LOG, count, size, remove)] if count else []
+
+
+async def apply(plan: Plan, advance: Callable[[int], None]) -> None:
+    for item in plan.items:
+        await item.remove()
+        advance(item.count)
+
+
+async def build_plan(retention: RetentionSettings, root: Path, store: ArtifactStore, bus: LocalBus | None,
+                     now: datetime) -> Plan:
+    """Everything older than its retention; a kind without a retention (None) is kept whole. `bus` is the
+    embedded log (None on Kafka, whose topics have their own retention.ms)."""
+    plan = Plan()
+    if (before := cutoff(now, retention.artifacts_days)) is not None:
+        plan.items += await expired_artifacts(store, before)
+    if (before := cutoff(now, retention.markers_days)) is not None:
+        plan.items += await expired_markers(root, before)
+    if bus is not None and (before := cutoff(now, retention.bus_log_days)) is not None:
+        plan.items += await expired_bus_records(bus, before)
+    return plan

@@ -1,0 +1,78 @@
+"""`scanbridge prune [--dry-run]` on the folder store and the embedded bus log: the dry run lists counts
+and bytes per kind and deletes nothing; the run deletes exactly that, with a progress bar (issue 13 #5)."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+
+from bus.local import LocalBus
+from scanbridge.commands.prune import run
+from schemas.settings import BusSettings, RetentionSettings, Settings, StorageSettings
+from tests.bus.test_local import TOPIC, _event
+
+OLD = (datetime.now(UTC) - timedelta(days=40)).timestamp()
+
+
+async def _world(tmp_path: Path) -> Settings:
+    root = tmp_path / "artifacts"
+    for name, size in (("old.zip", 1000), ("new.zip", 500)):
+        path = root / "itero" / "42" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+        (path.parent / f".{name}.stored.json").write_text("{}")
+    os.utime(root / "itero" / "42" / "old.zip", (OLD, OLD))
+    os.utime(root / "itero" / "42" / ".old.zip.stored.json", (OLD, OLD))
+    bus = LocalBus(tmp_path / "bus.sqlite3")
+    await bus.ensure_topics([TOPIC])
+    await bus.start()
+    for n in range(4):
+        await bus.publish(TOPIC, _event(n))
+    await bus.close()
+    with sqlite3.connect(tmp_path / "bus.sqlite3") as conn:
+        conn.execute("UPDATE records SET ts_ms = ? WHERE pos < 3", (int(OLD * 1000),))
+    return Settings(bus=BusSettings(backend="local", local_path=tmp_path / "bus.sqlite3"),
+                    storage=StorageSettings(root=root),
+                    retention=RetentionSettings(artifacts_days=30, markers_days=30, bus_log_days=7))
+
+
+def _console() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, width=120, force_terminal=True, color_system=None), out
+
+
+async def test_a_dry_run_lists_counts_and_bytes_per_kind_and_deletes_nothing(tmp_path: Path) -> None:
+    settings = await _world(tmp_path)
+    console, out = _console()
+    plan = await run(settings, True, console)
+    totals = plan.totals()
+    assert totals["artifacts"] == (1, 1000) and totals["markers"] == (1, 2) and totals["bus log"][0] == 3
+    text = out.getvalue()
+    assert "would be deleted (dry run)" in text and "1,000" in text and "30 days" in text
+    assert (settings.storage.root / "itero" / "42" / "old.zip").exists()
+    with sqlite3.connect(tmp_path / "bus.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 4
+
+
+async def test_prune_deletes_what_is_past_its_retention_with_a_progress_bar(tmp_path: Path) -> None:
+    settings = await _world(tmp_path)
+    console, out = _console()
+    await run(settings, False, console)
+    folder = settings.storage.root / "itero" / "42"
+    assert sorted(p.name for p in folder.iterdir()) == [".new.zip.stored.json", "new.zip"]
+    with sqlite3.connect(tmp_path / "bus.sqlite3") as conn:
+        assert conn.execute("SELECT pos FROM records").fetchall() == [(3,)]
+    assert "pruning" in out.getvalue() and "5/5" in out.getvalue()  # 1 artifact, 1 marker, 3 records
+    again = await run(settings, True, _console()[0])
+    assert again.count == 0
+
+
+async def test_without_a_retention_nothing_is_planned(tmp_path: Path) -> None:
+    settings = (await _world(tmp_path)).model_copy(update={"retention": RetentionSettings()})
+    assert (await run(settings, False, _console()[0])).count == 0
+    assert (settings.storage.root / "itero" / "42" / "old.zip").exists()
