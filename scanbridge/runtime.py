@@ -134,7 +134,7 @@ async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event) -> Non
 async def serve_artifacts(settings: Settings, stop: asyncio.Event) -> None:
     """`scanbridge artifacts serve`: the artifact route on its own port, over the configured store."""
     store = make_store(settings.storage, policy=settings.worker.retry, clock=RealClock())
-    await store.start()
+    await store.start(sweep=False)  # only reads: the sweep of spools and uploads belongs to the worker
     try:
         app = create_route_app(settings.artifacts, store)
         config = uvicorn.Config(app, host=settings.artifacts.host, port=settings.artifacts.port,
