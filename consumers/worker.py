@@ -21,6 +21,7 @@ from consumers.metrics import DEAD_LETTERS, ORDERS_IN_FLIGHT, RETRIES, WORKER_EV
 from consumers.offsets import OffsetTracker
 from consumers.privacy import Privacy
 from consumers.retry import Attempts, RetriesExhausted, backoff, retrying
+from schemas import tracecontext
 from schemas.envelope import Envelope
 from schemas.events import ScanNotified
 from schemas.topics import SCAN_NOTIFIED
@@ -86,7 +87,8 @@ class Worker:
                                                partition_key=delivery.event.partitionkey)
         ORDERS_IN_FLIGHT.inc()
         try:
-            await self._process(delivery)
+            with tracecontext.handling(delivery.event.id, delivery.event.type, delivery.event.extensions):
+                await self._process(delivery)
             self._tracker.finished(delivery.partition, delivery.offset)
         finally:
             ORDERS_IN_FLIGHT.dec()

@@ -89,6 +89,9 @@ def _headers(message: Message) -> dict[str, Any]:
             "ce_replayed": {**string, "description": "`true` on an event re-published by a replay"},
             "ce_dlqretry": {**string, "description": "the retry number of an event re-published from the "
                                                      "dead-letter topic"},
+            "ce_traceparent": {**string, "description": "W3C trace context (CloudEvents distributed-tracing "
+                                                        "extension), when tracing is on"},
+            "ce_tracestate": {**string, "description": "W3C trace state, with ce_traceparent, if any"},
         },
     }
 

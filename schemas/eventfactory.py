@@ -3,7 +3,8 @@
 `vendor_event`: the id is deterministic from type, vendor, account, subject and version (a repeat
 collapses); source `scanbridge/<vendor>/<account>`; key `{vendor}:{account}:{subject}`, so every event
 of one order lands on one partition. `inbound_record`: a webhook's verbatim bytes, under a fresh id
-(each delivery is its own record), keyed like the events it brought.
+(each delivery is its own record), keyed like the events it brought. Both carry the current trace
+context (`traceparent`, schemas/tracecontext.py) when tracing is on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from schemas import ids
+from schemas import ids, tracecontext
 from schemas.envelope import Envelope, utcnow
 from schemas.topics import INBOUND_RECEIVED
 
@@ -28,6 +29,7 @@ def vendor_event(event_type: str, *, vendor: str, account: str, subject: str, ve
         time=time or utcnow(),
         partitionkey=ids.partition_key(vendor, account, subject),
         data=data,
+        extensions=tracecontext.event_context(),
     )
 
 
@@ -43,5 +45,5 @@ def inbound_record(*, vendor: str, account: str, subject: str, raw: bytes, conte
         datacontenttype=content_type or "application/json",
         partitionkey=ids.partition_key(vendor, account, subject),
         data=raw,
-        extensions={"route": route},
+        extensions={"route": route, **tracecontext.event_context()},
     )

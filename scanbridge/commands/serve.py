@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from scanbridge import logs
+from scanbridge import logs, tracing
 from scanbridge.runtime import load_settings, run
 from scanbridge.summary import startup_fields, version
 
@@ -52,6 +52,7 @@ def _start(*, receiver: bool, worker: bool, poller: bool | None = False,
     delivering = settings.delivery.enabled if delivery is None else delivery
     wanted = (("receiver", receiver), ("worker", worker), ("pollers", polling), ("delivery", delivering))
     processes = [name for name, on in wanted if on]
+    tracing.setup_from_env("-".join(processes) if len(processes) == 1 else "run")
     log.info("scanbridge %s starting: %s", version(), ", ".join(processes),
              extra=startup_fields(settings, processes))
     asyncio.run(run(settings, receiver=receiver, worker=worker, poller=polling, delivery=delivering))
