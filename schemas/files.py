@@ -49,8 +49,15 @@ def open_private(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
 
 
 def ensure_private_file(path: Path) -> None:
-    """Create `path` empty if missing and make it 0600 (e.g. a SQLite file before SQLite opens it)."""
-    os.close(open_private(path, os.O_WRONLY | os.O_CREAT))
+    """Create `path` empty if missing and make it 0600 (e.g. a SQLite file before SQLite opens it).
+
+    An existing file is only chmod-ed, never opened: closing any descriptor of a file drops every POSIX
+    lock this process holds on it, so opening and closing a SQLite database that a connection of this
+    process has open would let another process delete its WAL under it (a corrupt database)."""
+    try:
+        os.close(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        os.chmod(path, FILE_MODE)
 
 
 def write_private_text(path: Path, text: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from schemas.files import make_dirs
+from schemas.files import ensure_private_file, make_dirs
 from state.db import Row, Tx, migrations
 from state.errors import StateError, StateUnavailable
 
@@ -93,8 +93,7 @@ class SqliteDatabase:
         """The file holds sealed credentials and what was announced: owner only (the -wal and -shm
         files SQLite makes take the same mode)."""
         make_dirs(self.path.parent)  # new folders 0700 (DESIGN.md §5.5)
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        os.chmod(self.path, 0o600)
+        ensure_private_file(self.path)  # an existing file is not opened: that would drop this process's locks
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
