@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import e2e, ingest
+from bench import delivery, e2e, ingest
 from bench.common import ROOT, background, free_port, ratio, run_json
 from bench.stack import StackConfig
 from bench.table import render
@@ -43,7 +43,8 @@ def parse_size(text: str) -> int:
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="ingest,publish,download,e2e", help="comma list of sections")
+    parser.add_argument("--only", default="ingest,publish,download,e2e,delivery",
+                        help="comma list of sections")
     parser.add_argument("--ingest-seconds", type=int, default=10)
     parser.add_argument("--connections", default="16,64,256")
     parser.add_argument("--publish-seconds", type=float, default=3.0)
@@ -54,6 +55,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--scans", type=int, default=1000)
     parser.add_argument("--scan-size", default="5MB")
     parser.add_argument("--rate", type=float, default=10.0, help="end-to-end scans posted per second")
+    parser.add_argument("--delivery-events", type=int, default=2000, help="events delivered per backend")
+    parser.add_argument("--delivery-keys", type=int, default=64, help="partition keys they spread over")
+    parser.add_argument("--webhooks", type=int, default=200, help="webhooks posted for the delivery latency")
+    parser.add_argument("--webhook-rate", type=float, default=20.0, help="webhooks posted per second")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     return parser.parse_args()
 
@@ -153,6 +158,10 @@ def main() -> None:
         if "e2e" in only:
             print(f"end to end: {args.scans} scans of {args.scan_size} at {args.rate}/s …", flush=True)
             results["e2e"] = e2e.run(bootstrap, args.scans, parse_size(args.scan_size), args.rate)
+        if "delivery" in only:
+            print(f"deliveries: {args.delivery_events} events, {args.webhooks} webhooks …", flush=True)
+            results["delivery"] = [delivery.run(bootstrap, backend, args.delivery_events, args.delivery_keys,
+                                                args.webhooks, args.webhook_rate) for backend in backends()]
     results["duration_s"] = time.perf_counter() - started
     args.results.mkdir(parents=True, exist_ok=True)
     out = args.results / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"

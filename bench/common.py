@@ -24,9 +24,16 @@ HOST = "127.0.0.1"
 def child_env() -> dict[str, str]:
     """The environment for child processes: no SCANBRIDGE_* settings leak in from the caller."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCANBRIDGE_")}
-    env["SCANBRIDGE_CONFIG"] = os.devnull  # not a file: no TOML source
+    env["SCANBRIDGE_CONFIG"] = str(_empty_config())  # a configuration that sets nothing
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+def _empty_config() -> Path:
+    """An empty TOML file: a named configuration must be a file (os.devnull is refused)."""
+    path = Path(tempfile.gettempdir()) / "scanbridge-bench-empty.toml"
+    path.touch()
+    return path
 
 
 def free_port() -> int:

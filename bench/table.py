@@ -60,6 +60,15 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      f"{e2e['total_s']:.0f} s)",
                      "target p99 < 1000 ms",
                      "ok" if e2e["p99_ms"] < 1000 and e2e["completed"] == e2e["scans"] else "BELOW"))
+    for r in results.get("delivery", []):
+        per_s, ceiling = r.get("deliveries_per_s"), r.get("ceiling_per_s")
+        rows.append((f"deliveries {r['backend']} {r['events']} events / {r['keys']} keys",
+                     f"{per_s or 0:,.0f} deliveries/s ({r['delivered']}/{r['events']} delivered)",
+                     f"signed POSTs x16 {ceiling or 0:,.0f}/s",
+                     "-" if r.get("ratio") is None else f"{r['ratio']:.2f}"))
+        rows.append((f"webhook → delivery {r['backend']} {r['webhooks']} @ {r['rate']:g}/s",
+                     f"p50 {r['p50_ms']:,.0f} p99 {r['p99_ms']:,.0f} ms ({r['latency_n']}/{r['webhooks']})",
+                     "", ""))
     return rows
 
 

@@ -142,8 +142,7 @@ class SubscriptionRunner:
         try:
             deliveries = await consumer.poll(max_records=min(room, 500), timeout_s=0.5)
         except Exception as exc:  # noqa: BLE001 - a bus hiccup must not end the subscription
-            log.warning("subscription %s: poll failed, retrying: %s", self.subscription.id,
-                        type(exc).__name__)
+            log.warning("subscription %s: poll failed, retrying: %s", self.subscription.id, exc)
             await asyncio.sleep(1.0)
             return
         # The events and artifacts topics of one key are two logs: read in publish-time order within a batch,
