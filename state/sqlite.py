@@ -80,12 +80,20 @@ class SqliteDatabase:
         if self._conn is not None:
             return
         await asyncio.to_thread(self._create_private)
-        try:
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
             conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA synchronous=FULL")  # a commit that returned is on disk
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
+            try:
+                await conn.execute("PRAGMA journal_mode=WAL")
+                await conn.execute("PRAGMA synchronous=FULL")  # a commit that returned is on disk
+                break
+            except sqlite3.Error as exc:
+                await conn.close()
+                # Connections switching a new file to WAL at once: SQLite answers "locked" at once
+                # (no busy wait, it could deadlock) to all but one; the others try again shortly.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise _translate(exc, self.path) from exc
+                await asyncio.sleep(LOCK_POLL_S)
         self._conn = conn
         await self._migrate()
 
