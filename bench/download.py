@@ -23,10 +23,12 @@ from typing import Any
 import httpx
 
 from consumers.http import new_client
+from consumers.itero import pairing
 from consumers.itero.client import IteroClient
 from consumers.storage import FolderStore
-from consumers.tokens import Tokens, TokenStore
-from schemas.settings import IteroConnection, WebhookAuth, WorkerSettings
+from consumers.tokens import TokenKeepers
+from schemas.settings import IteroConnection, Settings, WebhookAuth, WorkerSettings
+from state.shared import open_shared
 
 
 def rss_mb() -> float:
@@ -56,11 +58,10 @@ async def scanbridge(sim: dict[str, Any], url: str, dest: Path, repeat: int) -> 
         token_url=f"{sim['url']}/oauth/token", access_token=sim["access_token"],
         refresh_token=sim["refresh_token"],
     )
-    tokens = TokenStore(dest / "tokens.json", Tokens(sim["access_token"], sim["refresh_token"]),
-                        token_url=connection.token_url)
     size = 0
-    async with new_client(worker.retry.request_timeout_s) as http:
-        client = IteroClient(connection, http, tokens)
+    async with new_client(worker.retry.request_timeout_s) as http, \
+            open_shared(Settings(state_dir=dest / "state", itero=[connection]), reload=False) as shared:
+        client = IteroClient(connection, http, pairing.keeper(TokenKeepers(shared.store), connection))
         began = time.perf_counter()
         for _ in range(repeat):
             stored = await client.download(url, FolderStore(dest / "store"), "bench/IDE.zip",

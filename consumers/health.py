@@ -1,57 +1,35 @@
 """Each connection's health, whatever its vendor: when a vendor call last succeeded, the last error, and
-since when the connection has been failing (`scanbridge connections` shows it).
+since when the connection has been failing (`scanbridge connections` shows it), kept in the state store
+(`Connections.record_success` / `record_failure`) so every process and host sees the same.
 
-Kept beside the connection states, in `state_dir/connections/health/<vendor>-<id>.json` (atomic
-writes), behind `record_ok`, `record_error` and `read` only, so it can move into the state store.
 Writes are spared: a change of state (ok ↔ failing, another error) is written at once, a repeat of the
 same state at most every `REWRITE_S` seconds per process.
 
 Only failures of the connection count (refused credentials, an untrusted server, the vendor down or
 throttling us until we gave up); a vendor answer about one order (404, a bad checksum) is not one.
 The pollers record each round; the worker records each order it handled or lost to the connection.
+A failing call never hides an un-paired connection or one that needs re-authorization.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
-from consumers.cursor import JsonState
 from consumers.errors import ServerError, Throttled, Unauthorized
-from consumers.records import as_utc
 from consumers.retry import RetriesExhausted
-from consumers.storage import safe_component
+from state.base import ConnectionKey, Connections, Health
 
 REWRITE_S = 30.0
 MAX_ERROR_CHARS = 300
-_written: dict[Path, tuple[Health, float]] = {}  # what this process last wrote, and when (monotonic)
 
 
-@dataclass(frozen=True)
-class Health:
-    last_ok_at: datetime | None = None
-    last_error_at: datetime | None = None
-    last_error: str | None = None
-    failing_since: datetime | None = None  # the first error after the last success
-
-    @property
-    def status(self) -> str:
-        if self.failing_since is not None:
-            return "failing"
-        return "ok" if self.last_ok_at is not None else "unknown"
-
-
-def _path(state_dir: Path, vendor: str, connection: str) -> Path:
-    return state_dir / "connections" / "health" / f"{vendor}-{safe_component(connection)}.json"
-
-
-def read(state_dir: Path, vendor: str, connection: str) -> Health:
-    data = JsonState(_path(state_dir, vendor, connection)).load()
-    error = data.get("last_error")
-    return Health(as_utc(data.get("last_ok_at")), as_utc(data.get("last_error_at")),
-                  str(error) if error is not None else None, as_utc(data.get("failing_since")))
+def label(health: Health) -> str:
+    """ok, failing, unpaired, needs_reauthorization — or unknown when no call was recorded yet."""
+    if health.status != "active":
+        return health.status
+    return "ok" if health.last_success_at is not None else "unknown"
 
 
 def is_connection_failure(error: BaseException) -> bool:
@@ -62,35 +40,33 @@ def is_connection_failure(error: BaseException) -> bool:
     return isinstance(error, Unauthorized | ServerError | Throttled)
 
 
-def record_ok(state_dir: Path, vendor: str, connection: str, at: datetime | None = None) -> None:
-    before = _current(state_dir, vendor, connection)
-    _write(state_dir, vendor, connection, before,
-           replace(before, last_ok_at=at or datetime.now(UTC), failing_since=None))
+class HealthBook:
+    """Records the health of connections in the state store, sparing repeated writes."""
 
+    def __init__(self, connections: Connections, *, rewrite_s: float = REWRITE_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._connections = connections
+        self._rewrite_s = rewrite_s
+        self._clock = clock
+        self._written: dict[ConnectionKey, tuple[str, str | None, float]] = {}  # status, error, when
 
-def record_error(state_dir: Path, vendor: str, connection: str, error: BaseException | str,
-                 at: datetime | None = None) -> None:
-    """`error` as text: its type and message (vendor errors name the call, never a query or secret)."""
-    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    when = at or datetime.now(UTC)
-    before = _current(state_dir, vendor, connection)
-    _write(state_dir, vendor, connection, before,
-           replace(before, last_error_at=when, last_error=text[:MAX_ERROR_CHARS],
-                   failing_since=before.failing_since or when))
+    def _spared(self, key: ConnectionKey, status: str, error: str | None) -> bool:
+        last = self._written.get(key)
+        now = self._clock()
+        if last is not None and last[:2] == (status, error) and now - last[2] < self._rewrite_s:
+            return True
+        self._written[key] = (status, error, now)
+        return False
 
+    async def ok(self, key: ConnectionKey, at: datetime | None = None) -> None:
+        if not self._spared(key, "ok", None):
+            await self._connections.record_success(key, at or datetime.now(UTC))
 
-def _current(state_dir: Path, vendor: str, connection: str) -> Health:
-    cached = _written.get(_path(state_dir, vendor, connection))
-    return cached[0] if cached else read(state_dir, vendor, connection)
+    async def error(self, key: ConnectionKey, error: BaseException | str, at: datetime | None = None) -> None:
+        """`error` as text: its type and message (vendor errors name the call, never a query or secret)."""
+        text = (error if isinstance(error, str) else f"{type(error).__name__}: {error}")[:MAX_ERROR_CHARS]
+        if not self._spared(key, "failing", text):
+            await self._connections.record_failure(key, "failing", text, at or datetime.now(UTC))
 
-
-def _write(state_dir: Path, vendor: str, connection: str, before: Health, after: Health) -> None:
-    path = _path(state_dir, vendor, connection)
-    cached = _written.get(path)
-    same_state = (before.status, before.last_error) == (after.status, after.last_error)
-    if same_state and cached is not None and time.monotonic() - cached[1] < REWRITE_S:
-        _written[path] = (after, cached[1])  # in memory only; the file says the same, a little older
-        return
-    JsonState(path).save({k: v.isoformat() if isinstance(v, datetime) else v
-                          for k, v in asdict(after).items()})
-    _written[path] = (after, time.monotonic())
+    async def read(self, key: ConnectionKey) -> Health:
+        return await self._connections.health(key)

@@ -25,6 +25,8 @@ from schemas import tracecontext
 from schemas.envelope import Envelope
 from schemas.events import ScanNotified
 from schemas.topics import SCAN_NOTIFIED
+from state.base import ConnectionKey
+from state.errors import CorruptState, StateError, StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class Worker:
                                policy=self._ctx.settings.worker.retry, clock=self._ctx.clock,
                                what=f"event {event.id}", attempts=attempts, retry_on=StorageFull)
                 self._count("handled")
-                health.record_ok(self._ctx.settings.state_dir, notified.vendor, notified.connection)
+                await self._record_health(notified.vendor, notified.connection, None)
                 return
             except BusUnavailable as exc:
                 # Not the event's fault: wait for the bus, keep the offset where it is.
@@ -118,10 +120,16 @@ class Worker:
                 RETRIES.labels("BusUnavailable").inc()
                 log.warning("bus unavailable while handling %s: %s", event.id, exc)
                 await self._ctx.clock.sleep(5.0)
-            except (PermanentError, RetriesExhausted, ValueError, EventTooLarge) as exc:
+            except StateUnavailable as exc:
+                # Nor is a state store that does not answer: nothing is lost, the event is tried again.
+                self._count("state_retries")
+                log.warning("state store unavailable while handling %s: %s", event.id, exc)
+                await self._ctx.clock.sleep(5.0)
+            except (PermanentError, RetriesExhausted, ValueError, EventTooLarge, CorruptState) as exc:
                 # EventTooLarge: an event of this order is refused for its size; it never will fit.
+                # CorruptState: a row of the connection cannot be read; its message names the connection.
                 attempts.record(exc)
-                self._connection_failed(event, exc)
+                await self._connection_failed(event, exc)
                 await self._dead_letter(delivery, str(exc), attempts, type(exc).__name__)
                 return
             except Exception as exc:
@@ -136,12 +144,23 @@ class Worker:
                     return
                 await self._ctx.clock.sleep(backoff(unexpected, self._ctx.settings.worker.retry))
 
-    def _connection_failed(self, event: Envelope, exc: BaseException) -> None:
+    async def _connection_failed(self, event: Envelope, exc: BaseException) -> None:
         """A failure of the vendor connection (not of this one order) goes into its health."""
         data = event.data if isinstance(event.data, dict) else {}
         vendor, connection = data.get("vendor"), data.get("connection")
         if isinstance(vendor, str) and isinstance(connection, str) and health.is_connection_failure(exc):
-            health.record_error(self._ctx.settings.state_dir, vendor, connection, exc)
+            await self._record_health(vendor, connection, exc)
+
+    async def _record_health(self, vendor: str, connection: str, error: BaseException | None) -> None:
+        """Best effort: the work is done (or dead-lettered) whether or not its health is written."""
+        key = ConnectionKey(vendor, connection)
+        try:
+            if error is None:
+                await self._ctx.health.ok(key)
+            else:
+                await self._ctx.health.error(key, error)
+        except StateError as exc:
+            log.warning("health of %s not recorded: %s", key, type(exc).__name__)
 
     def _count(self, outcome: str) -> None:
         self.counters[outcome] += 1

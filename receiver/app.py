@@ -1,13 +1,17 @@
-"""Build the receiver's ASGI app from the settings, a bus and the registered vendors' routes.
+"""Build the receiver's ASGI app from the settings, a bus, the registered vendors' routes and the state
+shared with other processes.
 
 The receiver knows no vendor: the composition root (scanbridge/receiving.py) passes each registered
-vendor's `/hooks/<vendor>/…` routes and the vendor names the metrics may use as labels.
+vendor's `/hooks/<vendor>/…` routes and the vendor names the metrics may use as labels. Routes read the
+connections from the catalog of the shared state (`state.shared.SharedLink`), which follows the state
+store; when the link is still empty at start, the app opens the shared state itself (`open_state`) for
+its lifespan.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -17,19 +21,22 @@ from bus.base import Bus
 from receiver import contract, health, metrics, openapi
 from receiver.errors import EXCEPTION_HANDLERS
 from schemas.settings import Settings
+from state.shared import SharedLink, SharedState
+
+StateOpener = Callable[[], AbstractAsyncContextManager[SharedState]]
 
 
 def create_app(settings: Settings, bus: Bus, *, vendor_routes: Sequence[BaseRoute], vendors: frozenset[str],
-               manage_bus: bool = True) -> Starlette:
+               link: SharedLink, open_state: StateOpener, manage_bus: bool = True) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if manage_bus:
-            await bus.start()
-        try:
-            yield
-        finally:
+        async with AsyncExitStack() as stack:
             if manage_bus:
-                await bus.close()
+                await bus.start()
+                stack.push_async_callback(bus.close)
+            if link.current is None:
+                link.current = await stack.enter_async_context(open_state())
+            yield
 
     return Starlette(
         routes=[*health.routes(bus), *metrics.routes(), *contract.routes(settings), *openapi.routes(),

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bus.errors import BusUnavailable, EventTooLarge
+from state.errors import StateError, StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,21 @@ async def _bus_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _state_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("state store unavailable; client told to retry", extra={"path_kind": _route(request)})
+    return JSONResponse(
+        {"error": "unavailable", "message": "the state store did not answer; retry later"},
+        status_code=503,
+        headers={"Retry-After": "30"},
+    )
+
+
+async def _state_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("state store error: %s", exc, extra={"path_kind": _route(request)})  # names the connection
+    return JSONResponse({"error": "state_error", "message": "a stored state could not be read"},
+                        status_code=500)
+
+
 async def _event_too_large(request: Request, exc: Exception) -> JSONResponse:
     log.warning("event refused by the bus for its size", extra={"path_kind": _route(request)})
     return JSONResponse(
@@ -63,5 +79,7 @@ EXCEPTION_HANDLERS = {
     ApiError: _api_error,
     BusUnavailable: _bus_unavailable,
     EventTooLarge: _event_too_large,
+    StateUnavailable: _state_unavailable,
+    StateError: _state_error,
     HTTPException: _http_exception,
 }

@@ -1,7 +1,8 @@
 """iTero / Align scan notification route (itero-dpms-api.txt "Callback Request"; Align guideline §3.5).
 
 POST /hooks/{itero|align}/{token}  body {"Id": <Rx GUID>, "CompanyId": <number>} → inbound record +
-`scan.notified`, answered 202 only after the bus acknowledged both.
+`scan.notified`, answered 202 only after the bus acknowledged both. The connection is found among the
+catalog's (the state store's, cached: a store that is down does not stop webhooks of known connections).
 """
 
 from __future__ import annotations
@@ -21,18 +22,15 @@ from receiver.publish import now, publish_notification
 from schemas.events import ScanNotified
 from schemas.inbound import IteroNotification
 from schemas.settings import IteroConnection, Settings
+from state.shared import SharedLink
 
 VENDORS = ("itero", "align")  # one route each: /hooks/itero/{token}, /hooks/align/{token}
 
 
-def routes(settings: Settings, bus: Bus) -> list[Route]:
-    by_vendor: dict[str, list[IteroConnection]] = {}
-    for c in settings.itero:
-        by_vendor.setdefault(c.vendor, []).append(c)
-
+def routes(settings: Settings, bus: Bus, shared: SharedLink) -> list[Route]:
     async def notify(vendor: str, request: Request) -> JSONResponse:
-        connection, raw = await authenticated_body(request, by_vendor.get(vendor, []),
-                                                   settings.receiver.max_body_bytes)
+        known = shared().catalog.of(IteroConnection, vendor)
+        connection, raw = await authenticated_body(request, known, settings.receiver.max_body_bytes)
         try:
             body = IteroNotification.model_validate(parse_object(raw))
         except ValidationError as exc:

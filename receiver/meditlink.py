@@ -12,6 +12,7 @@ them no formal type, so any URL-safe token is accepted (no `/`, `?`, `#`, `%`, s
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -23,9 +24,11 @@ from receiver.auth import authenticated_body
 from receiver.body import parse_object
 from receiver.errors import ApiError
 from receiver.publish import now, publish_notification
-from schemas.credentials import load_tokens, token_path
 from schemas.events import ScanNotified
-from schemas.settings import Settings
+from schemas.settings import MeditConnection, Settings
+from state.base import ConnectionKey, StateStore
+from state.errors import StateError
+from state.shared import SharedLink
 
 VENDOR = "meditlink"
 MAX_DEPTH = 4
@@ -94,14 +97,39 @@ def check_shapes(ids: dict[str, str]) -> None:
             raise ApiError(422, "invalid_id", f"{name} does not have the shape of a Medit Link id")
 
 
-def routes(settings: Settings, bus: Bus) -> list[Route]:
+class Accounts:
+    """Each connection's account label, the group uuid kept with its grant in the state store (read
+    again after `ttl_s`; while the store does not answer, the last one read, else the connection id)."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self._ttl_s = ttl_s
+        self._known: dict[str, tuple[str | None, float]] = {}
+
+    async def of(self, state: StateStore, connection_id: str) -> str:
+        known = self._known.get(connection_id)
+        if known is not None and time.monotonic() - known[1] < self._ttl_s:
+            return known[0] or connection_id
+        try:
+            grant = await state.credentials.get(ConnectionKey(VENDOR, connection_id))
+        except StateError:
+            return (known[0] if known else None) or connection_id
+        group = grant.extra.get("group_uuid") if grant is not None else None
+        account = group if isinstance(group, str) and group else None
+        self._known[connection_id] = (account, time.monotonic())
+        return account or connection_id
+
+
+def routes(settings: Settings, bus: Bus, shared: SharedLink) -> list[Route]:
+    accounts = Accounts(settings.state.reload_s)
+
     async def callback(request: Request) -> JSONResponse:
         limit = settings.receiver.max_body_bytes
-        connection, raw = await authenticated_body(request, settings.meditlink, limit)
+        now_shared = shared()
+        known = now_shared.catalog.of(MeditConnection)
+        connection, raw = await authenticated_body(request, known, limit)
         ids = recognise(parse_object(raw))
         check_shapes(ids)
-        grant = load_tokens(token_path(settings.state_dir, VENDOR, connection.id))
-        account = grant.group_uuid if grant and grant.group_uuid else connection.id
+        account = await accounts.of(now_shared.store, connection.id)
         notified = ScanNotified(vendor=VENDOR, account=account, connection=connection.id,
                                 file_id=ids.get("file_id"), case_id=ids.get("case_id"),
                                 order_id=ids.get("order_id"), status=ids.get("status"),

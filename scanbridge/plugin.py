@@ -19,8 +19,9 @@ from starlette.routing import BaseRoute
 
 from bus.base import Bus
 from consumers.clock import Clock
-from consumers.context import Handler
+from consumers.context import Handler, Shared
 from schemas.settings import Settings
+from state.shared import SharedLink
 
 
 class Runner(Protocol):
@@ -29,18 +30,20 @@ class Runner(Protocol):
     async def run(self, stop: asyncio.Event) -> None: ...
 
 
-RoutesFactory = Callable[[Settings, Bus], Sequence[BaseRoute]]
+RoutesFactory = Callable[[Settings, Bus, SharedLink], Sequence[BaseRoute]]  # link: the state store, catalog
 HandlerFactory = Callable[[Settings], Handler]
-PollersFactory = Callable[[Settings, Bus, httpx.AsyncClient, Clock], Sequence[Runner]]
+# The pollers of the vendor's connections in the catalog of `Shared` (the state store's, not the TOML's).
+PollersFactory = Callable[[Settings, Bus, httpx.AsyncClient, Clock, Shared], Sequence[Runner]]
 CommandsFactory = Callable[[typer.Typer], None]
 ConnectionsOf = Callable[[Settings], Sequence[BaseModel]]
 
 
-def _no_routes(settings: Settings, bus: Bus) -> Sequence[BaseRoute]:
+def _no_routes(settings: Settings, bus: Bus, shared: SharedLink) -> Sequence[BaseRoute]:
     return []
 
 
-def _no_pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock) -> Sequence[Runner]:
+def _no_pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock,
+                shared: Shared) -> Sequence[Runner]:
     return []
 
 
@@ -60,7 +63,7 @@ class VendorPlugin:
     name: str
     vendors: tuple[str, ...]
     connection_models: tuple[type[BaseModel], ...]
-    connections: ConnectionsOf = _no_connections
+    connections: ConnectionsOf = _no_connections  # the TOML's: they seed the state store
     routes: RoutesFactory = _no_routes
     handler: HandlerFactory | None = None
     pollers: PollersFactory = _no_pollers
@@ -79,13 +82,31 @@ def handlers_of(plugins: Sequence[VendorPlugin], settings: Settings) -> dict[str
     return handlers
 
 
-def routes_of(plugins: Sequence[VendorPlugin], settings: Settings, bus: Bus) -> list[BaseRoute]:
-    return [route for plugin in plugins for route in plugin.routes(settings, bus)]
+def routes_of(plugins: Sequence[VendorPlugin], settings: Settings, bus: Bus,
+              shared: SharedLink) -> list[BaseRoute]:
+    return [route for plugin in plugins for route in plugin.routes(settings, bus, shared)]
 
 
 def pollers_of(plugins: Sequence[VendorPlugin], settings: Settings, bus: Bus, http: httpx.AsyncClient,
-               clock: Clock) -> list[Runner]:
-    return [poller for plugin in plugins for poller in plugin.pollers(settings, bus, http, clock)]
+               clock: Clock, shared: Shared) -> list[Runner]:
+    return [poller for plugin in plugins for poller in plugin.pollers(settings, bus, http, clock, shared)]
+
+
+def connection_models(plugins: Sequence[VendorPlugin]) -> dict[str, type[BaseModel]]:
+    """vendor → its connection model, for the connections of the state store."""
+    return {vendor: plugin.connection_models[0] for plugin in plugins for vendor in plugin.vendors
+            if plugin.connection_models}
+
+
+def configured(plugins: Sequence[VendorPlugin], settings: Settings) -> list[tuple[str, BaseModel]]:
+    """(vendor, connection) of every connection the TOML (and environment) configures: the seeds of the
+    state store's connections. A model with a `vendor` field names its own (iTero or Align)."""
+    found: list[tuple[str, BaseModel]] = []
+    for plugin in plugins:
+        for connection in plugin.connections(settings):
+            vendor = getattr(connection, "vendor", None)
+            found.append((vendor if vendor in plugin.vendors else plugin.vendors[0], connection))
+    return found
 
 
 def vendor_names(plugins: Sequence[VendorPlugin]) -> frozenset[str]:

@@ -17,7 +17,7 @@ from consumers.artifacts.base import ArtifactStore
 from consumers.artifacts.factory import make_store
 from consumers.artifacts.route import create_route_app
 from consumers.clock import Clock, RealClock
-from consumers.context import WorkContext
+from consumers.context import Shared, WorkContext
 from consumers.delivery.deliverer import run_delivery
 from consumers.http import new_client
 from consumers.publish import Publisher
@@ -27,7 +27,9 @@ from scanbridge.configload import load_settings as load_settings  # re-exported 
 from scanbridge.opsserver import READY, Readiness, serve_ops
 from scanbridge.plugin import handlers_of, pollers_of
 from scanbridge.receiving import create_app
+from scanbridge.shared import consumer_state, open_state
 from schemas.settings import Settings
+from state.shared import SharedState
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +98,15 @@ def stop_event() -> asyncio.Event:
 
 
 async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None,
-                     store: ArtifactStore | None = None) -> None:
+                     store: ArtifactStore | None = None, shared: Shared | None = None) -> None:
     handlers = handlers_of(registry.VENDORS, settings)
     clock = clock or RealClock()
     store = store or make_store(settings.storage, policy=settings.worker.retry, clock=clock)
     await store.start()  # folder: removes the .part files of a killed worker; s3: client, sweep
-    async with new_client(settings.worker.retry.request_timeout_s) as http:
+    timeout = settings.worker.retry.request_timeout_s
+    async with consumer_state(settings, shared) as opened, new_client(timeout) as http:
         ctx = WorkContext(settings=settings, publisher=Publisher(bus, settings.bus.topics, settings.events),
-                          store=store, clock=clock, http=http)
+                          store=store, clock=clock, http=http, shared=opened)
         try:
             await Worker(bus, handlers, ctx).run(stop)
         finally:
@@ -112,16 +115,19 @@ async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: C
             await store.close()
 
 
-async def run_pollers(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None) -> None:
+async def run_pollers(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None,
+                      shared: Shared | None = None) -> None:
     """One task per polled connection of every registered vendor (DESIGN.md §3 pollers, §11); each
     survives its own failures."""
-    async with new_client(settings.worker.retry.request_timeout_s) as http:
-        pollers = pollers_of(registry.VENDORS, settings, bus, http, clock or RealClock())
+    timeout = settings.worker.retry.request_timeout_s
+    async with consumer_state(settings, shared) as opened, new_client(timeout) as http:
+        pollers = pollers_of(registry.VENDORS, settings, bus, http, clock or RealClock(), opened)
         await asyncio.gather(*(poller.run(stop) for poller in pollers))
 
 
-async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event) -> None:
-    app = create_app(settings, bus, manage_bus=False)
+async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event,
+                       shared: SharedState | None = None) -> None:
+    app = create_app(settings, bus, manage_bus=False, shared=shared)
     config = uvicorn.Config(app, host=settings.receiver.host, port=settings.receiver.port,
                             log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
@@ -148,22 +154,23 @@ async def serve_artifacts(settings: Settings, stop: asyncio.Event) -> None:
         await store.close()
 
 
-async def serve_receiver(settings: Settings, stop: asyncio.Event) -> None:
+async def serve_receiver(settings: Settings, stop: asyncio.Event, shared: SharedState | None = None) -> None:
     """The receiver on its own bus: with Kafka, a spool answers 202 while Kafka is down."""
     async with started_bus(settings, spool=True) as ingress:
-        await run_receiver(settings, ingress, stop)
+        await run_receiver(settings, ingress, stop, shared)
 
 
 async def serve_consumers(settings: Settings, stop: asyncio.Event, *, worker: bool, poller: bool,
-                          readiness: Readiness | None = None, delivery: bool = False) -> None:
+                          readiness: Readiness | None = None, delivery: bool = False,
+                          shared: Shared | None = None) -> None:
     """Worker and pollers on one bus, waited for when it is down at start (the receiver spools meanwhile)."""
     readiness = readiness or Readiness()
     readiness.status = "waiting for the bus"
     try:
         async with started_bus(settings, wait=stop) as bus:
             readiness.status = READY
-            await asyncio.gather(*([run_worker(settings, bus, stop)] if worker else []),
-                                 *([run_pollers(settings, bus, stop)] if poller else []),
+            await asyncio.gather(*([run_worker(settings, bus, stop, shared=shared)] if worker else []),
+                                 *([run_pollers(settings, bus, stop, shared=shared)] if poller else []),
                                  *([run_delivery(settings, bus, stop)] if delivery else []))
     except Stopped:
         return
@@ -171,15 +178,16 @@ async def serve_consumers(settings: Settings, stop: asyncio.Event, *, worker: bo
 
 async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool = False,
               stop: asyncio.Event | None = None, delivery: bool = False) -> None:
-    """The processes asked for, until SIGINT/SIGTERM (or `stop` is set)."""
+    """The processes asked for, until SIGINT/SIGTERM (or `stop` is set), sharing one state store."""
     stop = stop or stop_event()
-    tasks = []
-    readiness = Readiness()
-    if receiver:
-        tasks.append(serve_receiver(settings, stop))
-    elif settings.ops.port:  # the receiver's port already serves /healthz, /readyz and /metrics
-        tasks.append(serve_ops(settings.ops.host, settings.ops.port, readiness, stop))
-    if worker or poller or delivery:
-        tasks.append(serve_consumers(settings, stop, worker=worker, poller=poller, readiness=readiness,
-                                     delivery=delivery))
-    await asyncio.gather(*tasks)
+    async with open_state(settings) as opened:
+        tasks = []
+        readiness = Readiness()
+        if receiver:
+            tasks.append(serve_receiver(settings, stop, opened))
+        elif settings.ops.port:  # the receiver's port already serves /healthz, /readyz and /metrics
+            tasks.append(serve_ops(settings.ops.host, settings.ops.port, readiness, stop))
+        if worker or poller or delivery:
+            tasks.append(serve_consumers(settings, stop, worker=worker, poller=poller, readiness=readiness,
+                                         delivery=delivery, shared=Shared(opened.store, opened.catalog)))
+        await asyncio.gather(*tasks)

@@ -194,10 +194,13 @@ class StateSettings(Section):
     secret file), one or more Fernet keys, newest first."""
 
     backend: Literal["sqlite", "postgres"] = "sqlite"
-    path: Path = Field(Path("var/state.sqlite3"), description="the sqlite backend's file (one host)")
+    path: Path = Field(Path("var/state/state.sqlite3"),
+                       description="the sqlite backend's file (one host); default: <state_dir>/state.sqlite3")
     dsn: SecretStr | None = Field(None, description="postgres: postgresql://user:password@host:port/db")
     max_connections: int = Field(10, ge=2, description="postgres: connection pool size per process")
     timeout_s: float = Field(10.0, gt=0, description="postgres: connect and pool wait timeout")
+    reload_s: float = Field(5.0, gt=0, description="how often a running process looks for changed "
+                            "connections (and retries a store that did not answer)")
     credentials_key_env: str = "SCANBRIDGE_CREDENTIALS_KEYS"
     credentials_key_file: Path | None = None
 
@@ -480,6 +483,13 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _state_file_in_state_dir(self) -> Settings:
+        """The SQLite state store lives in `state_dir` unless `state.path` says otherwise."""
+        if "path" not in self.state.model_fields_set:
+            self.state = self.state.model_copy(update={"path": self.state_dir / "state.sqlite3"})
+        return self
 
 
 class SecretInConfigFile(ValueError):

@@ -133,7 +133,12 @@ class Connections(Protocol):
     async def record_failure(
         self, key: ConnectionKey, status: FailureStatus, error: str, at: datetime | None = None
     ) -> bool:
-        """Record a failure (no secrets in `error`); True when the status changed."""
+        """Record a failure (no secrets in `error`); True when the status changed. A `failing` call does
+        not hide an `unpaired` or `needs_reauthorization` connection (only a success or a reset does)."""
+        ...
+
+    async def clear_health(self, key: ConnectionKey) -> bool:
+        """Forget the connection's health (an operator reset it): it reads as new and active."""
         ...
 
 
@@ -233,6 +238,16 @@ class OAuthStates(Protocol):
 
     async def take(self, state: str) -> PendingAuthorization | None:
         """The pending authorization, consumed: a second take, or one after `ttl_s`, gives None."""
+        ...
+
+    async def take_recent(self, vendor: str, connections: Iterable[str],
+                          within_s: float) -> list[PendingAuthorization]:
+        """Consume every unexpired authorization of these connections started in the last `within_s`
+        (a redirect without `state`: its caller accepts exactly one and refuses the rest)."""
+        ...
+
+    async def pending(self, key: ConnectionKey) -> int:
+        """How many authorizations of the connection wait for their redirect."""
         ...
 
 

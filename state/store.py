@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from state.base import (
+    Connections,
+    CredentialStore,
+    Entries,
+    Leases,
+    Maps,
+    Markers,
+    OAuthStates,
+    Sets,
+    Subscriptions,
+)
 from state.db import Database
 from state.errors import StateError
 from state.seal import Sealer
@@ -25,15 +36,15 @@ class SqlStateStore:
     def __init__(self, db: Database, sealer: Sealer) -> None:
         self.db = db
         self._sealer = sealer
-        self.connections = SqlConnections(db, sealer)
-        self.credentials = SqlCredentials(db, sealer)
-        self.leases = SqlLeases(db)
-        self.entries = SqlEntries(db)
-        self.maps = SqlMaps(db)
-        self.sets = SqlSets(db)
-        self.markers = SqlMarkers(db)
-        self.oauth = SqlOAuthStates(db, sealer)
-        self.subscriptions = SqlSubscriptions(db, sealer)
+        self.connections: Connections = SqlConnections(db, sealer)
+        self.credentials: CredentialStore = SqlCredentials(db, sealer)
+        self.leases: Leases = SqlLeases(db)
+        self.entries: Entries = SqlEntries(db)
+        self.maps: Maps = SqlMaps(db)
+        self.sets: Sets = SqlSets(db)
+        self.markers: Markers = SqlMarkers(db)
+        self.oauth: OAuthStates = SqlOAuthStates(db, sealer)
+        self.subscriptions: Subscriptions = SqlSubscriptions(db, sealer)
 
     async def start(self) -> None:
         await self.db.open()

@@ -3,16 +3,16 @@ Download Scan, Get List of Screen Captures, Download Single Screen Capture; Alig
 configurable URLs, §3.7.1 orders/lab).
 
 The pairing Bearer token goes only to the exact origins of the configured API URLs (base URL,
-Discovery domain, orders/lab URL) through `origin.OriginScope`; a 401 refreshes it once and repeats
-the call. A link on another origin — one of the extra `download_hosts`, another port of an API host,
-plain http — is fetched without it. Every id enters a URL as one escaped segment (`urlpath`), every
-answer is read within the call deadline and the byte cap (`http.get_answer`).
+Discovery domain, orders/lab URL): the connection's `tokens.TokenKeeper` is the request's `httpx.Auth`,
+and a 401 refreshes the token once inside it and repeats the call. A link on another origin — one of
+the extra `download_hosts`, another port of an API host, plain http — is fetched without it. Every id
+enters a URL as one escaped segment (`urlpath`), every answer is read within the call deadline and the
+byte cap (`http.get_answer`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -21,53 +21,34 @@ from consumers.artifacts.base import ArtifactStore
 from consumers.download import DownloadRequest, check_allowed, download, host_of
 from consumers.errors import ArtifactRejected, LinkExpired, PermanentError, Unauthorized
 from consumers.http import get_answer, json_of, raise_for_status
-from consumers.origin import OriginScope
+from consumers.itero.pairing import api_urls
 from consumers.records import unwrap_data
 from consumers.storage import StoredFile
-from consumers.tokens import TokenStore
+from consumers.tokens import TokenKeeper
 from consumers.urlpath import segment
 from schemas.settings import IteroConnection, VendorLimits
 
-T = TypeVar("T")
-
 
 class IteroClient:
-    def __init__(self, connection: IteroConnection, http: httpx.AsyncClient, tokens: TokenStore,
+    def __init__(self, connection: IteroConnection, http: httpx.AsyncClient, tokens: TokenKeeper,
                  limits: VendorLimits | None = None) -> None:
         self.connection = connection
         self._http = http
-        self._tokens = tokens
+        self.scope = tokens  # the bearer token, for the API origins only, refreshed once on a 401
         self.limits = limits or VendorLimits()
         self.root = connection.api_root()
-        configured = (connection.base_url, connection.discovery_domain, connection.lab_orders_url)
-        api_urls = [url for url in configured if url]
-        self.scope = OriginScope(api_urls)
-        self.api_hosts = frozenset(host_of(url) for url in api_urls)
+        self.api_hosts = frozenset(host_of(url) for url in api_urls(connection))
         self.allowed_hosts = self.api_hosts | set(connection.download_hosts)
-
-    def _bearer(self, token: str) -> OriginScope:
-        return self.scope.with_secret({"Authorization": f"Bearer {token}"})
-
-    async def _authorized(self, call: Callable[[OriginScope], Awaitable[T]]) -> T:
-        token = self._tokens.access_token
-        try:
-            return await call(self._bearer(token))
-        except Unauthorized:
-            token = await self._tokens.refresh(token)
-            return await call(self._bearer(token))
 
     async def _get_json(self, path: str, params: dict[str, Any] | None = None,
                         *, not_found_is_not_ready: bool = False) -> Any:
         url = path if "://" in path else f"{self.root}/{path}"
         what = f"GET {path.rstrip('/').rpartition('/')[2] if '://' in path else path.split('/')[0]}"
 
-        async def call(scope: OriginScope) -> Any:
-            response = await get_answer(self._http, url, params=params, auth=scope, limits=self.limits,
-                                        what=what)
-            raise_for_status(response, not_found_is_not_ready=not_found_is_not_ready)
-            return json_of(response, what)
-
-        return await self._authorized(call)
+        response = await get_answer(self._http, url, params=params, auth=self.scope, limits=self.limits,
+                                    what=what)
+        raise_for_status(response, not_found_is_not_ready=not_found_is_not_ready)
+        return json_of(response, what)
 
     async def get_order(self, rx_id: str) -> dict[str, Any]:
         """One order by Rx GUID. A 404 right after a notification means "not ready yet" (Align §3.7.2)."""
@@ -108,18 +89,15 @@ class IteroClient:
     async def download(self, url: str, store: ArtifactStore, relative: str, *,
                        max_bytes: int, chunk_bytes: int) -> StoredFile | None:
         """Download an asset; 404 is "not generated yet" (Download Scan), 204 "no screen captures".
-        The bearer token goes to the API origins only."""
-
-        async def call(scope: OriginScope) -> StoredFile | None:
+        The bearer token goes to the API origins only; a 401 from another origin is a refused signed
+        link, not a refused pairing."""
+        try:
             return await download(
                 self._http, DownloadRequest(url, not_found_is_not_ready=True), store, relative,
-                scope=scope, allowed_hosts=self.allowed_hosts, max_bytes=max_bytes,
+                scope=self.scope, allowed_hosts=self.allowed_hosts, max_bytes=max_bytes,
                 chunk_bytes=chunk_bytes, limits=self.limits,
             )
-
-        if self.scope.carries_secret(url):
-            return await self._authorized(call)
-        try:
-            return await call(self.scope)
-        except Unauthorized as exc:  # a refused signed link, not a refused pairing
+        except Unauthorized as exc:
+            if self.scope.carries_secret(url):
+                raise
             raise LinkExpired(str(exc)) from exc

@@ -18,7 +18,6 @@ from consumers.pipeline import ArtifactJob, announce_order, store_artifacts
 from consumers.privacy import Privacy
 from consumers.retry import retrying
 from consumers.storage import StoredFile, safe_component
-from consumers.tokens import TokenStore
 from schemas.events import ArtifactRef, Order, ScanNotified, VendorChecksum
 from schemas.ids import rx_key
 from schemas.settings import IteroConnection, Settings
@@ -47,32 +46,32 @@ async def _download(client: IteroClient, url: str, relative: str, ctx: WorkConte
 class IteroHandler:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._connections = {c.id: c for c in settings.itero}
 
-    def tokens(self, connection: IteroConnection) -> TokenStore:
-        return pairing.token_store(self._settings, connection)
-
-    def client(self, connection_id: str, ctx: WorkContext) -> IteroClient:
-        connection = self._connections.get(connection_id)
-        if connection is None:
-            raise PermanentError(f"unknown connection {connection_id!r}")
-        state = pairing.unpaired(self._settings.state_dir, connection)
+    async def client(self, notified: ScanNotified, ctx: WorkContext) -> IteroClient:
+        connection = ctx.catalog.get(notified.vendor, notified.connection)
+        if not isinstance(connection, IteroConnection):
+            raise PermanentError(f"unknown connection {notified.vendor}/{notified.connection}")
+        state = await pairing.unpaired(ctx.state, connection)
         if state is not None:  # dead-letter at once: no retry loop against a refused pairing
-            raise Unauthorized(f"connection {connection_id!r} un-paired since {state.since:%Y-%m-%dT%H:%MZ}")
-        return IteroClient(connection, ctx.http, self.tokens(connection), ctx.settings.worker.limits)
+            since = state.failing_since or state.last_error_at
+            when = f" since {since:%Y-%m-%dT%H:%MZ}" if since else ""
+            raise Unauthorized(f"connection {connection.id!r} un-paired{when}")
+        return IteroClient(connection, ctx.http, pairing.keeper(ctx.keepers, connection),
+                           ctx.settings.worker.limits)
 
     async def handle(self, notified: ScanNotified, ctx: WorkContext) -> None:
         if not notified.rx_id:
             raise PermanentError("scan.notified without an Rx id")
         rx_id = rx_key(notified.rx_id)  # one spelling for subject, key and folder, whoever sent it
-        client = self.client(notified.connection, ctx)
+        client = await self.client(notified, ctx)
         try:
             if notified.file_id:
                 await self._capture(rx_id, notified.file_id, notified, client, ctx)
             else:
                 await self._order(rx_id, notified, client, ctx)
         except Unauthorized as exc:
-            await pairing.mark_unpaired(self._settings, ctx.publisher.bus, client.connection, str(exc))
+            await pairing.mark_unpaired(ctx.state, ctx.publisher.bus, ctx.settings.bus.topics,
+                                        client.connection, str(exc))
             raise
 
     async def _fetch_order(self, rx_id: str, notified: ScanNotified, client: IteroClient,
@@ -83,7 +82,7 @@ class IteroHandler:
                           connection=notified.connection, resolve_link=client.asset_url)
         order = Privacy.of(ctx.settings.privacy).order(order, PATIENT_KEYS)
         order = await announce_order(order, rx_id, ctx, notified.inbound_id)
-        orderindex.remember(self._settings.state_dir, client.connection, order.order_id, rx_id)
+        await orderindex.remember(ctx.state, client.connection, {order.order_id: rx_id})
         return record, order
 
     async def _capture(self, rx_id: str, capture_id: str, notified: ScanNotified, client: IteroClient,

@@ -1,31 +1,23 @@
-"""OrderId → Rx GUID of one connection, remembered by the worker and the poller: Get List of Screen
-Captures names orders by OrderId only, while events and fetches go by Rx id (itero-dpms-api.txt)."""
+"""OrderId → Rx GUID of one connection, remembered by the worker and the poller in the state store:
+Get List of Screen Captures names orders by OrderId only, while events and fetches go by Rx id
+(itero-dpms-api.txt)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from consumers.storage import safe_component
-from schemas.files import write_private_text
+from consumers.itero.pairing import key_of
 from schemas.settings import IteroConnection
+from state.base import Lease, StateStore
+
+MAP = "order_rx"
 
 
-def _folder(state_dir: Path, connection: IteroConnection) -> Path:
-    return state_dir / "orders" / f"{connection.vendor}-{safe_component(connection.id)}"
+async def remember(state: StateStore, connection: IteroConnection, pairs: dict[str, str], *,
+                   fence: Lease | None = None) -> None:
+    """Remember {OrderId: Rx id}; the poller fences its writes with its lease."""
+    if pairs:
+        await state.maps.put(key_of(connection), MAP, pairs, fence=fence)
 
 
-def remember(state_dir: Path, connection: IteroConnection, order_id: str, rx_id: str) -> None:
-    path = _folder(state_dir, connection) / safe_component(order_id)
-    try:
-        if path.read_text() == rx_id:
-            return
-    except FileNotFoundError:
-        pass
-    write_private_text(path, rx_id)
-
-
-def recall(state_dir: Path, connection: IteroConnection, order_id: str) -> str | None:
-    try:
-        return (_folder(state_dir, connection) / safe_component(order_id)).read_text().strip() or None
-    except FileNotFoundError:
-        return None
+async def recall(state: StateStore, connection: IteroConnection, order_ids: list[str]) -> dict[str, str]:
+    """{OrderId: Rx id} of those of `order_ids` that were seen."""
+    return await state.maps.get(key_of(connection), MAP, order_ids)

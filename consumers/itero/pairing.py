@@ -1,39 +1,30 @@
-"""Pairing of iTero / Align connections: one token store per connection, and the un-paired state — a 401
-the refresh-token exchange could not cure — persisted, announced once, honoured by poller and worker
-(Align lab guideline §3.8 Pair and Un-pair; itero-dpms-api.txt Prerequisites)."""
+"""Pairing of iTero / Align connections: the connection's token keeper, and the un-paired state — a 401
+the refresh-token exchange could not cure — kept as the connection's health in the state store,
+announced once by whichever process or host saw it first, honoured by poller and worker (Align lab
+guideline §3.8 Pair and Un-pair; itero-dpms-api.txt Prerequisites)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 
 from bus.base import Bus
-from consumers.cursor import JsonState
-from consumers.storage import safe_component
-from consumers.tokens import Tokens, TokenStore
+from consumers.tokens import TokenKeeper, TokenKeepers, oauth_refresh
+from schemas.envelope import Envelope
 from schemas.eventfactory import vendor_event
-from schemas.events import ConnectionStatus, ReauthorizationNeeded
-from schemas.settings import IteroConnection, Settings
-from schemas.topics import CONNECTION_REAUTHORIZATION_NEEDED
+from schemas.events import ReauthorizationNeeded
+from schemas.settings import IteroConnection, VendorLimits
+from schemas.topics import CONNECTION_REAUTHORIZATION_NEEDED, Topics
+from state.base import ConnectionKey, Credentials, Health, StateStore
 
 log = logging.getLogger(__name__)
 
-_STORES: dict[Path, TokenStore] = {}
-_LOCK = asyncio.Lock()
+REPORTED = "reported"  # the set of reports made for a connection (a claim each: one reporter anywhere)
+UNPAIRED_CLAIM = "unpaired"
 
 
-def _name(connection: IteroConnection) -> str:
-    return f"{connection.vendor}-{safe_component(connection.id)}"
-
-
-def token_path(state_dir: Path, connection: IteroConnection) -> Path:
-    return state_dir / "tokens" / f"{_name(connection)}.json"
-
-
-def state_of(state_dir: Path, connection: IteroConnection) -> JsonState:
-    return JsonState(state_dir / "connections" / f"{_name(connection)}.json")
+def key_of(connection: IteroConnection) -> ConnectionKey:
+    return ConnectionKey(connection.vendor, connection.id)
 
 
 def account_of(connection: IteroConnection, company_id: str | None = None) -> str:
@@ -41,67 +32,71 @@ def account_of(connection: IteroConnection, company_id: str | None = None) -> st
     return connection.company_id or company_id or connection.id
 
 
-class SharedTokenStore(TokenStore):
-    """A TokenStore that re-reads its file before refreshing: another process (worker, poller) may have
-    rotated the refresh token already, and refreshing with the old one would look like an un-pair."""
-
-    async def refresh(self, stale_access_token: str) -> str:
-        on_disk = self._load()
-        if on_disk is not None and on_disk.access_token != stale_access_token:
-            self._tokens = on_disk
-            return on_disk.access_token
-        return await super().refresh(stale_access_token)
+def api_urls(connection: IteroConnection) -> list[str]:
+    """Where the pairing token may go: the configured API URLs (Align §3.2: every URL configurable)."""
+    configured = (connection.base_url, connection.discovery_domain, connection.lab_orders_url)
+    return [url for url in configured if url]
 
 
-def token_store(settings: Settings, connection: IteroConnection) -> TokenStore:
-    """One store per token file in this process, shared by the worker handler and the poller."""
-    path = token_path(settings.state_dir, connection)
-    if path not in _STORES:
-        _STORES[path] = SharedTokenStore(
-            path,
-            Tokens(connection.access_token.get_secret_value(), connection.refresh_token.get_secret_value()),
-            token_url=connection.token_url,
-            client_id=connection.client_id,
-            client_secret=connection.client_secret.get_secret_value() if connection.client_secret else None,
-            limits=settings.worker.limits,
-        )
-    return _STORES[path]
+def keeper(keepers: TokenKeepers, connection: IteroConnection,
+           limits: VendorLimits | None = None) -> TokenKeeper:
+    """The connection's token keeper; the configured pair seeds the store the first time."""
+    key = key_of(connection)
+
+    def build() -> TokenKeeper:
+        secret = connection.client_secret.get_secret_value() if connection.client_secret else None
+        seed = Credentials(connection.access_token.get_secret_value(),
+                           connection.refresh_token.get_secret_value())
+        grant = oauth_refresh(connection.token_url, vendor=connection.vendor, client_id=connection.client_id,
+                              client_secret=secret, limits=limits)
+        return TokenKeeper(keepers.store, key, api_urls(connection), seed=seed, grant=grant)
+
+    return keepers.get(key, connection, build)
 
 
-def unpaired(state_dir: Path, connection: IteroConnection) -> ConnectionStatus | None:
-    """The persisted un-paired state of `connection`, or None when it is active."""
-    data = state_of(state_dir, connection).load()
-    if data.get("status") != "unpaired":
-        return None
-    return ConnectionStatus.model_validate(data)
+async def unpaired(state: StateStore, connection: IteroConnection) -> Health | None:
+    """The connection's health when it is un-paired, else None."""
+    health = await state.connections.health(key_of(connection))
+    return health if health.status == "unpaired" else None
 
 
-async def mark_unpaired(settings: Settings, bus: Bus, connection: IteroConnection, reason: str) -> bool:
-    """Persist `unpaired` and publish `connection.reauthorization_needed`, once; False if already so."""
-    async with _LOCK:
-        if unpaired(settings.state_dir, connection) is not None:
-            return False
-        account = account_of(connection)
-        status = ConnectionStatus(vendor=connection.vendor, account=account, connection=connection.id,
-                                  status="unpaired", since=datetime.now(UTC), reason=reason)
-        data = ReauthorizationNeeded(
-            vendor=connection.vendor, account=account, connection=connection.id,
-            reason="refresh_token_refused", detected_at=status.since,
-            how=f"pair the account again, put the new tokens in the [[itero]] connection {connection.id!r}, "
-                f"then run `scanbridge connections reset {connection.id}`",
-        )
-        event = vendor_event(CONNECTION_REAUTHORIZATION_NEEDED, vendor=connection.vendor, account=account,
-                             subject=connection.id, version=status.since.isoformat(),
-                             data=data.model_dump(mode="json"), time=status.since)
-        await bus.publish(settings.bus.topics.events, event)  # first: the state alone would be silent
-        state_of(settings.state_dir, connection).save(status.model_dump(mode="json"))
-        log.warning("connection %s/%s is un-paired: re-authorization needed",
-                    connection.vendor, connection.id)
-        return True
+async def mark_unpaired(state: StateStore, bus: Bus, topics: Topics, connection: IteroConnection,
+                        reason: str) -> bool:
+    """Record `unpaired` and publish `connection.reauthorization_needed` once across every process and
+    host (the first to claim the report publishes; if it cannot, it gives the claim back); True if this
+    call published."""
+    key = key_of(connection)
+    await state.connections.record_failure(key, "unpaired", reason)
+    if not await state.sets.add(key, REPORTED, [UNPAIRED_CLAIM]):
+        return False
+    try:
+        await bus.publish(topics.events, _event(connection, datetime.now(UTC)))
+    except BaseException:
+        await state.sets.remove(key, REPORTED, [UNPAIRED_CLAIM])
+        raise
+    log.warning("connection %s/%s is un-paired: re-authorization needed", connection.vendor, connection.id)
+    return True
 
 
-def reset(state_dir: Path, connection: IteroConnection) -> bool:
-    """Forget the un-paired state and the refreshed tokens, so the configured (new) tokens are used."""
-    _STORES.pop(token_path(state_dir, connection), None)
-    JsonState(token_path(state_dir, connection)).delete()
-    return state_of(state_dir, connection).delete()
+def _event(connection: IteroConnection, since: datetime) -> Envelope:
+    account = account_of(connection)
+    data = ReauthorizationNeeded(
+        vendor=connection.vendor, account=account, connection=connection.id,
+        reason="refresh_token_refused", detected_at=since,
+        how=f"pair the account again, put the new tokens in the {connection.vendor} connection "
+            f"{connection.id!r} (the TOML or `scanbridge connections add --replace`), then run "
+            f"`scanbridge connections reset {connection.vendor}/{connection.id}`",
+    )
+    return vendor_event(CONNECTION_REAUTHORIZATION_NEEDED, vendor=connection.vendor, account=account,
+                        subject=connection.id, version=since.isoformat(), data=data.model_dump(mode="json"),
+                        time=since)
+
+
+async def reset(state: StateStore, key: ConnectionKey) -> bool:
+    """Forget the un-paired state and the refreshed tokens, so the configured (new) pair is used; True
+    when the connection was un-paired."""
+    was = (await state.connections.health(key)).status == "unpaired"
+    await state.credentials.delete(key)
+    await state.sets.remove(key, REPORTED, [UNPAIRED_CLAIM])
+    await state.connections.clear_health(key)
+    return was

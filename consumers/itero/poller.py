@@ -19,8 +19,8 @@ import httpx
 import structlog
 
 from bus.base import Bus
-from consumers import health
 from consumers.clock import Clock, sleep_or_stop
+from consumers.context import Shared
 from consumers.cursor import JsonState
 from consumers.errors import Unauthorized, VendorError
 from consumers.itero import orderindex, pairing
@@ -77,12 +77,14 @@ class IteroPoller:
     """Polls one connection; state (last-seen versions, capture cursor) lives in `state_dir/pollers/`."""
 
     def __init__(self, settings: Settings, connection: IteroConnection, bus: Bus, http: httpx.AsyncClient,
-                 *, clock: Clock, today: Callable[[], date] | None = None) -> None:
+                 *, clock: Clock, shared: Shared, today: Callable[[], date] | None = None) -> None:
         self.settings = settings
         self.connection = connection
         self.bus = bus
         self.clock = clock
-        self.client = IteroClient(connection, http, pairing.token_store(settings, connection),
+        self.shared = shared
+        self.state = shared.state
+        self.client = IteroClient(connection, http, pairing.keeper(shared.keepers, connection),
                                   settings.worker.limits)
         self.cursor = JsonState(settings.state_dir / "pollers"
                                 / f"{connection.vendor}-{safe_component(connection.id)}.json")
@@ -95,7 +97,7 @@ class IteroPoller:
 
     async def poll_once(self) -> PollResult:
         """List every page, then the screen captures; an un-paired connection is not called at all."""
-        if pairing.unpaired(self.settings.state_dir, self.connection) is not None:
+        if await pairing.unpaired(self.state, self.connection) is not None:
             return PollResult(skipped="unpaired")
         state = self.cursor.load()
         result = PollResult()
@@ -104,25 +106,26 @@ class IteroPoller:
             if self.connection.poll_screen_captures:
                 await self._captures(state, result)
         except Unauthorized as exc:  # the refresh was refused too: re-pairing needed (Align §3.8.2)
-            self._health(exc)
-            await pairing.mark_unpaired(self.settings, self.bus, self.connection, str(exc))
+            await self._health(exc)
+            await pairing.mark_unpaired(self.state, self.bus, self.settings.bus.topics, self.connection,
+                                        str(exc))
             result.skipped = "unpaired"
             return result
         except VendorError as exc:
-            self._health(exc)
+            await self._health(exc)
             raise
         finally:
             self.cursor.save(state)  # what was published is remembered even when a later call failed
-        self._health(None)
+        await self._health(None)
         self.counters["polls"] += 1
         return result
 
-    def _health(self, error: VendorError | None) -> None:
-        c = self.connection
+    async def _health(self, error: VendorError | None) -> None:
+        key = pairing.key_of(self.connection)
         if error is None:
-            health.record_ok(self.settings.state_dir, c.vendor, c.id)
+            await self.shared.health.ok(key)
         else:
-            health.record_error(self.settings.state_dir, c.vendor, c.id, error)
+            await self.shared.health.error(key, error)
 
     async def _orders(self, state: dict[str, Any], result: PollResult) -> None:
         seen: dict[str, Any] = state.setdefault("orders", {})
@@ -154,7 +157,7 @@ class IteroPoller:
         order_id = as_text(ci_get(record, "OrderId"))
         version = version_of(record)
         if order_id:
-            orderindex.remember(self.settings.state_dir, self.connection, order_id, rx_id)
+            await orderindex.remember(self.state, self.connection, {order_id: rx_id})
         if (seen.get(rx_id) or {}).get("version") == version:
             return
         company = as_text(ci_get(record, "CompanyId")) if self.connection.vendor == "itero" else None
@@ -176,7 +179,7 @@ class IteroPoller:
                 capture_id = capture_id_of(as_text(ci_get(item, "FileUrl")))
                 if not order_id or not capture_id or capture_id in known:
                     continue
-                rx_id = orderindex.recall(self.settings.state_dir, self.connection, order_id)
+                rx_id = (await orderindex.recall(self.state, self.connection, [order_id])).get(order_id)
                 if rx_id is None:  # an order we never saw: tried again while it is in the window
                     self.counters["captures_unmatched"] += 1
                     continue
@@ -231,6 +234,8 @@ class IteroPoller:
             await sleep_or_stop(self.clock, self.connection.poll_interval_s, stop)
 
 
-def build_pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock) -> list[IteroPoller]:
-    """One poller per iTero / Align connection that has polling on."""
-    return [IteroPoller(settings, c, bus, http, clock=clock) for c in settings.itero if c.poll]
+def build_pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock,
+                  shared: Shared) -> list[IteroPoller]:
+    """One poller per iTero / Align connection of the catalog that has polling on."""
+    return [IteroPoller(settings, c, bus, http, clock=clock, shared=shared)
+            for c in shared.catalog.of(IteroConnection) if c.poll]

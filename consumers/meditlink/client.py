@@ -1,7 +1,8 @@
 """Medit Link resource API client (meditlink-openapi.txt §3.1.1 me, §3.3 Case, §3.4.1 Get File,
 §3.5 Order; §2.3 errors). Every call sends `Authorization: Bearer`, `x-meditlink-client-id` and,
-except `/v1/me`, `x-meditlink-group-uuid`; a 401 refreshes the token once and repeats the call.
-The bearer token goes only to the exact origin of `api_url` (`origin.OriginScope`); the client id
+except `/v1/me`, `x-meditlink-group-uuid`. The bearer token comes from the connection's
+`tokens.TokenKeeper`, the request's `httpx.Auth`: refreshed before it expires, and once on a 401 inside
+the auth flow; it goes only to the exact origin of `api_url` (`origin.OriginScope`); the client id
 and group uuid are not secret. Pre-signed file URLs are fetched without any of these headers, and
 never over plain http unless `api_url` is http. Ids enter URLs as escaped segments (`urlpath`);
 answers are read within the call deadline and byte cap (`http.get_answer`).
@@ -15,11 +16,10 @@ import httpx
 
 from consumers.artifacts.base import ArtifactStore
 from consumers.download import DownloadRequest, download, host_of
-from consumers.errors import ArtifactRejected, LinkExpired, PermanentError, Unauthorized
+from consumers.errors import ArtifactRejected, LinkExpired, PermanentError
 from consumers.http import get_answer, json_of, raise_for_status
-from consumers.meditlink.oauth import MeditTokens
-from consumers.origin import OriginScope
 from consumers.storage import StoredFile
+from consumers.tokens import TokenKeeper
 from consumers.urlpath import segment
 from schemas.settings import MeditConnection, VendorLimits
 
@@ -28,14 +28,14 @@ MAX_PAGE = 1000  # §3.5.1 "Must be at most 1000"
 
 
 class MeditClient:
-    def __init__(self, connection: MeditConnection, http: httpx.AsyncClient, tokens: MeditTokens,
+    def __init__(self, connection: MeditConnection, http: httpx.AsyncClient, tokens: TokenKeeper,
                  limits: VendorLimits | None = None) -> None:
         self.connection = connection
         self._http = http
         self.tokens = tokens
         self.limits = limits or VendorLimits()
         self.root = f"{connection.api_url.rstrip('/')}/v1"
-        self.scope = OriginScope([connection.api_url])
+        self.scope = tokens
         self.allowed_hosts = frozenset({host_of(connection.api_url), *connection.download_hosts})
         # Where artifacts come from, for `artifact.stored` (host only, never the signed URL).
         hosts = connection.download_hosts
@@ -49,38 +49,30 @@ class MeditClient:
 
     async def _get(self, path: str, params: dict[str, Any] | None = None, *, group: bool = True) -> Any:
         """GET a resource; None for 204 ("The requested list could not be found", §2.3.1)."""
-        token = await self.tokens.access_token()
         what = f"GET {path.split('/')[0]}"
-        for attempt in range(2):
-            headers = await self._headers(group=group)
-            response = await get_answer(self._http, f"{self.root}/{path}", params=params, headers=headers,
-                                        auth=self.scope.with_secret({"Authorization": f"Bearer {token}"}),
-                                        limits=self.limits, what=what)
-            if response.status_code == 204:
-                return None
-            try:
-                raise_for_status(response)
-            except Unauthorized:
-                if attempt:
-                    raise
-                token = await self.tokens.refresh(token)
-                continue
-            except LinkExpired:  # an API 403 is "access denied", not an expired link
-                raise PermanentError(f"{what}: 403 access denied") from None
-            return json_of(response, what)
-        raise AssertionError("unreachable")
+        headers = await self._headers(group=group)
+        response = await get_answer(self._http, f"{self.root}/{path}", params=params, headers=headers,
+                                    auth=self.tokens, limits=self.limits, what=what)
+        if response.status_code == 204:
+            return None
+        try:
+            raise_for_status(response)
+        except LinkExpired:  # an API 403 is "access denied", not an expired link
+            raise PermanentError(f"{what}: 403 access denied") from None
+        return json_of(response, what)
 
     async def group_uuid(self) -> str:
-        """FAQ: "the Group UUID can be stored after the initial request" — read `/v1/me` once."""
-        record = self.tokens.record()
-        if record.group_uuid:
-            return record.group_uuid
+        """FAQ: "the Group UUID can be stored after the initial request" — read `/v1/me` once, kept with
+        the grant in the state store."""
+        known = (await self.tokens.credentials()).extra.get("group_uuid")
+        if isinstance(known, str) and known:
+            return known
         me = await self._get("me", {"schema": "latest"}, group=False)
         group = (me or {}).get("group") or {}
         uuid = group.get("uuid") if isinstance(group, dict) else None
         if not isinstance(uuid, str) or not uuid:
             raise PermanentError("/v1/me answered without a group uuid")
-        self.tokens.update(group_uuid=uuid)
+        await self.tokens.update_extra(group_uuid=uuid)
         return uuid
 
     async def search(self, kind: str, start_ms: int, end_ms: int, page: int) -> dict[str, Any] | None:

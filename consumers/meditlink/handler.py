@@ -29,7 +29,7 @@ from consumers.meditlink.normalize import (
     conversion_for,
     normalize,
 )
-from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
+from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, keeper, require_usable
 from consumers.meditlink.reauth import clear_reported, report_unusable
 from consumers.meditlink.resolve import Resolver
 from consumers.pipeline import ArtifactJob, announce_order, store_artifacts
@@ -48,24 +48,22 @@ URL_MARGIN_S = 10.0
 class MeditHandler:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._connections = {c.id: c for c in settings.meditlink}
 
     def client(self, connection_id: str, ctx: WorkContext) -> MeditClient:
-        connection = self._connections.get(connection_id)
-        if connection is None:
+        connection = ctx.catalog.get(VENDOR, connection_id)
+        if not isinstance(connection, MeditConnection):
             raise PermanentError(f"unknown connection {connection_id!r}")
-        return MeditClient(connection, ctx.http, tokens_for(ctx.settings.state_dir, connection),
-                           ctx.settings.worker.limits)
+        return MeditClient(connection, ctx.http, keeper(ctx.keepers, connection), ctx.settings.worker.limits)
 
     async def handle(self, notified: ScanNotified, ctx: WorkContext) -> None:
         client = self.client(notified.connection, ctx)
-        settings = ctx.settings
         try:
+            await require_usable(ctx.state, client.connection)
             await self._handle(notified, client, ctx)
         except ReauthorizationRequired:
-            await report_unusable(ctx.publisher.bus, settings.bus.topics, client.tokens, settings.state_dir)
+            await report_unusable(ctx.publisher.bus, ctx.settings.bus.topics, ctx.state, client.connection)
             raise
-        clear_reported(settings.state_dir, client.tokens)  # it works: a later refusal is a new change
+        await clear_reported(ctx.state, client.connection)  # it works: a later refusal is a new change
 
     async def _handle(self, notified: ScanNotified, client: MeditClient, ctx: WorkContext) -> None:
         policy = ctx.settings.worker.retry

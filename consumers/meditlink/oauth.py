@@ -1,16 +1,20 @@
-"""Medit Link OAuth2 tokens of one connection: password grant, refresh before expiry and on 401, under
-one lock per connection in the process (meditlink-openapi.txt §1.2.3 Password Grant, §1.4 Refresh
-Token, FAQ "How to handle token expiration": access 24 h, refresh 7 d, `invalid_grant` when refused).
-Token calls have the default call deadline and a 1 MiB answer cap (`consumers.limits`).
+"""Medit Link OAuth2 grants of one connection, kept in the state store: password grant, the authorize URL
+and its pending `state`, refresh before expiry and on 401 by the connection's token keeper
+(meditlink-openapi.txt §1.2.1 Authorization Code, §1.2.3 Password Grant, §1.4 Refresh Token, FAQ "How to
+handle token expiration": access 24 h, refresh 7 d, `invalid_grant` when refused). Token calls have the
+default call deadline and a 1 MiB answer cap (`consumers.limits`).
+
+The credentials' `extra` holds what Medit adds to a grant: `refresh_token_exp` (epoch seconds; the
+answer's, else obtained + 7 d), `scope`, `obtained_at` and the `group_uuid` read once from `/v1/me`. A
+refused refresh marks the connection `needs_reauthorization` (its health) until a new grant is stored.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import secrets
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -23,14 +27,16 @@ with warnings.catch_warnings():
 from consumers.errors import ServerError, Unauthorized
 from consumers.http import translate_transport_errors
 from consumers.limits import CappedTransport, within
-from consumers.metrics import TOKEN_REFRESHES
-from schemas.credentials import TokenRecord, load_tokens, new_state, save_tokens, token_path
+from consumers.tokens import REFUSED_GRANTS, TokenKeeper, TokenKeepers, expires_within, oauth_refresh
+from schemas.credentials import medit_grant
 from schemas.settings import MeditConnection, VendorLimits
+from state.base import ConnectionKey, Credentials, PendingAuthorization, StateStore
 
 log = logging.getLogger(__name__)
 
 VENDOR = "meditlink"
 REFRESH_MARGIN_S = 300.0
+STATE_TTL_S = 900.0  # an authorize URL is good for 15 minutes
 BASIC = "client_secret_basic"  # the token endpoint authenticates the client by HTTP Basic
 
 
@@ -38,29 +44,66 @@ class ReauthorizationRequired(Unauthorized):
     """No usable grant: never connected, or the refresh token was refused (`invalid_grant`)."""
 
 
-def oauth_client(connection: MeditConnection, **kwargs: Any) -> AsyncOAuth2Client:
-    """Client authentication by HTTP Basic at the token endpoint (§1.2.1 Step #4, §1.2.3)."""
-    return AsyncOAuth2Client(client_id=connection.client_id,
-                             client_secret=connection.client_secret.get_secret_value(),
-                             token_endpoint_auth_method=BASIC, timeout=30.0,
-                             transport=CappedTransport(), **kwargs)
+def key_of(connection: MeditConnection) -> ConnectionKey:
+    return ConnectionKey(VENDOR, connection.id)
 
 
 def token_url(connection: MeditConnection) -> str:
     return f"{connection.auth_url.rstrip('/')}/oauth/token"
 
 
+def credentials_from(token: dict[str, Any], previous: Credentials | None = None) -> Credentials:
+    """A token answer as credentials (`schemas.credentials.medit_grant`: the receiver reads it alike)."""
+    grant = medit_grant(token, previous.refresh_token if previous else None,
+                        previous.extra if previous else None)
+    return Credentials(grant.access_token, grant.refresh_token, grant.expires_at, grant.extra)
+
+
+def _margin(current: Credentials) -> float:
+    """Refresh this long before the access token ends: a tenth of its life, at most five minutes."""
+    obtained = float(current.extra.get("obtained_at") or 0.0)
+    if current.expires_at is None or not obtained:
+        return REFRESH_MARGIN_S
+    return min(REFRESH_MARGIN_S, max(0.0, (current.expires_at.timestamp() - obtained) / 10))
+
+
+def keeper(keepers: TokenKeepers, connection: MeditConnection,
+           limits: VendorLimits | None = None) -> TokenKeeper:
+    """The connection's token keeper (shared by its handler and poller in this process)."""
+    key = key_of(connection)
+
+    async def refused(exc: Unauthorized) -> None:
+        await keepers.state.connections.record_failure(key, "needs_reauthorization", str(exc))
+        log.warning("medit link refresh token refused; connection needs re-authorization",
+                    extra={"connection": connection.id})
+
+    def build() -> TokenKeeper:
+        grant = oauth_refresh(token_url(connection), vendor=VENDOR, client_id=connection.client_id,
+                              client_secret=connection.client_secret.get_secret_value(), auth_method=BASIC,
+                              refused=ReauthorizationRequired, answer=credentials_from, limits=limits)
+        return TokenKeeper(keepers.store, key, [connection.api_url], grant=grant,
+                           expiring=expires_within(_margin), refused=ReauthorizationRequired,
+                           on_refused=refused)
+
+    return keepers.get(key, connection, build)
+
+
+async def require_usable(state: StateStore, connection: MeditConnection) -> None:
+    """ReauthorizationRequired when a refresh was refused and no new grant came since."""
+    if (await state.connections.health(key_of(connection))).status == "needs_reauthorization":
+        raise ReauthorizationRequired(f"connection {connection.id!r} needs re-authorization")
+
+
 async def _token_call(connection: MeditConnection, what: str, **params: Any) -> dict[str, Any]:
-    client = oauth_client(connection)
+    client = AsyncOAuth2Client(client_id=connection.client_id,
+                               client_secret=connection.client_secret.get_secret_value(),
+                               token_endpoint_auth_method=BASIC, timeout=30.0, transport=CappedTransport())
     try:
         async with within(VendorLimits().call_deadline_s, what):
             with translate_transport_errors():
-                if "refresh_token" in params:
-                    token = await client.refresh_token(token_url(connection), **params)
-                else:
-                    token = await client.fetch_token(token_url(connection), **params)
+                token = await client.fetch_token(token_url(connection), **params)
     except OAuthError as exc:
-        if exc.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
+        if exc.error in REFUSED_GRANTS:
             message = f"{what} refused ({exc.error}): authorize the connection again"
             raise ReauthorizationRequired(message) from exc
         raise ServerError(f"{what} failed: {exc.error}") from exc
@@ -71,118 +114,46 @@ async def _token_call(connection: MeditConnection, what: str, **params: Any) -> 
     return dict(token)
 
 
-async def password_grant(connection: MeditConnection, username: str, password: str) -> TokenRecord:
+async def store_grant(state: StateStore, connection: MeditConnection, token: dict[str, Any]) -> Credentials:
+    """A new grant replaces any earlier one (a refresh running meanwhile then loses its compare-and-set
+    and does not bury it); the connection is usable again and its earlier reports are cleared."""
+    key = key_of(connection)
+    stored = await state.credentials.put(key, credentials_from(token))
+    await state.connections.record_success(key)
+    await state.sets.remove(key, "reported", await state.sets.members(key, "reported"))
+    return stored
+
+
+async def password_grant(connection: MeditConnection, username: str, password: str) -> dict[str, Any]:
     """§1.2.3: for service accounts; the password is used once and never stored."""
-    token = await _token_call(connection, "password grant", grant_type="password", username=username,
-                              password=password, scope=" ".join(connection.scopes))
-    return TokenRecord.from_token_response(token)
+    return await _token_call(connection, "password grant", grant_type="password", username=username,
+                             password=password, scope=" ".join(connection.scopes))
 
 
-class MeditTokens:
-    """The grant of one connection, shared by its handler and poller in this process."""
-
-    def __init__(self, path: Path, connection: MeditConnection) -> None:
-        self.path = path
-        self.connection = connection
-        self.lock = asyncio.Lock()
-        self._record: TokenRecord | None = None
-        self._mtime: float | None = None
-
-    def record(self) -> TokenRecord:
-        """The current grant, re-read when another process (connect, receiver) replaced the file."""
-        try:
-            mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
-            mtime = None
-        if mtime != self._mtime or self._record is None:
-            self._record, self._mtime = load_tokens(self.path), mtime
-        if self._record is None:
-            raise ReauthorizationRequired(f"connection {self.connection.id!r} is not connected: "
-                                          "run `scanbridge connect meditlink`")
-        return self._record
-
-    def _store(self, record: TokenRecord) -> None:
-        save_tokens(self.path, record)
-        self._record, self._mtime = record, self.path.stat().st_mtime
-
-    def update(self, **changes: Any) -> TokenRecord:
-        record = self.record().model_copy(update=changes)
-        self._store(record)
-        return record
-
-    async def access_token(self) -> str:
-        record = self.record()
-        if record.needs_reauthorization:
-            raise ReauthorizationRequired(f"connection {self.connection.id!r} needs re-authorization")
-        margin = min(REFRESH_MARGIN_S, max(0.0, (record.expires_at - record.obtained_at) / 10))
-        if time.time() >= record.expires_at - margin:
-            return await self.refresh(record.access_token)
-        return record.access_token
-
-    async def refresh(self, stale_access_token: str) -> str:
-        """Refresh once for every caller that saw `stale_access_token` rejected or expiring."""
-        async with self.lock:
-            record = self.record()
-            if record.access_token != stale_access_token and not record.needs_reauthorization:
-                return record.access_token  # another task already refreshed
-            if record.needs_reauthorization:
-                raise ReauthorizationRequired(f"connection {self.connection.id!r} needs re-authorization")
-            try:
-                token = await _token_call(self.connection, "token refresh",
-                                          refresh_token=record.refresh_token)
-            except ReauthorizationRequired:
-                TOKEN_REFRESHES.labels(VENDOR, "refused").inc()
-                self.update(needs_reauthorization=True)
-                log.warning("medit link refresh token refused; connection needs re-authorization",
-                            extra={"connection": self.connection.id})
-                raise
-            except ServerError:
-                TOKEN_REFRESHES.labels(VENDOR, "error").inc()
-                raise
-            fresh = TokenRecord.from_token_response(token, previous=record)
-            self._store(fresh.model_copy(update={"reported_refresh_exp": record.reported_refresh_exp}))
-            TOKEN_REFRESHES.labels(VENDOR, "ok").inc()
-            log.info("medit link access token refreshed", extra={"connection": self.connection.id})
-            return fresh.access_token
-
-    def expiry_to_report(self) -> float | None:
-        """The refresh token's expiry if it is within the warning window and not yet reported."""
-        record = self.record()
-        exp = record.refresh_token_exp
-        if exp is None or record.needs_reauthorization or record.reported_refresh_exp == exp:
-            return None
-        return exp if exp - time.time() <= self.connection.reauthorize_warning_s else None
-
-
-_KEEPERS: dict[Path, MeditTokens] = {}
-
-
-def tokens_for(state_dir: Path, connection: MeditConnection) -> MeditTokens:
-    """One keeper (and so one refresh lock) per connection per process."""
-    path = token_path(state_dir, VENDOR, connection.id).resolve()
-    keeper = _KEEPERS.get(path)
-    if keeper is None or keeper.connection != connection:
-        keeper = _KEEPERS[path] = MeditTokens(path, connection)
-    return keeper
+async def connect_with_password(state: StateStore, connection: MeditConnection, username: str,
+                                password: str) -> Credentials:
+    """The password grant's tokens replace any earlier grant of the connection."""
+    return await store_grant(state, connection, await password_grant(connection, username, password))
 
 
 def redirect_uri(connection: MeditConnection, public_url: str) -> str:
     return connection.redirect_uri or f"{public_url.rstrip('/')}/oauth/meditlink/callback"
 
 
-def authorize_url(connection: MeditConnection, state_dir: Path, public_url: str) -> str:
-    """§1.2.1 Step #1: the URL a person opens; its `state` is kept server-side for the redirect route."""
+async def authorize_url(state: StateStore, connection: MeditConnection, public_url: str) -> str:
+    """§1.2.1 Step #1: the URL a person opens; its `state` waits in the state store (15 minutes) for the
+    redirect, which any host's receiver may take."""
     uri = redirect_uri(connection, public_url)
-    state = new_state(state_dir, VENDOR, connection.id, uri)
+    value = secrets.token_urlsafe(24)
+    await state.oauth.put(value, PendingAuthorization(key_of(connection), uri), ttl_s=STATE_TTL_S)
     query = urlencode({"client_id": connection.client_id, "response_type": "code", "redirect_uri": uri,
-                       "scope": " ".join(connection.scopes), "state": state}, quote_via=quote)
+                       "scope": " ".join(connection.scopes), "state": value}, quote_via=quote)
     return f"{connection.auth_url.rstrip('/')}/oauth/authorize?{query}"
 
 
-async def connect_with_password(connection: MeditConnection, state_dir: Path, username: str,
-                                password: str) -> TokenRecord:
-    """§1.2.3 password grant for a service account; the tokens replace any earlier grant."""
-    record = await password_grant(connection, username, password)
-    save_tokens(token_path(state_dir, VENDOR, connection.id), record)
-    _KEEPERS.pop(token_path(state_dir, VENDOR, connection.id).resolve(), None)
-    return record
+def expiry_to_report(current: Credentials, connection: MeditConnection) -> float | None:
+    """The refresh token's expiry (epoch seconds) if it falls within the warning window."""
+    exp = current.extra.get("refresh_token_exp")
+    if not isinstance(exp, int | float):
+        return None
+    return float(exp) if exp - time.time() <= connection.reauthorize_warning_s else None

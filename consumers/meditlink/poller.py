@@ -19,13 +19,13 @@ import httpx
 import structlog
 
 from bus.base import Bus
-from consumers import health
 from consumers.clock import Clock, sleep_or_stop
+from consumers.context import Shared
 from consumers.cursor import JsonState
 from consumers.errors import VendorError
 from consumers.meditlink import search
 from consumers.meditlink.client import MeditClient
-from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, tokens_for
+from consumers.meditlink.oauth import VENDOR, ReauthorizationRequired, keeper, key_of, require_usable
 from consumers.meditlink.reauth import clear_reported, report_if_expiring, report_unusable
 from consumers.meditlink.search import FUTURE_SLACK_MS
 from consumers.metrics import poll_outcome
@@ -76,8 +76,10 @@ def known_order(state_dir: Path, connection: MeditConnection, case_uuid: str) ->
 
 class MeditPoller:
     def __init__(self, client: MeditClient, bus: Bus, topics: Topics, retry: RetrySettings, clock: Clock,
-                 state_dir: Path) -> None:
+                 state_dir: Path, shared: Shared) -> None:
         self.client = client
+        self.shared = shared
+        self.key = key_of(client.connection)
         self.connection: MeditConnection = client.connection
         self._bus = bus
         self._topics = topics
@@ -107,22 +109,24 @@ class MeditPoller:
 
     async def poll_once(self) -> int:
         """One round: orders then cases; returns how many `scan.notified` were published."""
+        state = self.shared.state
         try:
+            await require_usable(state, self.connection)
             account = await self.client.group_uuid()
-            await report_if_expiring(self._bus, self._topics, self.client.tokens)
+            await report_if_expiring(self._bus, self._topics, state, self.client.tokens, self.connection)
             now_ms = int(time.time() * 1000)
             published = await self._orders(account, now_ms)
             if self.connection.poll_cases:
                 published += await self._cases(account, now_ms)
         except ReauthorizationRequired as exc:
-            health.record_error(self._state_dir, VENDOR, self.connection.id, exc)
-            await report_unusable(self._bus, self._topics, self.client.tokens, self._state_dir)
+            await self.shared.health.error(self.key, exc)
+            await report_unusable(self._bus, self._topics, state, self.connection)
             raise
         except (VendorError, RetriesExhausted) as exc:
-            health.record_error(self._state_dir, VENDOR, self.connection.id, exc)
+            await self.shared.health.error(self.key, exc)
             raise
-        clear_reported(self._state_dir, self.client.tokens)
-        health.record_ok(self._state_dir, VENDOR, self.connection.id)
+        await clear_reported(state, self.connection)
+        await self.shared.health.ok(self.key)
         return published
 
     async def _pages(self, kind: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
@@ -186,8 +190,10 @@ class MeditPoller:
         return 1
 
 
-def build_pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock) -> list[MeditPoller]:
-    """One poller per Medit Link connection (there are no order or case webhooks to rely on)."""
-    return [MeditPoller(MeditClient(c, http, tokens_for(settings.state_dir, c), settings.worker.limits), bus,
-                        settings.bus.topics, settings.worker.retry, clock, settings.state_dir)
-            for c in settings.meditlink]
+def build_pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock,
+                  shared: Shared) -> list[MeditPoller]:
+    """One poller per Medit Link connection of the catalog (there are no order or case webhooks)."""
+    limits = settings.worker.limits
+    return [MeditPoller(MeditClient(c, http, keeper(shared.keepers, c, limits), limits), bus,
+                        settings.bus.topics, settings.worker.retry, clock, settings.state_dir, shared)
+            for c in shared.catalog.of(MeditConnection)]

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from bus.base import Bus, Delivery, Partition
 from bus.deadletter import make_dead_letter
 from consumers.clock import Clock
+from consumers.context import Shared
 from consumers.privacy import Privacy
 from consumers.threeshape.poller import ThreeShapePoller, build_pollers
 from schemas.envelope import Envelope
@@ -108,9 +109,10 @@ def watch_command(
                     data=command.model_dump(mode="json"))
 
 
-def build_runners(settings: Settings, bus: Bus, clock: Clock) -> list[ThreeShapePoller | WatchCommands]:
-    """A poller per configured Dental Desktop server, plus the listener of watch commands for them."""
-    pollers = build_pollers(settings, bus, clock)
+def build_runners(settings: Settings, bus: Bus, clock: Clock,
+                  shared: Shared) -> list[ThreeShapePoller | WatchCommands]:
+    """A poller per Dental Desktop server of the catalog, plus the listener of watch commands for them."""
+    pollers = build_pollers(settings, bus, clock, shared)
     if not pollers:
         return []
     topics = settings.bus.topics

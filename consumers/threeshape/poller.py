@@ -25,8 +25,8 @@ import structlog
 
 from bus.base import Bus
 from bus.errors import EventTooLarge
-from consumers import health
 from consumers.clock import Clock
+from consumers.context import Shared
 from consumers.errors import ServerError, Unauthorized, VendorError
 from consumers.metrics import poll_outcome
 from consumers.privacy import Privacy
@@ -43,6 +43,7 @@ from schemas.eventfactory import vendor_event
 from schemas.events import Order, ScanNotified
 from schemas.settings import Settings, ThreeShapeConnection
 from schemas.topics import SCAN_NOTIFIED
+from state.base import ConnectionKey
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,9 @@ class ThreeShapePoller:
     """Polls one Dental Desktop server; one task per server, patients concurrently (bounded)."""
 
     def __init__(self, settings: Settings, connection: ThreeShapeConnection, bus: Bus, *, clock: Clock,
-                 wall: Callable[[], datetime] = utcnow) -> None:
+                 shared: Shared, wall: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
+        self.shared = shared
         self.connection = connection
         self.clock = clock
         self.publisher = Publisher(bus, settings.bus.topics, settings.events)
@@ -113,7 +115,7 @@ class ThreeShapePoller:
         if result.connection_error is None and result.polled == 0 and result.failed:
             await self._connection_failed(ServerError("no patient could be polled"), result)
         elif result.polled:
-            self._set_health("ok", None)
+            await self._set_health("ok", None)
         self.state.save()
         self.counters["rounds"] += 1
         return result
@@ -128,12 +130,12 @@ class ThreeShapePoller:
         if http is not None:
             await http.aclose()
 
-    def _set_health(self, status: str, reason: str | None) -> None:
-        state_dir, now = self.settings.state_dir, self._wall()
+    async def _set_health(self, status: str, reason: str | None) -> None:
+        key, now = ConnectionKey(VENDOR, self.connection.id), self._wall()
         if status == "ok":
-            health.record_ok(state_dir, VENDOR, self.connection.id, now)
+            await self.shared.health.ok(key, now)
         else:
-            health.record_error(state_dir, VENDOR, self.connection.id, reason or status, now)
+            await self.shared.health.error(key, reason or status, now)
         if self.state.set_health(status, reason, now):
             log.warning("3shape connection %s is %s%s", self.connection.id, status,
                         f": {reason}" if reason else "")
@@ -142,7 +144,7 @@ class ThreeShapePoller:
         """Report the server failing; the next round opens a new connection (and checks the pin again)."""
         result.connection_error = f"{type(exc).__name__}: {exc}"
         self.counters["connection_errors"] += 1
-        self._set_health("failing", result.connection_error)
+        await self._set_health("failing", result.connection_error)
         self.state.save()
         await self._drop_client()
 
@@ -290,6 +292,7 @@ async def _first_of(task: asyncio.Future[Any], *events: asyncio.Event) -> None:
         await asyncio.gather(task, *waiters, return_exceptions=True)
 
 
-def build_pollers(settings: Settings, bus: Bus, clock: Clock) -> list[ThreeShapePoller]:
-    """One poller per configured Dental Desktop server (each opens its own pinned connection)."""
-    return [ThreeShapePoller(settings, c, bus, clock=clock) for c in settings.threeshape]
+def build_pollers(settings: Settings, bus: Bus, clock: Clock, shared: Shared) -> list[ThreeShapePoller]:
+    """One poller per Dental Desktop server of the catalog (each opens its own pinned connection)."""
+    return [ThreeShapePoller(settings, c, bus, clock=clock, shared=shared)
+            for c in shared.catalog.of(ThreeShapeConnection)]

@@ -1,75 +1,74 @@
-"""`scanbridge connections`: every configured connection of every vendor, with its state (iTero/Align
-paired or un-paired, Medit Link connected or not, 3Shape's server trusted and answering) and its health
-(last successful call, last error, failing since); `connections reset ID` once an iTero/Align account
-was paired again (Align lab guideline §3.8 Pair and Un-pair)."""
+"""`scanbridge connections`: the connections of the state store — seeded from the TOML, added, replaced and
+removed at run time — with their state (iTero/Align paired or un-paired, Medit Link connected or not,
+3Shape's server answering) and health (last successful call, last error, failing since), and who holds
+their polling lease. Running processes pick changes up within `state.reload_s` (README "Running on
+several hosts"); `connections reset` once an iTero/Align account was paired again (Align lab guideline
+§3.8 Pair and Un-pair)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
+import tomllib
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 
-from consumers import health
-from consumers.cursor import all_states
+from consumers.health import label
 from consumers.itero import pairing
-from consumers.meditlink.oauth import VENDOR as MEDITLINK
-from consumers.threeshape.normalize import VENDOR as THREESHAPE
-from consumers.threeshape.pollstate import PollState
+from scanbridge import vendors as registry
+from scanbridge.plugin import configured, connection_models
 from scanbridge.runtime import load_settings
-from schemas.credentials import load_tokens, token_path
-from schemas.settings import Settings
+from scanbridge.shared import open_state
+from schemas import connections as models
+from schemas.settings import IteroConnection, MeditConnection, Settings
+from state.base import Connection, ConnectionKey, StateStore
 
-FIELDS = ("vendor", "connection", "account", "status", "since", "reason")
-
-connections_app = typer.Typer(help="Connection states and health: paired, connected, failing since when.")
+connections_app = typer.Typer(help="Connections in the state store: list, show, add, remove, reset.")
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(connections_app, name="connections")
 
 
-def _row(vendor: str, connection: str, account: str | None, status: str, since: datetime | str | None = None,
-         reason: str | None = None) -> dict[str, Any]:
-    return {"vendor": vendor, "connection": connection, "account": account, "status": status,
-            "since": since.isoformat() if isinstance(since, datetime) else since, "reason": reason}
-
-
-def _medit_status(settings: Settings, connection_id: str) -> tuple[str | None, str]:
-    record = load_tokens(token_path(settings.state_dir, MEDITLINK, connection_id))
-    if record is None:
-        return None, "not connected yet"
-    return record.group_uuid, "needs re-authorization" if record.needs_reauthorization else "connected"
-
-
-def states(settings: Settings) -> list[dict[str, Any]]:
-    """Every configured connection with its state and health, then any other iTero state files."""
-    rows: dict[str, dict[str, Any]] = {}
-    for c in settings.itero:
-        rows[f"{c.vendor}/{c.id}"] = _row(c.vendor, c.id, pairing.account_of(c), "active")
-    for _, data in all_states(settings.state_dir / "connections"):
-        if data.get("vendor") and data.get("connection"):
-            key = f"{data['vendor']}/{data['connection']}"
-            rows[key] = {**rows.get(key, {}), **{k: data.get(k) for k in FIELDS}}
-    for m in settings.meditlink:
-        account, status = _medit_status(settings, m.id)
-        rows[f"{MEDITLINK}/{m.id}"] = _row(MEDITLINK, m.id, account, status)
-    for t in settings.threeshape:
-        polled = PollState(settings.state_dir, t.id).health
-        ok = polled.status == "ok"
-        rows[f"{THREESHAPE}/{t.id}"] = _row(THREESHAPE, t.id, t.id, "active" if ok else polled.status,
-                                             None if ok else polled.since, polled.reason)
-    for row in rows.values():
-        now = health.read(settings.state_dir, row["vendor"], row["connection"])
-        row.update({"health": now.status, "last_ok_at": _iso(now.last_ok_at),
-                    "last_error_at": _iso(now.last_error_at), "last_error": now.last_error,
-                    "failing_since": _iso(now.failing_since)})
-    return [rows[k] for k in sorted(rows)]
-
-
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat(timespec="seconds") if when else None
+
+
+async def _row(store: StateStore, key: ConnectionKey, model: Any) -> dict[str, Any]:
+    """One connection's state and health, as `connections --json` prints it."""
+    health = await store.connections.health(key)
+    account: str | None = key.id
+    status = "active"
+    since, reason = None, None
+    if isinstance(model, IteroConnection):
+        account = pairing.account_of(model)
+    elif isinstance(model, MeditConnection):
+        grant = await store.credentials.get(key)
+        group = grant.extra.get("group_uuid") if grant else None
+        account = group if isinstance(group, str) else None
+        status = "not connected yet" if grant is None else "connected"
+    if health.status in ("unpaired", "needs_reauthorization"):
+        status = "unpaired" if health.status == "unpaired" else "needs re-authorization"
+        since, reason = _iso(health.failing_since), health.last_error
+    holder = await store.leases.holder(key)
+    shown = label(health)
+    return {"vendor": key.vendor, "connection": key.id, "account": account, "status": status,
+            "since": since, "reason": reason,
+            "health": "failing" if shown in ("unpaired", "needs_reauthorization") else shown,
+            "last_ok_at": _iso(health.last_success_at), "last_error_at": _iso(health.last_error_at),
+            "last_error": health.last_error, "failing_since": _iso(health.failing_since),
+            "polled_by": holder.owner if holder else None}
+
+
+async def states(settings: Settings) -> list[dict[str, Any]]:
+    """Every connection of the store (the TOML's seeded first) with its state and health."""
+    async with open_state(settings, reload=False) as shared:
+        return [await _row(shared.store, key, model) for key, model in shared.catalog.items()]
 
 
 def text(row: dict[str, Any]) -> str:
@@ -87,23 +86,152 @@ def text(row: dict[str, Any]) -> str:
     return f"{name}\taccount {row['account'] or '?'}\t{row['status']}{since}{reason}\t{shown}"
 
 
-@connections_app.callback(invoke_without_command=True)
-def show(ctx: typer.Context,
-         as_json: bool = typer.Option(False, "--json", help="one JSON object a line")) -> None:
-    """List every connection's state and health."""
-    if ctx.invoked_subcommand is not None:
-        return
-    for row in states(load_settings()):
+def _list(as_json: bool) -> None:
+    for row in asyncio.run(states(load_settings())):
         typer.echo(json.dumps(row) if as_json else text(row))
 
 
-@connections_app.command("reset")
-def reset(connection_id: str = typer.Argument(..., help="the [[itero]] connection id")) -> None:
-    """After pairing again (new tokens in the configuration): forget the un-paired state and old tokens."""
-    settings = load_settings()
-    found = [c for c in settings.itero if c.id == connection_id]
-    if not found:
-        typer.echo(f"no connection {connection_id!r} in the configuration", err=True)
+@connections_app.callback(invoke_without_command=True)
+def overview(ctx: typer.Context,
+             as_json: bool = typer.Option(False, "--json", help="one JSON object a line")) -> None:
+    """List every connection's state and health (as `connections list`)."""
+    if ctx.invoked_subcommand is None:
+        _list(as_json)
+
+
+@connections_app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="one JSON object a line")) -> None:
+    """List every connection's state and health."""
+    _list(as_json)
+
+
+def _key(name: str, settings: Settings, known: list[ConnectionKey]) -> ConnectionKey:
+    """`vendor/id`, or an id alone when one connection has it."""
+    vendor, _, connection_id = name.rpartition("/")
+    found = [k for k in known if k.id == connection_id and vendor in ("", k.vendor)]
+    if len(found) == 1:
+        return found[0]
+    if vendor:
+        return ConnectionKey(vendor, connection_id)
+    typer.echo(f"name the connection as vendor/id ({len(found)} connections are called {connection_id!r})",
+               err=True)
+    raise typer.Exit(2)
+
+
+@connections_app.command("show")
+def show(name: str = typer.Argument(..., help="vendor/id"),
+         as_json: bool = typer.Option(False, "--json", help="one JSON object")) -> None:
+    """One connection: its settings (secrets masked), source, state, health, credentials (never the
+    tokens), pending authorizations and who polls it."""
+
+    async def run(settings: Settings) -> dict[str, Any] | None:
+        async with open_state(settings, reload=False) as shared:
+            store = shared.store
+            key = _key(name, settings, [k for k, _ in shared.catalog.items()])
+            stored = await store.connections.get(key)
+            if stored is None:
+                return None
+            model = models.parse(connection_models(registry.VENDORS), key.vendor, stored.settings)
+            grant = await store.credentials.get(key)
+            row = await _row(store, key, model)
+            exp = grant.extra.get("refresh_token_exp") if grant else None
+            row |= {"source": stored.source, "settings": model.model_dump(mode="json"),
+                    "credentials": None if grant is None else {
+                        "version": grant.version, "access_token_expires_at": _iso(grant.expires_at),
+                        "refresh_token_expires_at": exp},
+                    "pending_authorizations": await store.oauth.pending(key)}
+            return row
+
+    found = asyncio.run(run(load_settings()))
+    if found is None:
+        typer.echo(f"no connection {name!r} in the state store", err=True)
         raise typer.Exit(2)
-    cleared = pairing.reset(settings.state_dir, found[0])
-    typer.echo(f"{found[0].vendor}/{connection_id}: {'un-paired state cleared' if cleared else 'was active'}")
+    if as_json:
+        typer.echo(json.dumps(found))
+        return
+    for field, value in found.items():
+        typer.echo(f"{field}: {json.dumps(value) if isinstance(value, dict) else value}")
+
+
+def _read_table(source: str) -> dict[str, Any]:
+    """The connection's fields from a TOML or JSON file (`-`: standard input)."""
+    raw = sys.stdin.read() if source == "-" else Path(source).read_text()
+    try:
+        data: Any = json.loads(raw) if raw.lstrip().startswith("{") else tomllib.loads(raw)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        typer.echo(f"{source}: not a TOML or JSON table ({type(exc).__name__})", err=True)
+        raise typer.Exit(2) from None
+    if not isinstance(data, dict):
+        typer.echo(f"{source}: not a table of connection fields", err=True)
+        raise typer.Exit(2)
+    return data
+
+
+@connections_app.command("add")
+def add(vendor: str = typer.Argument(..., help="its vendor: itero, align, meditlink, 3shape (or a plug-in)"),
+        source: str = typer.Argument(..., help="a TOML or JSON file of the connection's fields, - for stdin "
+                                               "(as one [[itero]], [[meditlink]] or [[threeshape]] entry)"),
+        replace: bool = typer.Option(False, "--replace", help="replace a connection of that id")) -> None:
+    """Add (or with --replace, change) a connection at run time; running processes pick it up within
+    state.reload_s. Its secrets are stored sealed, never printed."""
+    data = _read_table(source)
+    try:
+        model = models.parse(connection_models(registry.VENDORS), vendor, data)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError: fields and reasons, no values
+        problems = ([f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+                    if isinstance(exc, ValidationError) else [str(exc)])
+        for problem in problems:
+            typer.echo(f"scanbridge: {vendor} connection: {problem}", err=True)
+        raise typer.Exit(2) from None
+
+    key = ConnectionKey(vendor, str(getattr(model, "id", "")))
+
+    async def run(settings: Settings) -> bool:
+        async with open_state(settings, reload=False) as shared:
+            return await shared.store.connections.put(Connection(key, models.revealed(model), "runtime"),
+                                                      only_if_absent=not replace)
+
+    if not asyncio.run(run(load_settings())):
+        typer.echo(f"{key} exists already: --replace to change it", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{key} {'replaced' if replace else 'added'}")
+
+
+@connections_app.command("remove")
+def remove(name: str = typer.Argument(..., help="vendor/id")) -> None:
+    """Remove a connection (its health and credentials go with it; cursors and markers stay)."""
+    settings = load_settings()
+
+    async def run() -> tuple[ConnectionKey, bool]:
+        async with open_state(settings, reload=False) as shared:
+            key = _key(name, settings, [k for k, _ in shared.catalog.items()])
+            return key, await shared.store.connections.remove(key)
+
+    key, removed = asyncio.run(run())
+    if not removed:
+        typer.echo(f"no connection {key} in the state store", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{key} removed")
+    toml = configured(registry.VENDORS, settings)
+    if any(ConnectionKey(v, str(getattr(c, "id", ""))) == key for v, c in toml):
+        typer.echo(f"note: {key} is in the configuration file too; remove it there, or the next start "
+                   "adds it again", err=True)
+
+
+@connections_app.command("reset")
+def reset(name: str = typer.Argument(..., help="the iTero/Align connection: vendor/id or id")) -> None:
+    """After pairing again (new tokens in the configuration, or `connections add --replace`): forget the
+    un-paired state and the old tokens, so the new pair is used."""
+    settings = load_settings()
+
+    async def run() -> tuple[ConnectionKey, bool]:
+        async with open_state(settings, reload=False) as shared:
+            itero = [k for k, c in shared.catalog.items() if isinstance(c, IteroConnection)]
+            key = _key(name, settings, itero)
+            if key not in itero:
+                typer.echo(f"no iTero/Align connection {name!r}", err=True)
+                raise typer.Exit(2)
+            return key, await pairing.reset(shared.store, key)
+
+    key, cleared = asyncio.run(run())
+    typer.echo(f"{key}: {'un-paired state cleared' if cleared else 'was active'}")

@@ -10,10 +10,11 @@ from consumers.meditlink.poller import build_pollers
 from receiver import meditlink, meditlink_oauth
 from scanbridge.plugin import VendorPlugin
 from schemas.settings import MeditConnection, Settings
+from state.shared import SharedLink
 
 
-def routes(settings: Settings, bus: Bus) -> Sequence[BaseRoute]:
-    return [*meditlink.routes(settings, bus), *meditlink_oauth.routes(settings)]
+def routes(settings: Settings, bus: Bus, shared: SharedLink) -> Sequence[BaseRoute]:
+    return [*meditlink.routes(settings, bus, shared), *meditlink_oauth.routes(settings, shared)]
 
 
 PLUGIN = VendorPlugin(

@@ -8,15 +8,17 @@ import typer
 
 from bus.base import Bus
 from consumers.clock import Clock
+from consumers.context import Shared
 from consumers.threeshape.commands import build_runners
 from consumers.threeshape.handler import ThreeShapeHandler
 from scanbridge.plugin import Runner, VendorPlugin
 from schemas.settings import Settings, ThreeShapeConnection
 
 
-def pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock) -> Sequence[Runner]:
+def pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock,
+            shared: Shared) -> Sequence[Runner]:
     """Its own HTTPS client per server (pinned CA, Basic auth), so the shared client is not used."""
-    return build_runners(settings, bus, clock)
+    return build_runners(settings, bus, clock, shared)
 
 
 def commands(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ from state.seal import Sealer
 
 MAX_ERROR_CHARS = 500
 _STATUSES: tuple[Status, ...] = ("active", "failing", "unpaired", "needs_reauthorization")
+_NEEDS_PEOPLE = ("unpaired", "needs_reauthorization")  # only a success or a reset ends these
 
 
 async def _bump_revision(tx: Tx) -> int:
@@ -132,6 +133,12 @@ class SqlConnections:
         async with self._db.transaction() as tx:
             before = await self._health(tx, key, self._db.for_update)
             since = before.failing_since if before.status != "active" and before.failing_since else when
-            after = Health(status, before.last_success_at, when, error[:MAX_ERROR_CHARS], since)
+            kept: Status = before.status if status == "failing" and before.status in _NEEDS_PEOPLE else status
+            after = Health(kept, before.last_success_at, when, error[:MAX_ERROR_CHARS], since)
             await self._write(tx, key, after)
-        return before.status != status
+        return before.status != kept
+
+    async def clear_health(self, key: ConnectionKey) -> bool:
+        async with self._db.transaction() as tx:
+            removed = await tx.execute("DELETE FROM health WHERE vendor = ? AND conn = ?", key.vendor, key.id)
+        return removed > 0

@@ -29,6 +29,7 @@ from schemas.events import ScanNotified
 from schemas.settings import BusSettings, KafkaSettings, RetrySettings, Settings, WorkerSettings
 from schemas.topics import SCAN_NOTIFIED, Topics
 from tests.events import collect
+from tests.shared import shared_state
 
 HandleFn = Callable[[ScanNotified], Coroutine[Any, Any, None]]
 
@@ -79,6 +80,8 @@ async def start_worker(
 ) -> AsyncIterator[Callable[[HandleFn], Coroutine[Any, Any, asyncio.Task[None]]]]:
     running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
     http = httpx.AsyncClient()
+    opened = shared_state(settings)
+    shared = await opened.__aenter__()
 
     async def start(fn: HandleFn, bus: Bus | None = None) -> asyncio.Task[None]:
         ctx = WorkContext(
@@ -87,6 +90,7 @@ async def start_worker(
             store=FolderStore(tmp_path / "store"),
             clock=RealClock(),
             http=http,
+            shared=shared,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(Worker(bus or kafka_bus, {"test": FnHandler(fn)}, ctx).run(stop))
@@ -98,6 +102,7 @@ async def start_worker(
         stop.set()
         if not task.done():
             await asyncio.wait_for(task, 30)
+    await opened.__aexit__(None, None, None)
     await http.aclose()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import pytest
 
 from bus.kafka import KafkaBus
 from consumers.clock import ManualClock
+from consumers.context import Shared
 from consumers.http import new_client
 from consumers.itero.poller import IteroPoller
 from scanbridge.receiving import create_app as create_receiver
@@ -35,6 +36,7 @@ from schemas.topics import Topics
 from simulators.itero.app import create_app as create_sim
 from simulators.itero.state import IteroSimState
 from tests.servers import serve
+from tests.shared import shared_state
 
 FAST_RETRY = RetrySettings(initial_delay_s=0.05, max_delay_s=0.3, not_ready_for_s=20.0,
                            server_error_for_s=10.0, request_timeout_s=10.0)
@@ -115,16 +117,25 @@ async def worker(stack: Stack) -> AsyncIterator[asyncio.Event]:
 
 
 @pytest.fixture
-async def poller(stack: Stack) -> AsyncIterator[IteroPoller]:
+async def shared(stack: Stack) -> AsyncIterator[Shared]:
+    """The state store of the stack as a poller process would open it."""
+    async with shared_state(stack.settings) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def poller(stack: Stack, shared: Shared) -> AsyncIterator[IteroPoller]:
     """The stack's connection poller; tests call `poll_once()` (time is a ManualClock, never slept on)."""
     async with new_client(10.0) as http:
-        yield IteroPoller(stack.settings, stack.settings.itero[0], stack.bus, http, clock=ManualClock())
+        yield IteroPoller(stack.settings, stack.settings.itero[0], stack.bus, http, clock=ManualClock(),
+                          shared=shared)
 
 
-async def eventually(condition: Callable[[], bool], rounds: int = 1500) -> None:
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], rounds: int = 1500) -> None:
     """Let other tasks run until `condition()` holds (a bound against hangs, not a timing assertion)."""
     for _ in range(rounds):
-        if condition():
+        held = condition()
+        if held if isinstance(held, bool) else await held:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition never held")

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import httpx
 
-from consumers import health
+from consumers.health import label
+from consumers.itero import pairing
 from consumers.itero.poller import IteroPoller
 from schemas.envelope import Envelope
 from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, INBOUND_RECEIVED, ORDER_UPDATED, SCAN_NOTIFIED
 from simulators.itero.notify import post_notification
 from tests.events import collect, of_type, settle
 from tests.itero.conftest import Stack, eventually
+from tests.shared import shared_state
 
 
 def zips_on_disk(stack: Stack) -> list[Path]:
@@ -54,7 +56,12 @@ async def test_a_notified_scan_ends_as_three_events_and_verified_files_on_disk(s
     inbound = await collect(stack.bus, [stack.topics.inbound], lambda ev: len(ev) >= 1)
     assert inbound[0].type == INBOUND_RECEIVED and inbound[0].data == response.request.content
     connection = stack.settings.itero[0]  # the worker's vendor calls worked: the connection is healthy
-    await eventually(lambda: health.read(stack.settings.state_dir, "itero", connection.id).status == "ok")
+
+    async def healthy() -> bool:
+        async with shared_state(stack.settings) as shared:
+            return label(await shared.health.read(pairing.key_of(connection))) == "ok"
+
+    await eventually(healthy)
 
 
 async def test_the_same_notification_twice_stores_and_announces_nothing_twice(stack: Stack,
@@ -104,9 +111,11 @@ async def test_an_expired_access_token_is_refreshed_and_the_new_one_kept(stack: 
     await _notify(stack, order.rx_id)
     await collect(stack.bus, [stack.topics.artifacts], lambda ev: len(ev) >= 2)
     assert ("POST", "/oauth/token") in stack.sim.requests
-    saved = next((Path(stack.settings.state_dir) / "tokens").glob("*.json"))
-    assert oct(saved.stat().st_mode & 0o777) == "0o600"
-    assert stack.sim.token_valid(__import__("json").loads(saved.read_text())["access_token"])
+    async with shared_state(stack.settings) as shared:  # kept in the state store, for every process
+        saved = await shared.state.credentials.get(pairing.key_of(stack.settings.itero[0]))
+    assert saved is not None and stack.sim.token_valid(saved.access_token)
+    assert saved.refresh_token in stack.sim.refresh_tokens  # the rotated one, not the spent one
+    assert stack.sim.refresh_reuse == 0
 
 
 async def test_screen_captures_are_stored_when_the_vendor_has_them(stack: Stack, worker: object) -> None:

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from consumers.clock import ManualClock
+from consumers.context import Shared
 from consumers.http import new_client
-from consumers.itero.poller import build_pollers
+from consumers.itero.poller import IteroPoller
 from scanbridge import logs
 from schemas.topics import ARTIFACT_STORED, SCAN_NOTIFIED
 from simulators.itero.notify import post_notification
@@ -66,13 +67,14 @@ async def test_worker_lines_name_the_event_and_announce_orders_and_artifacts_onc
     assert not re.search(rf"\b({order.patient_first}|{order.patient_last})\b", text), "no patient name"
 
 
-async def test_a_failing_poll_names_its_connection_and_host(stack: Stack, json_log: io.StringIO) -> None:
+async def test_a_failing_poll_names_its_connection_and_host(stack: Stack, json_log: io.StringIO,
+                                                           shared: Shared) -> None:
     good = stack.settings.itero[0]
     broken = good.model_copy(update={"id": "broken", "base_url": "http://127.0.0.1:9"})
     settings = stack.settings.model_copy(update={"itero": [broken]})
     stop = asyncio.Event()
     async with new_client(5.0) as http:
-        [poller] = build_pollers(settings, stack.bus, http, ManualClock())
+        poller = IteroPoller(settings, broken, stack.bus, http, clock=ManualClock(), shared=shared)
         running = asyncio.create_task(poller.run(stop))
         await eventually(lambda: poller.counters["errors"] == 1)
         stop.set()

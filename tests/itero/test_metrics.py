@@ -11,8 +11,9 @@ import time
 from prometheus_client import REGISTRY, generate_latest
 
 from consumers.clock import ManualClock
+from consumers.context import Shared
 from consumers.http import new_client
-from consumers.itero.poller import IteroPoller, build_pollers
+from consumers.itero.poller import IteroPoller
 from schemas.envelope import Envelope
 from schemas.topics import ARTIFACT_STORED
 from simulators.itero.notify import post_notification
@@ -73,7 +74,8 @@ async def test_an_event_that_cannot_be_read_is_counted_as_a_dead_letter_by_its_e
     await eventually(lambda: value("scanbridge_dead_letters_total", reason="ValidationError") == before + 1)
 
 
-async def test_polls_count_their_outcome_per_connection_and_the_last_success_time(stack: Stack) -> None:
+async def test_polls_count_their_outcome_per_connection_and_the_last_success_time(stack: Stack,
+                                                                                   shared: Shared) -> None:
     good = stack.settings.itero[0]
     broken = good.model_copy(update={"id": "metrics-broken", "base_url": "http://127.0.0.1:9"})
     settings = stack.settings.model_copy(update={"itero": [broken, good]})
@@ -81,7 +83,8 @@ async def test_polls_count_their_outcome_per_connection_and_the_last_success_tim
     started = time.time()
     ok_before = value("scanbridge_polls_total", vendor="itero", connection=good.id, outcome="ok")
     async with new_client(5.0) as http:
-        pollers: list[IteroPoller] = build_pollers(settings, stack.bus, http, clock)
+        pollers = [IteroPoller(settings, c, stack.bus, http, clock=clock, shared=shared)
+                   for c in (broken, good)]
         running = asyncio.gather(*(p.run(stop) for p in pollers))
         await eventually(lambda: pollers[0].counters["errors"] == 1 and pollers[1].counters["polls"] == 1)
         stop.set()

@@ -4,7 +4,9 @@ orders/lab poll floor (§3.7.1)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,9 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from consumers.cursor import JsonState
 from consumers.itero.poller import IteroPoller
 from scanbridge.cli import app
-from schemas.events import ConnectionStatus
+from scanbridge.runtime import load_settings
 from schemas.settings import IteroConnection, WebhookAuth
 from schemas.topics import (
     ARTIFACT_FAILED,
@@ -25,14 +26,17 @@ from schemas.topics import (
     SCAN_NOTIFIED,
 )
 from simulators.itero.notify import post_notification
+from state.base import ConnectionKey, Health
 from tests.events import collect, of_type, settle
 from tests.itero.conftest import Stack
+from tests.shared import shared_state
 
 TOKEN = "t" * 32
 
 
-def _state(stack: Stack) -> dict[str, Any]:
-    return JsonState(Path(stack.settings.state_dir) / "connections" / "itero-clinic-1.json").load()
+async def _health(stack: Stack) -> Health:
+    async with shared_state(stack.settings) as shared:
+        return await shared.state.connections.health(ConnectionKey("itero", "clinic-1"))
 
 
 @pytest.mark.parametrize("connection_options", [{"vendor": "align", "poll_interval_s": 120.0}])
@@ -57,8 +61,8 @@ async def test_an_unpaired_account_becomes_a_state_and_one_event_and_is_not_poll
     calls = len(stack.sim.requests)
     assert (await poller.poll_once()).skipped == "unpaired"
     assert len(stack.sim.requests) == calls  # no retry loop against the vendor
-    state = ConnectionStatus.model_validate(_state(stack))
-    assert state.status == "unpaired" and "invalid_grant" in (state.reason or "")
+    state = await _health(stack)
+    assert state.status == "unpaired" and "invalid_grant" in (state.last_error or "")
     events = await settle(stack.bus, [stack.topics.events], quiet_s=1.0)
     event, = of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)
     assert event.json_data()["connection"] == "clinic-1" and event.json_data()["vendor"] == "itero"
@@ -82,7 +86,7 @@ async def test_orders_of_an_unpaired_connection_are_dead_lettered_not_retried(st
     of_second = next(e for e in letters if second.rx_id in str(e.data))  # partitions: no order across keys
     assert "un-paired" in of_second.json_data()["reason"]
     assert len(stack.sim.requests) == calls  # the second order never reached the vendor
-    assert _state(stack)["status"] == "unpaired"
+    assert (await _health(stack)).status == "unpaired"
     events = await settle(stack.bus, [stack.topics.events], quiet_s=1.0)
     assert len(of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)) == 1
 
@@ -94,7 +98,7 @@ async def test_a_pairing_refused_during_a_download_marks_the_connection_unpaired
     assert (await post_notification(stack.hook, order.rx_id, stack.sim.company_id)).status_code == 202
     letter, = await collect(stack.bus, [stack.topics.deadletter], lambda ev: len(ev) >= 1)
     assert "invalid_grant" in letter.json_data()["reason"]
-    assert _state(stack)["status"] == "unpaired"
+    assert (await _health(stack)).status == "unpaired"
     events = await settle(stack.bus, [stack.topics.events, stack.topics.artifacts], quiet_s=1.0)
     assert len(of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)) == 1
     assert of_type(events, ORDER_UPDATED) and not of_type(events, ARTIFACT_FAILED)  # not an artifact's fault
@@ -111,9 +115,15 @@ def test_scanbridge_connections_lists_states_and_reset_clears_an_unpaired_one(
                       'token_url = "http://127.0.0.1:1/t"\naccess_token = "a"\nrefresh_token = "r"\n'
                       f'webhook.token = "{TOKEN}x"\n')
     monkeypatch.setenv("SCANBRIDGE_CONFIG", str(config))
-    JsonState(tmp_path / "state" / "connections" / "align-lab-1.json").save(
-        {"vendor": "align", "account": "77", "connection": "lab-1", "status": "unpaired",
-         "since": "2026-11-20T10:00:00+00:00", "reason": "refresh token refused (invalid_grant)"})
+    monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
+
+    async def unpair() -> None:
+        async with shared_state(load_settings()) as shared:
+            await shared.state.connections.record_failure(
+                ConnectionKey("align", "lab-1"), "unpaired", "refresh token refused (invalid_grant)",
+                at=datetime(2026, 11, 20, 10, tzinfo=UTC))
+
+    asyncio.run(unpair())
     runner = CliRunner()
     shown = runner.invoke(app, ["connections", "--json"])
     assert shown.exit_code == 0, shown.output

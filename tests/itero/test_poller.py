@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
-from consumers import health
 from consumers.clock import ManualClock
+from consumers.context import Shared
 from consumers.errors import ServerError
+from consumers.health import label
 from consumers.http import new_client
-from consumers.itero.poller import IteroPoller, build_pollers
+from consumers.itero import pairing
+from consumers.itero.poller import IteroPoller
 from schemas import ids
 from schemas.events import Order
 from schemas.settings import PollerSettings
@@ -20,6 +22,7 @@ from schemas.topics import ARTIFACT_STORED, ORDER_UPDATED, SCAN_NOTIFIED
 from simulators.itero.notify import post_notification
 from tests.events import collect, of_type, settle
 from tests.itero.conftest import Stack, eventually
+from tests.shared import shared_state
 
 
 def _kinds(events: list[Any]) -> list[str]:
@@ -60,8 +63,9 @@ async def test_an_unchanged_order_is_notified_once_even_across_a_poller_restart(
     stack.sim.add_order(size=10_000)
     assert (await poller.poll_once()).notified == 1
     assert (await poller.poll_once()).notified == 0
-    async with new_client(10.0) as http:
-        restarted = IteroPoller(stack.settings, stack.settings.itero[0], stack.bus, http, clock=ManualClock())
+    async with new_client(10.0) as http, shared_state(stack.settings) as shared:
+        restarted = IteroPoller(stack.settings, stack.settings.itero[0], stack.bus, http, clock=ManualClock(),
+                                shared=shared)
         assert (await restarted.poll_once()).notified == 0
     events = await settle(stack.bus, [stack.topics.events], quiet_s=1.0)
     assert len(of_type(events, SCAN_NOTIFIED)) == 1
@@ -118,22 +122,23 @@ async def test_a_discovery_configured_connection_calls_the_discovery_paths(stack
     assert not any(p.startswith("/api/third-party/v2/") for p in api_calls)
 
 
-async def test_each_poll_records_the_connections_health(stack: Stack, poller: IteroPoller) -> None:
-    state_dir, connection = stack.settings.state_dir, stack.settings.itero[0]
+async def test_each_poll_records_the_connections_health(stack: Stack, poller: IteroPoller,
+                                                        shared: Shared) -> None:
+    key = pairing.key_of(stack.settings.itero[0])
     await poller.poll_once()
-    ok = health.read(state_dir, "itero", connection.id)
-    assert ok.status == "ok" and ok.last_ok_at is not None
+    ok = await shared.health.read(key)
+    assert label(ok) == "ok" and ok.last_success_at is not None
     stack.sim.fail_next("orders/practice", 503)
     with pytest.raises(ServerError):
         await poller.poll_once()
-    failing = health.read(state_dir, "itero", connection.id)
-    assert failing.status == "failing" and failing.last_ok_at == ok.last_ok_at
+    failing = await shared.health.read(key)
+    assert label(failing) == "failing" and failing.last_success_at == ok.last_success_at
     assert failing.last_error is not None and "503" in failing.last_error
     await poller.poll_once()
-    assert health.read(state_dir, "itero", connection.id).failing_since is None
+    assert (await shared.health.read(key)).failing_since is None
 
 
-async def test_one_failing_connection_never_stops_the_others(stack: Stack) -> None:
+async def test_one_failing_connection_never_stops_the_others(stack: Stack, shared: Shared) -> None:
     good = stack.settings.itero[0]
     broken = good.model_copy(update={"id": "broken", "base_url": "http://127.0.0.1:9",
                                      "webhook": good.webhook})
@@ -141,7 +146,8 @@ async def test_one_failing_connection_never_stops_the_others(stack: Stack) -> No
     order = stack.sim.add_order(size=10_000)
     clock, stop = ManualClock(), asyncio.Event()
     async with new_client(5.0) as http:
-        pollers = build_pollers(settings, stack.bus, http, clock)
+        pollers = [IteroPoller(settings, c, stack.bus, http, clock=clock, shared=shared)
+                   for c in (broken, good)]
         running = asyncio.gather(*(p.run(stop) for p in pollers))
         events = await collect(stack.bus, [stack.topics.events], lambda ev: len(ev) >= 1)
         await eventually(lambda: pollers[0].counters["errors"] == 1 and clock.sleeping == 2)

@@ -13,9 +13,10 @@ import pytest
 
 from bus.kafka import KafkaBus
 from consumers.clock import RealClock
+from consumers.context import Shared
 from consumers.http import new_client
 from consumers.meditlink.client import MeditClient
-from consumers.meditlink.oauth import connect_with_password, tokens_for
+from consumers.meditlink.oauth import connect_with_password, keeper
 from consumers.meditlink.poller import MeditPoller
 from scanbridge.receiving import create_app as create_receiver
 from scanbridge.runtime import run_worker
@@ -33,6 +34,7 @@ from schemas.settings import (
 from schemas.topics import Topics
 from simulators.meditlink import CLIENT_ID, CLIENT_SECRET, LAB_EMAIL, PASSWORD, MeditSimState, create_app
 from tests.servers import serve
+from tests.shared import shared_state
 
 FAST_RETRY = RetrySettings(initial_delay_s=0.05, max_delay_s=0.3, not_ready_for_s=20.0,
                            server_error_for_s=10.0, request_timeout_s=10.0)
@@ -46,6 +48,7 @@ class Stack:
     receiver_url: str
     bus: KafkaBus
     token: str
+    shared: Shared
 
     @property
     def connection(self) -> MeditConnection:
@@ -60,11 +63,12 @@ class Stack:
         return self.settings.bus.topics
 
     async def connect(self, email: str = LAB_EMAIL) -> None:
-        await connect_with_password(self.connection, self.settings.state_dir, email, PASSWORD)
+        await connect_with_password(self.shared.state, self.connection, email, PASSWORD)
 
     def poller(self, http: Any) -> MeditPoller:
-        client = MeditClient(self.connection, http, tokens_for(self.settings.state_dir, self.connection))
-        return MeditPoller(client, self.bus, self.topics, FAST_RETRY, RealClock(), self.settings.state_dir)
+        client = MeditClient(self.connection, http, keeper(self.shared.keepers, self.connection))
+        return MeditPoller(client, self.bus, self.topics, FAST_RETRY, RealClock(), self.settings.state_dir,
+                           self.shared)
 
     def requests(self, path: str, method: str = "GET") -> int:
         return sum(1 for r in self.sim.requests if r.method == method and path in r.path)
@@ -101,9 +105,10 @@ async def stack(tmp_path: Path, kafka_settings: KafkaSettings, topics: Topics, s
     token = secrets.token_urlsafe(32)
     async with serve(create_app(sim)) as sim_url:
         settings = make_settings(tmp_path, kafka_settings, topics, sim_url, token, **connection_options)
-        async with serve(create_receiver(settings, kafka_bus, manage_bus=False)) as receiver_url:
+        async with serve(create_receiver(settings, kafka_bus, manage_bus=False)) as receiver_url, \
+                shared_state(settings) as shared:
             settings.receiver.public_url = receiver_url
-            yield Stack(settings, sim, sim_url, receiver_url, kafka_bus, token)
+            yield Stack(settings, sim, sim_url, receiver_url, kafka_bus, token, shared)
 
 
 @pytest.fixture

@@ -1,37 +1,41 @@
 """Connecting a Medit Link account: authorization code through the receiver's redirect route, password
-grant, refresh before expiry and on 401 under one lock, and the re-authorization report
-(meditlink-openapi.txt §1.2–1.4, FAQ "How to handle token expiration")."""
+grant, refresh before expiry and on 401 once across processes, and the re-authorization report
+(meditlink-openapi.txt §1.2–1.4, FAQ "How to handle token expiration"); grants and pending states live
+in the state store."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from consumers import health
-from consumers.meditlink.oauth import ReauthorizationRequired, authorize_url, tokens_for
-from schemas.credentials import load_tokens, token_path
+from consumers.clock import RealClock
+from consumers.meditlink.oauth import ReauthorizationRequired, authorize_url, keeper, key_of
+from consumers.meditlink.poller import MeditPoller
 from schemas.topics import CONNECTION_REAUTHORIZATION_NEEDED
 from simulators.meditlink import CLIENT_ID, LAB_UUID
+from state.base import Credentials
 from tests.events import collect, of_type, settle
-from tests.meditlink.conftest import Stack
+from tests.meditlink.conftest import FAST_RETRY, Stack
+from tests.shared import shared_state
 
 
-def _saved(stack: Stack) -> Any:
-    return load_tokens(token_path(stack.settings.state_dir, "meditlink", stack.connection.id))
+async def _saved(stack: Stack) -> Credentials | None:
+    return await stack.shared.state.credentials.get(key_of(stack.connection))
 
 
-def _mode(stack: Stack) -> str:
-    return oct(token_path(stack.settings.state_dir, "meditlink", stack.connection.id).stat().st_mode & 0o777)
+async def _authorize(stack: Stack) -> str:
+    return await authorize_url(stack.shared.state, stack.connection, stack.settings.receiver.public_url)
 
 
 async def test_the_authorization_code_flow_stores_tokens_through_the_redirect_route(stack: Stack) -> None:
-    url = authorize_url(stack.connection, stack.settings.state_dir, stack.settings.receiver.public_url)
+    url = await _authorize(stack)
     query = parse_qs(urlsplit(url).query)
     assert query["client_id"] == [CLIENT_ID] and query["response_type"] == ["code"]
     assert query["redirect_uri"] == [f"{stack.receiver_url}/oauth/meditlink/callback"]
@@ -39,21 +43,21 @@ async def test_the_authorization_code_flow_stores_tokens_through_the_redirect_ro
     async with httpx.AsyncClient(follow_redirects=True, timeout=10) as browser:
         answer = await browser.get(url)  # the simulator redirects straight back with code and state
     assert answer.status_code == 200 and answer.json()["connected"] == stack.connection.id
-    record = _saved(stack)
-    assert record is not None and record.refresh_token_exp and _mode(stack) == "0o600"
+    record = await _saved(stack)
+    assert record is not None and record.extra["refresh_token_exp"]
     assert stack.requests("/oauth/token", "POST") == 1
 
 
 async def test_a_redirect_with_an_unknown_state_is_refused_and_stores_nothing(stack: Stack) -> None:
-    authorize_url(stack.connection, stack.settings.state_dir, stack.settings.receiver.public_url)
+    await _authorize(stack)
     async with httpx.AsyncClient(base_url=stack.receiver_url) as client:
         answer = await client.get("/oauth/meditlink/callback", params={"code": "x" * 32, "state": "forged"})
     assert answer.status_code == 400 and answer.json()["error"] == "state_mismatch"
-    assert _saved(stack) is None and stack.requests("/oauth/token", "POST") == 0
+    assert await _saved(stack) is None and stack.requests("/oauth/token", "POST") == 0
 
 
 async def test_a_state_is_usable_once(stack: Stack) -> None:
-    url = authorize_url(stack.connection, stack.settings.state_dir, stack.settings.receiver.public_url)
+    url = await _authorize(stack)
     async with httpx.AsyncClient(timeout=10) as browser:
         back = (await browser.get(url)).headers["location"]
         assert (await browser.get(back)).status_code == 200
@@ -65,17 +69,25 @@ async def test_the_password_grant_stores_tokens_and_the_group_uuid_once(stack: S
     poller = stack.poller(http)
     assert await poller.client.group_uuid() == LAB_UUID
     assert await poller.client.group_uuid() == LAB_UUID
-    assert stack.requests("/v1/me") == 1 and _saved(stack).group_uuid == LAB_UUID and _mode(stack) == "0o600"
+    saved = await _saved(stack)
+    assert stack.requests("/v1/me") == 1 and saved is not None and saved.extra["group_uuid"] == LAB_UUID
 
 
-async def test_a_token_about_to_expire_is_refreshed_before_the_call_once_for_all_callers(
+async def test_a_token_about_to_expire_is_refreshed_before_the_call_once_for_all_processes(
         stack: Stack) -> None:
     await stack.connect()
-    tokens = tokens_for(stack.settings.state_dir, stack.connection)
-    old = tokens.update(obtained_at=time.time() - 86395, expires_at=time.time() + 5)  # 5 s of 24 h left
-    fresh = await asyncio.gather(*(tokens.access_token() for _ in range(5)))
+    key = key_of(stack.connection)
+    granted = await stack.shared.state.credentials.get(key)
+    assert granted is not None
+    old = await stack.shared.state.credentials.put(key, replace(  # 5 s of 24 h left
+        granted, expires_at=datetime.now(UTC) + timedelta(seconds=5),
+        extra={**granted.extra, "obtained_at": time.time() - 86395}))
+    async with shared_state(stack.settings) as other:  # a second process, its own keeper and connections
+        keepers = [keeper(stack.shared.keepers, stack.connection), keeper(other.keepers, stack.connection)]
+        fresh = await asyncio.gather(*(keepers[n % 2].access_token() for n in range(6)))
     assert len(set(fresh)) == 1 and fresh[0] != old.access_token
     assert stack.requests("/oauth/token", "POST") == 2  # the grant, then exactly one refresh
+    assert stack.sim.refresh_reuse == 0
 
 
 async def test_a_refresh_token_nearing_expiry_is_reported_once(stack: Stack, http: Any) -> None:
@@ -84,6 +96,9 @@ async def test_a_refresh_token_nearing_expiry_is_reported_once(stack: Stack, htt
     poller = stack.poller(http)
     await poller.poll_once()
     await poller.poll_once()
+    async with shared_state(stack.settings) as other:  # another process meets it too
+        await MeditPoller(poller.client, stack.bus, stack.topics, FAST_RETRY, RealClock(),
+                          stack.settings.state_dir, other).poll_once()
     events = await settle(stack.bus, [stack.topics.events], quiet_s=1.0)
     report, = of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)
     data = report.json_data()
@@ -105,9 +120,8 @@ async def test_a_refused_refresh_token_marks_the_connection_and_pauses_polling(s
     await asyncio.wait_for(task, 10)
     report = of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)[0]
     assert report.json_data()["reason"] == "refresh_token_refused"
-    assert _saved(stack).needs_reauthorization is True
-    now = health.read(stack.settings.state_dir, "meditlink", stack.connection.id)
-    assert now.status == "failing" and "ReauthorizationRequired" in (now.last_error or "")
+    now = await stack.shared.health.read(key_of(stack.connection))
+    assert now.status == "needs_reauthorization" and "ReauthorizationRequired" in (now.last_error or "")
 
 
 async def test_reauthorization_is_reported_once_per_change_of_state_over_many_poll_rounds(
@@ -135,13 +149,13 @@ STATELESS = [{"redirect_without_state": True}]
 
 async def _follow(stack: Stack) -> httpx.Response:
     """Start an authorization and let the (non-echoing) simulator redirect back with `?code=` only."""
-    url = authorize_url(stack.connection, stack.settings.state_dir, stack.settings.receiver.public_url)
+    url = await _authorize(stack)
     async with httpx.AsyncClient(follow_redirects=True, timeout=10) as browser:
         return await browser.get(url)
 
 
-def _pending(stack: Stack) -> list[Any]:
-    return sorted((stack.settings.state_dir / "oauth-states").glob("*.json"))
+async def _pending(stack: Stack) -> int:
+    return await stack.shared.state.oauth.pending(key_of(stack.connection))
 
 
 async def test_a_redirect_without_state_is_refused_by_default(stack: Stack) -> None:
@@ -149,7 +163,7 @@ async def test_a_redirect_without_state_is_refused_by_default(stack: Stack) -> N
     answer = await _follow(stack)
     assert answer.status_code == 400 and answer.json()["error"] == "state_mismatch"
     assert "state" not in answer.request.url.params  # the simulator redirected with the code alone
-    assert _saved(stack) is None and stack.requests("/oauth/token", "POST") == 0
+    assert await _saved(stack) is None and stack.requests("/oauth/token", "POST") == 0
 
 
 @pytest.mark.parametrize("connection_options", STATELESS)
@@ -157,7 +171,7 @@ async def test_opted_in_a_redirect_without_state_binds_to_the_one_recent_authori
     stack.sim.echo_state = False
     answer = await _follow(stack)
     assert answer.status_code == 200 and answer.json()["connected"] == stack.connection.id
-    assert _saved(stack) is not None and _pending(stack) == []  # the authorization was used up
+    assert await _saved(stack) is not None and await _pending(stack) == 0  # the authorization was used up
 
 
 @pytest.mark.parametrize("connection_options", STATELESS)
@@ -167,31 +181,31 @@ async def test_opted_in_a_redirect_without_state_is_refused_when_no_authorizatio
     async with httpx.AsyncClient(base_url=stack.receiver_url) as client:
         answer = await client.get("/oauth/meditlink/callback", params={"code": "x" * 32})
     assert answer.status_code == 400 and answer.json()["error"] == "state_missing"
-    url = authorize_url(stack.connection, stack.settings.state_dir, stack.settings.receiver.public_url)
-    started, = _pending(stack)
-    started.write_text(json.dumps({**json.loads(started.read_text()), "created_at": time.time() - 360}))
+    url = await _authorize(stack)
+    async with stack.shared.state.db.transaction() as tx:  # as if started six minutes ago
+        await tx.execute("UPDATE oauth_states SET created_ms = created_ms - 360000")
     async with httpx.AsyncClient(follow_redirects=True, timeout=10) as browser:
         answer = await browser.get(url)  # six minutes after it was started
     assert answer.status_code == 400 and answer.json()["error"] == "state_missing"
-    assert _saved(stack) is None and stack.requests("/oauth/token", "POST") == 0
+    assert await _saved(stack) is None and stack.requests("/oauth/token", "POST") == 0
 
 
 @pytest.mark.parametrize("connection_options", STATELESS)
 async def test_opted_in_a_redirect_without_state_is_refused_when_two_authorizations_are_pending(
         stack: Stack) -> None:
     stack.sim.echo_state = False
-    authorize_url(stack.connection, stack.settings.state_dir, stack.settings.receiver.public_url)
+    await _authorize(stack)
     answer = await _follow(stack)
     assert answer.status_code == 400 and answer.json()["error"] == "state_missing"
-    assert _saved(stack) is None and stack.requests("/oauth/token", "POST") == 0
-    assert _pending(stack) == []  # both dropped: an ambiguous pair is never bound later
+    assert await _saved(stack) is None and stack.requests("/oauth/token", "POST") == 0
+    assert await _pending(stack) == 0  # both dropped: an ambiguous pair is never bound later
     assert (await _follow(stack)).status_code == 200  # a single fresh authorization then works
 
 
 @pytest.mark.parametrize("connection_options", STATELESS)
 async def test_opted_in_a_wrong_state_is_still_refused(stack: Stack) -> None:
-    authorize_url(stack.connection, stack.settings.state_dir, stack.settings.receiver.public_url)
+    await _authorize(stack)
     async with httpx.AsyncClient(base_url=stack.receiver_url) as client:
         answer = await client.get("/oauth/meditlink/callback", params={"code": "x" * 32, "state": "forged"})
     assert answer.status_code == 400 and answer.json()["error"] == "state_mismatch"
-    assert _saved(stack) is None and len(_pending(stack)) == 1  # the real authorization is untouched
+    assert await _saved(stack) is None and await _pending(stack) == 1  # the real authorization is untouched

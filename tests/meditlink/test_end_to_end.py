@@ -4,13 +4,13 @@ simulator and real Kafka (meditlink-openapi.txt §3.3–3.5)."""
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bus.deadletter import DeadLetter, read_entries, retry
+from consumers.meditlink.oauth import key_of
 from schemas.envelope import Envelope
 from schemas.topics import (
     ARTIFACT_FAILED,
@@ -82,8 +82,10 @@ async def test_an_expired_access_token_is_refreshed_and_the_new_one_kept(stack: 
                            lambda ev: any(a["order"]["order_id"] == str(number) for a in _art(ev)))
     assert of_type(events, ORDER_UPDATED)
     assert stack.requests("/oauth/token", "POST") == 2  # the password grant, then one refresh
-    saved = next((stack.settings.state_dir / "tokens").glob("meditlink-*.json"))
-    assert oct(saved.stat().st_mode & 0o777) == "0o600"
+    saved = await stack.shared.state.credentials.get(key_of(stack.connection))
+    assert saved is not None and saved.access_token in stack.sim.access_tokens
+    assert stack.sim.refresh_tokens[saved.refresh_token].revoked is False  # the rotated one is kept
+    assert stack.sim.refresh_reuse == 0
 
 
 async def test_a_hostile_archive_is_refused_and_nothing_lands_outside(stack: Stack, worker: object,
@@ -167,8 +169,8 @@ async def test_a_refused_refresh_token_reports_reauthorization_instead_of_crashi
                            lambda ev: bool(of_type(ev, CONNECTION_REAUTHORIZATION_NEEDED)))
     report, = of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)
     assert report.json_data()["reason"] == "refresh_token_refused"
-    saved = next((stack.settings.state_dir / "tokens").glob("meditlink-*.json"))
-    assert '"needs_reauthorization": true' in saved.read_text()
-    record = json.loads(saved.read_text())
+    assert (await stack.shared.state.connections.health(key_of(stack.connection))).status \
+        == "needs_reauthorization"
+    record = await stack.shared.state.credentials.get(key_of(stack.connection))
     shown = str(report.model_dump())
-    assert record["access_token"] not in shown and record["refresh_token"] not in shown
+    assert record is not None and record.access_token not in shown and record.refresh_token not in shown

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers import health
+from consumers.health import label
+from consumers.meditlink.oauth import key_of
 from schemas.topics import SCAN_NOTIFIED
 from tests.events import settle
 from tests.meditlink.conftest import Stack
@@ -21,7 +22,7 @@ async def test_new_orders_are_announced_across_every_page(stack: Stack, http: An
     for _ in range(45):  # two pages of at most 40 (§3.5.1)
         stack.sim.create_order(stack.sim.create_case(files=[]).uuid)
     assert await stack.poller(http).poll_once() == 45
-    assert health.read(stack.settings.state_dir, "meditlink", stack.connection.id).status == "ok"
+    assert label(await stack.shared.health.read(key_of(stack.connection))) == "ok"
     notified = await _notified(stack)
     assert len({n["order_id"] for n in notified}) == 45
     assert all(n["learned_by"] == "poll" and n["case_id"] and n["version"] for n in notified)

@@ -17,8 +17,10 @@ from bus.local import LocalBus
 from scanbridge.receiving import create_app as create_receiver
 from schemas.settings import BusSettings, IteroConnection, MeditConnection, Settings, WebhookAuth
 from simulators.threeshape import TlsFiles, write_tls_files
+from state.store import SqlStateStore
 from tests.security.hostile import Hostile, create_app
 from tests.servers import serve
+from tests.shared import state_store
 
 
 @dataclass
@@ -105,3 +107,10 @@ async def receiver(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Re
     app = create_receiver(settings, bus)
     async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30.0) as http:
         yield Receiver(url, bus, settings, http)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStateStore]:
+    """A state store of the test's own (the vendor clients' credentials)."""
+    async with state_store(tmp_path / "state") as opened:
+        yield opened

@@ -4,23 +4,26 @@ http when the vendor is configured with https (issue 10 item 4; DESIGN.md §5.6)
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from consumers.errors import PlainHttpRefused
+from consumers.itero import pairing
 from consumers.itero.client import IteroClient
 from consumers.meditlink.client import MeditClient
-from consumers.meditlink.oauth import tokens_for
+from consumers.meditlink.oauth import keeper, key_of
 from consumers.origin import OriginScope, origin_of
 from consumers.storage import FolderStore
 from consumers.threeshape.client import build_http_client
 from consumers.threeshape.tls import pinned_transport
-from consumers.tokens import Tokens, TokenStore
-from schemas.credentials import TokenRecord, save_tokens, token_path
+from consumers.tokens import TokenKeepers
 from schemas.settings import IteroConnection, MeditConnection, WebhookAuth
 from simulators.threeshape import TlsFiles
+from state.base import Credentials
+from state.store import SqlStateStore
 from tests.security.conftest import Server
 from tests.security.hostile import Hostile, create_app
 from tests.servers import serve
@@ -28,26 +31,24 @@ from tests.servers import serve
 BEARER = "Bearer itero-secret-access"
 
 
-def itero(base_url: str, tmp_path: Path, http: httpx.AsyncClient) -> IteroClient:
+def itero(base_url: str, store: SqlStateStore, http: httpx.AsyncClient) -> IteroClient:
     connection = IteroConnection(
         id="clinic-1", webhook=WebhookAuth(token="t" * 32), base_url=base_url,
         token_url=f"{base_url}/oauth/token", access_token="itero-secret-access", refresh_token="r",
         download_hosts=["127.0.0.1"],  # the same host as the API: only the port differs
     )
-    tokens = TokenStore(tmp_path / "tokens.json", Tokens("itero-secret-access", "r"),
-                        token_url=connection.token_url)
-    return IteroClient(connection, http, tokens)
+    return IteroClient(connection, http, pairing.keeper(TokenKeepers(store), connection))
 
 
-def medit(api_url: str, tmp_path: Path, http: httpx.AsyncClient) -> MeditClient:
+async def medit(api_url: str, store: SqlStateStore, http: httpx.AsyncClient) -> MeditClient:
     connection = MeditConnection(id="lab-1", webhook=WebhookAuth(token="t" * 32), auth_url=api_url,
                                  api_url=api_url, client_id="medit-client-id", client_secret="s",
                                  download_hosts=["127.0.0.1"])
     now = time.time()
-    save_tokens(token_path(tmp_path, "meditlink", connection.id),
-                TokenRecord(access_token="medit-secret-access", refresh_token="r", expires_at=now + 86400,
-                            obtained_at=now, group_uuid="RC5EQVZJU18xNTQ4Mzc5OTMzODc0"))
-    return MeditClient(connection, http, tokens_for(tmp_path, connection))
+    await store.credentials.put(key_of(connection), Credentials(
+        "medit-secret-access", "r", datetime.fromtimestamp(now + 86400, UTC),
+        {"obtained_at": now, "group_uuid": "RC5EQVZJU18xNTQ4Mzc5OTMzODc0"}))
+    return MeditClient(connection, http, keeper(TokenKeepers(store), connection))
 
 
 def test_origins_compare_scheme_host_and_port_with_default_ports_made_explicit() -> None:
@@ -59,10 +60,10 @@ def test_origins_compare_scheme_host_and_port_with_default_ports_made_explicit()
 
 
 async def test_itero_bearer_is_not_sent_to_another_port_of_the_api_host(
-    vendor: Server, other_port: Server, tmp_path: Path
+    vendor: Server, other_port: Server, tmp_path: Path, store: SqlStateStore
 ) -> None:
     async with httpx.AsyncClient() as http:
-        client = itero(vendor.url, tmp_path, http)
+        client = itero(vendor.url, store, http)
         store = FolderStore(tmp_path / "store")
         await client.download(f"{vendor.url}/blob", store, "a.zip", max_bytes=1024, chunk_bytes=64)
         await client.download(f"{other_port.url}/blob", store, "b.zip", max_bytes=1024, chunk_bytes=64)
@@ -71,10 +72,10 @@ async def test_itero_bearer_is_not_sent_to_another_port_of_the_api_host(
 
 
 async def test_itero_redirect_to_another_port_of_the_api_host_drops_the_bearer(
-    vendor: Server, other_port: Server, tmp_path: Path
+    vendor: Server, other_port: Server, tmp_path: Path, store: SqlStateStore
 ) -> None:
     async with httpx.AsyncClient() as http:
-        client = itero(vendor.url, tmp_path, http)
+        client = itero(vendor.url, store, http)
         await client.download(f"{vendor.url}/hop?to={other_port.url}/blob", FolderStore(tmp_path / "s"),
                               "a.zip", max_bytes=1024, chunk_bytes=64)
     assert vendor.state.authorizations() == [BEARER]
@@ -83,9 +84,10 @@ async def test_itero_redirect_to_another_port_of_the_api_host_drops_the_bearer(
 
 
 async def test_an_https_to_http_redirect_is_refused_before_anything_is_sent(
-    tls_vendor: Server, other_port: Server, http: httpx.AsyncClient, tmp_path: Path
+    tls_vendor: Server, other_port: Server, http: httpx.AsyncClient, tmp_path: Path,
+    store: SqlStateStore,
 ) -> None:
-    client = itero(tls_vendor.url, tmp_path, http)
+    client = itero(tls_vendor.url, store, http)
     plain = other_port.url  # http://127.0.0.1:<port>
     with pytest.raises(PlainHttpRefused):
         await client.download(f"{tls_vendor.url}/hop?to={plain}/blob", FolderStore(tmp_path / "s"), "a.zip",
@@ -95,9 +97,10 @@ async def test_an_https_to_http_redirect_is_refused_before_anything_is_sent(
 
 
 async def test_an_https_api_never_follows_a_returned_plain_http_link(
-    tls_vendor: Server, other_port: Server, http: httpx.AsyncClient, tmp_path: Path
+    tls_vendor: Server, other_port: Server, http: httpx.AsyncClient, tmp_path: Path,
+    store: SqlStateStore,
 ) -> None:
-    client = itero(tls_vendor.url, tmp_path, http)
+    client = itero(tls_vendor.url, store, http)
     url = client.asset_url("42", "IDE", f"{other_port.url}/blob")
     assert url == f"{tls_vendor.url}/api/third-party/v2/order/42/download/IDE"  # the documented path
 
@@ -112,11 +115,11 @@ async def test_the_same_host_over_https_and_http_are_two_origins() -> None:
 
 
 async def test_medit_bearer_goes_to_the_api_origin_and_no_header_to_a_presigned_link(
-    vendor: Server, other_port: Server, tmp_path: Path
+    vendor: Server, other_port: Server, tmp_path: Path, store: SqlStateStore
 ) -> None:
     vendor.state.json["/v1/files/930449b1-76b4-479e-b1a7-a57e65d9d172"] = {"url": f"{other_port.url}/blob"}
     async with httpx.AsyncClient() as http:
-        client = medit(vendor.url, tmp_path, http)
+        client = await medit(vendor.url, store, http)
         meta = await client.get_file("930449b1-76b4-479e-b1a7-a57e65d9d172", "stl")
         await client.download(meta["url"], FolderStore(tmp_path / "s"), "a.7z", max_bytes=1024,
                               chunk_bytes=64)
@@ -128,9 +131,10 @@ async def test_medit_bearer_goes_to_the_api_origin_and_no_header_to_a_presigned_
 
 
 async def test_medit_refuses_a_plain_http_presigned_link_when_its_api_is_https(
-    tls_vendor: Server, other_port: Server, http: httpx.AsyncClient, tmp_path: Path
+    tls_vendor: Server, other_port: Server, http: httpx.AsyncClient, tmp_path: Path,
+    store: SqlStateStore,
 ) -> None:
-    client = medit(tls_vendor.url, tmp_path, http)
+    client = await medit(tls_vendor.url, store, http)
     with pytest.raises(PlainHttpRefused):
         await client.download(f"{other_port.url}/blob", FolderStore(tmp_path / "s"), "a.7z", max_bytes=1024,
                               chunk_bytes=64)

@@ -13,17 +13,18 @@ from typer.testing import CliRunner
 
 from bus.local import LocalBus
 from consumers.cursor import JsonState
-from consumers.itero import orderindex
+from consumers.itero import orderindex, pairing
 from consumers.meditlink.archive import Limits, check_and_extract
 from consumers.storage import FolderStore
 from consumers.threeshape.watchlist import WatchList
 from scanbridge.cli import app
 from schemas.credentials import write_private
 from schemas.envelope import Envelope
-from schemas.settings import IteroConnection, ThreeShapeConnection, WebhookAuth
+from schemas.settings import IteroConnection, Settings, ThreeShapeConnection, WebhookAuth
 from simulators.meditlink.archives import build_archive, items_of
 from state.seal import local_key
 from state.sqlite import SqliteDatabase
+from tests.shared import shared_state
 
 
 @pytest.fixture(autouse=True)
@@ -89,13 +90,16 @@ async def test_artifacts_markers_and_their_folders_are_private(tmp_path: Path) -
     assert_private(tmp_path)
 
 
-def test_state_files_are_private(tmp_path: Path) -> None:
+async def test_state_files_are_private(tmp_path: Path) -> None:
     state = tmp_path / "state"
     JsonState(state / "pollers" / "cursor.json").save({"at": 1})
     write_private(state / "tokens" / "itero-clinic-1.json", {"access_token": "x"})
     itero = IteroConnection(id="clinic-1", webhook=WebhookAuth(token="t" * 32), base_url="https://x",
                             token_url="https://x/t", access_token="a", refresh_token="r")
-    orderindex.remember(state, itero, "17544001", "rx-guid")
+    async with shared_state(Settings(state_dir=state, itero=[itero])) as shared:  # the SQLite store, its key
+        await orderindex.remember(shared.state, itero, {"17544001": "rx-guid"})
+        tokens = pairing.keeper(shared.keepers, itero)
+        await tokens.refresh((await tokens.credentials()).access_token + "-not-current")  # its lock files
     threeshape = ThreeShapeConnection(id="dd", host="dd.local", user="u", password="p")
     WatchList(state, threeshape).watch(["patient-1"])
     assert_private(tmp_path)

@@ -27,6 +27,7 @@ from tests.events import collect, of_type
 from tests.itero.conftest import Stack, make_settings
 from tests.security.phi import DROP, every_event, leaks, metrics_of, service_logs
 from tests.servers import serve
+from tests.shared import shared_state
 
 PATIENT = {"patient_first": "Zeldaqx", "patient_last": "Quixotewyn", "patient_chart": "CHZQ-90817",
            "notes": "Zeldaqx has a latex allergy",
@@ -59,9 +60,9 @@ async def test_with_drop_no_itero_patient_value_reaches_events_dead_letters_logs
             for order in (fetched, refused):
                 response = await post_notification(stack.hook, order.rx_id, stack.sim.company_id)
                 assert response.status_code == 202
-            async with new_client(10.0) as http:
+            async with new_client(10.0) as http, shared_state(stack.settings) as shared:
                 await IteroPoller(stack.settings, stack.settings.itero[0], stack.bus, http,
-                                  clock=ManualClock()).poll_once()
+                                  clock=ManualClock(), shared=shared).poll_once()
             await collect(stack.bus, [stack.topics.artifacts, stack.topics.deadletter], lambda ev: len(
                 of_type(ev, ARTIFACT_STORED)) >= 2 and len(of_type(ev, DEAD_LETTERED)) >= 1)
             events = await every_event(stack.bus, stack.topics)

@@ -27,6 +27,7 @@ from tests.events import collect, of_type
 from tests.meditlink.conftest import Stack, make_settings
 from tests.security.phi import DROP, every_event, leaks, metrics_of, service_logs
 from tests.servers import serve
+from tests.shared import shared_state
 
 NAME = "Zeldaqx Quixotewyn"
 VALUES = ["Zeldaqx", "Quixotewyn", "PZQ-5531977", "latex allergy"]
@@ -72,9 +73,10 @@ async def stack(tmp_path: Path, kafka_settings: KafkaSettings, topics: Topics,
     async with serve(WrongDigests(create_app(sim), tampered)) as sim_url:
         settings = make_settings(tmp_path, kafka_settings, topics, sim_url, token, extract=True)
         settings = settings.model_copy(update={"privacy": DROP})
-        async with serve(create_receiver(settings, kafka_bus, manage_bus=False)) as receiver_url:
+        async with serve(create_receiver(settings, kafka_bus, manage_bus=False)) as receiver_url, \
+                shared_state(settings) as shared:
             settings.receiver.public_url = receiver_url
-            yield Stack(settings, sim, sim_url, receiver_url, kafka_bus, token), tampered
+            yield Stack(settings, sim, sim_url, receiver_url, kafka_bus, token, shared), tampered
 
 
 def _order(stack: Stack, file_name: str) -> str:

@@ -22,6 +22,7 @@ from schemas.topics import ARTIFACT_STORED, ORDER_UPDATED, Topics
 from tests.events import collect, of_type
 from tests.security.phi import DROP, every_event, leaks, metrics_of, service_logs
 from tests.servers import serve
+from tests.shared import shared_state
 from tests.threeshape.conftest import FAST_RETRY, Server, Stack, dental_desktop, running_worker, server  # noqa: F401 - fixtures used by name
 
 INTEGRATION_ID = "PMS-ZQ-55817"
@@ -39,9 +40,10 @@ async def stack(tmp_path: Path, kafka_settings: KafkaSettings, topics: Topics, k
         state_dir=tmp_path / "state", privacy=DROP,
         threeshape=[server.connection("clinic-1", patients=[INTEGRATION_ID])],
     )
-    built = Stack(settings, kafka_bus)
-    yield built
-    await built.close()
+    async with shared_state(settings) as shared:
+        built = Stack(settings, kafka_bus, shared)
+        yield built
+        await built.close()
 
 
 async def test_with_drop_no_3shape_patient_value_reaches_events_dead_letters_logs_or_metrics(

@@ -11,6 +11,7 @@ import pytest
 
 from consumers.errors import InvalidId, NotFound, NotReady
 from consumers.storage import FolderStore
+from state.store import SqlStateStore
 from tests.security.conftest import Server
 from tests.security.test_credentials import itero, medit
 
@@ -25,22 +26,22 @@ HOSTILE = {
 
 @pytest.mark.parametrize("rx_id", sorted(HOSTILE))
 async def test_an_itero_rx_id_stays_inside_its_path_segment(
-    vendor: Server, tmp_path: Path, rx_id: str
+    store: SqlStateStore, vendor: Server, tmp_path: Path, rx_id: str
 ) -> None:
     async with httpx.AsyncClient() as http:
         with pytest.raises(NotReady):  # the hostile server knows no such order: 404
-            await itero(vendor.url, tmp_path, http).get_order(rx_id)
+            await itero(vendor.url, store, http).get_order(rx_id)
     seen, = vendor.state.seen
     assert (seen.raw_path, seen.query) == (f"/api/third-party/v2/orders/{HOSTILE[rx_id]}", "")
 
 
 async def test_an_order_id_from_the_vendors_order_record_is_escaped_in_download_links(
-    vendor: Server, tmp_path: Path
+    store: SqlStateStore, vendor: Server, tmp_path: Path
 ) -> None:
     """OrderId comes from the order JSON (Get Order by RX ID): the documented download path built from it
     cannot be bent to another resource."""
     async with httpx.AsyncClient() as http:
-        client = itero(vendor.url, tmp_path, http)
+        client = itero(vendor.url, store, http)
         url = client.asset_url("../../../blob?x=", "IDE", None)
         capture = client.capture_url("7", "../../blob#")
         for link in (url, capture):
@@ -56,10 +57,10 @@ async def test_an_order_id_from_the_vendors_order_record_is_escaped_in_download_
 @pytest.mark.parametrize("call", ["get_order", "get_case", "get_file"])
 @pytest.mark.parametrize("hostile", sorted(HOSTILE))
 async def test_medit_ids_stay_inside_their_path_segment(
-    vendor: Server, tmp_path: Path, call: str, hostile: str
+    store: SqlStateStore, vendor: Server, tmp_path: Path, call: str, hostile: str
 ) -> None:
     async with httpx.AsyncClient() as http:
-        client = medit(vendor.url, tmp_path, http)
+        client = await medit(vendor.url, store, http)
         with pytest.raises(NotFound):
             await (client.get_file(hostile, "stl") if call == "get_file" else getattr(client, call)(hostile))
     resource = {"get_order": "orders", "get_case": "cases", "get_file": "files"}[call]
@@ -70,11 +71,11 @@ async def test_medit_ids_stay_inside_their_path_segment(
 
 @pytest.mark.parametrize("bad", ["", ".", "..", "\ud800", "x" * 600])
 async def test_ids_no_escaping_can_make_harmless_are_refused_before_any_request(
-    vendor: Server, tmp_path: Path, bad: str
+    store: SqlStateStore, vendor: Server, tmp_path: Path, bad: str
 ) -> None:
     async with httpx.AsyncClient() as http:
         with pytest.raises(InvalidId):
-            await itero(vendor.url, tmp_path, http).get_order(bad)
+            await itero(vendor.url, store, http).get_order(bad)
         with pytest.raises(InvalidId):
-            await medit(vendor.url, tmp_path, http).get_case(bad)
+            await (await medit(vendor.url, store, http)).get_case(bad)
     assert vendor.state.seen == []

@@ -14,11 +14,12 @@ import pytest
 
 from bus.local import LocalBus
 from consumers.errors import AnswerTooLarge, TooSlow
+from consumers.itero import pairing
 from consumers.meditlink.oauth import password_grant
 from consumers.storage import FolderStore
 from consumers.threeshape.client import DentalDesktopClient, build_http_client
 from consumers.threeshape.tls import pinned_transport
-from consumers.tokens import Tokens, TokenStore
+from consumers.tokens import TokenKeepers
 from scanbridge.runtime import run_worker
 from schemas import ids
 from schemas.envelope import Envelope, utcnow
@@ -36,9 +37,11 @@ from schemas.settings import (
 )
 from schemas.topics import SCAN_NOTIFIED
 from simulators.threeshape import TlsFiles
+from state.store import SqlStateStore
 from tests.events import collect
 from tests.security.conftest import Server
 from tests.security.test_credentials import itero, medit
+from tests.shared import state_store
 
 MiB = 1024**2
 RX = str(uuid.uuid4())
@@ -50,11 +53,11 @@ DRIP = 100_000  # bytes the dripping server would send, one every 20 ms: more th
 
 
 async def test_an_endless_itero_answer_is_refused_at_the_cap_and_read_no_further(
-    vendor: Server, tmp_path: Path
+    store: SqlStateStore, vendor: Server, tmp_path: Path
 ) -> None:
     vendor.state.endless.add(ORDER)
     async with httpx.AsyncClient(timeout=10.0) as http:
-        client = itero(vendor.url, tmp_path, http)
+        client = itero(vendor.url, store, http)
         client.limits = SMALL_CAP
         with pytest.raises(AnswerTooLarge):
             await client.get_order(RX)
@@ -62,22 +65,24 @@ async def test_an_endless_itero_answer_is_refused_at_the_cap_and_read_no_further
 
 
 async def test_a_declared_oversized_answer_is_refused_before_its_body_is_read(
-    vendor: Server, tmp_path: Path
+    store: SqlStateStore, vendor: Server, tmp_path: Path
 ) -> None:
     vendor.state.endless.add(ORDER)
     vendor.state.declare = True
     async with httpx.AsyncClient(timeout=10.0) as http:
-        client = itero(vendor.url, tmp_path, http)
+        client = itero(vendor.url, store, http)
         client.limits = SMALL_CAP
         with pytest.raises(AnswerTooLarge, match=f"answer of {ENDLESS} bytes"):
             await client.get_order(RX)
     assert vendor.state.served_bytes < 32 * MiB
 
 
-async def test_an_endless_medit_answer_is_refused_at_the_cap(vendor: Server, tmp_path: Path) -> None:
+async def test_an_endless_medit_answer_is_refused_at_the_cap(
+    store: SqlStateStore, vendor: Server, tmp_path: Path
+) -> None:
     vendor.state.endless.add(f"/v1/cases/{RX}")
     async with httpx.AsyncClient(timeout=10.0) as http:
-        client = medit(vendor.url, tmp_path, http)
+        client = await medit(vendor.url, store, http)
         client.limits = SMALL_CAP
         with pytest.raises(AnswerTooLarge):
             await client.get_case(RX)
@@ -116,21 +121,25 @@ async def test_an_over_cap_order_fails_the_order_permanently_once(vendor: Server
     assert vendor.state.served_bytes < 32 * MiB
 
 
-async def test_a_dripping_api_answer_ends_at_the_call_deadline(vendor: Server, tmp_path: Path) -> None:
+async def test_a_dripping_api_answer_ends_at_the_call_deadline(
+    store: SqlStateStore, vendor: Server, tmp_path: Path
+) -> None:
     """One byte every 20 ms never trips a 10 s read timeout; the call deadline ends it."""
     vendor.state.drip.add(ORDER)
     async with httpx.AsyncClient(timeout=10.0) as http:
-        client = itero(vendor.url, tmp_path, http)
+        client = itero(vendor.url, store, http)
         client.limits = QUICK
         with pytest.raises(TooSlow, match="GET orders"):
             await client.get_order(RX)
     assert vendor.state.served_bytes < DRIP
 
 
-async def test_a_dripping_medit_answer_ends_at_the_call_deadline(vendor: Server, tmp_path: Path) -> None:
+async def test_a_dripping_medit_answer_ends_at_the_call_deadline(
+    store: SqlStateStore, vendor: Server, tmp_path: Path
+) -> None:
     vendor.state.drip.add("/v1/orders/3706720")
     async with httpx.AsyncClient(timeout=10.0) as http:
-        client = medit(vendor.url, tmp_path, http)
+        client = await medit(vendor.url, store, http)
         client.limits = QUICK
         with pytest.raises(TooSlow):
             await client.get_order("3706720")
@@ -139,11 +148,11 @@ async def test_a_dripping_medit_answer_ends_at_the_call_deadline(vendor: Server,
 
 @pytest.mark.parametrize("query", [f"every=0.02&total={DRIP}", "headers_after=30"])
 async def test_a_download_under_the_speed_floor_is_abandoned(
-    vendor: Server, tmp_path: Path, query: str
+    store: SqlStateStore, vendor: Server, tmp_path: Path, query: str
 ) -> None:
     """A drip of 50 bytes/s against a floor of 10,000 bytes/s per 0.3 s window; or no headers at all."""
     async with httpx.AsyncClient(timeout=10.0) as http:
-        client = itero(vendor.url, tmp_path, http)
+        client = itero(vendor.url, store, http)
         client.limits = QUICK
         with pytest.raises(TooSlow, match="bytes/s"):
             await client.download(f"{vendor.url}/drip?{query}", FolderStore(tmp_path / "s"), "a.zip",
@@ -152,9 +161,11 @@ async def test_a_download_under_the_speed_floor_is_abandoned(
     assert not list((tmp_path / "s").rglob("*.part*"))  # the partial file is gone
 
 
-async def test_a_download_above_the_speed_floor_completes(vendor: Server, tmp_path: Path) -> None:
+async def test_a_download_above_the_speed_floor_completes(
+    store: SqlStateStore, vendor: Server, tmp_path: Path
+) -> None:
     async with httpx.AsyncClient(timeout=10.0) as http:
-        client = itero(vendor.url, tmp_path, http)
+        client = itero(vendor.url, store, http)
         client.limits = QUICK
         stored = await client.download(f"{vendor.url}/endless?total={4 * MiB}", FolderStore(tmp_path / "s"),
                                        "a.json", max_bytes=10 * MiB, chunk_bytes=64 * 1024)
@@ -178,10 +189,12 @@ async def test_a_hostile_token_endpoint_cannot_grow_memory_or_hold_the_refresh(
 ) -> None:
     """The refresh-token exchange (authlib reads the answer) has the same cap and deadline."""
     getattr(vendor.state, behaviour).add("/oauth/token")
-    tokens = TokenStore(tmp_path / "t.json", Tokens("a", "r"), token_url=f"{vendor.url}/oauth/token",
-                        limits=QUICK)
-    with pytest.raises(AnswerTooLarge if behaviour == "endless" else TooSlow):
-        await tokens.refresh("a")
+    connection = IteroConnection(id="c1", webhook=WebhookAuth(token="t" * 32), base_url=vendor.url,
+                                 token_url=f"{vendor.url}/oauth/token", access_token="a", refresh_token="r")
+    async with state_store(tmp_path) as store:
+        tokens = pairing.keeper(TokenKeepers(store), connection, QUICK)
+        with pytest.raises(AnswerTooLarge if behaviour == "endless" else TooSlow):
+            await tokens.refresh("a")
     assert vendor.state.served_bytes < (32 * MiB if behaviour == "endless" else DRIP)
 
 

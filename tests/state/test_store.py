@@ -11,6 +11,7 @@ from state.base import (
     Connection,
     ConnectionKey,
     Credentials,
+    Health,
     Marker,
     MarkerKey,
     PendingAuthorization,
@@ -41,7 +42,7 @@ async def test_stores_starting_at_once_apply_each_migration_once(open_store: Sto
     await asyncio.gather(*(s.start() for s in stores))
     applied = await _raw(stores[0], "SELECT version, name FROM schema_migrations ORDER BY version")
     assert applied == [(m.version, m.name) for m in migrations("sqlite")]
-    assert applied[:2] == [(1, "initial"), (2, "subscriptions")]
+    assert applied[:3] == [(1, "initial"), (2, "subscriptions"), (3, "oauth_recent")]
     assert await stores[0].ready()
 
 
@@ -107,6 +108,18 @@ async def test_health_records_when_a_connection_started_failing_and_reports_chan
     assert (health.status, health.failing_since) == ("active", None)
     assert health.last_success_at == t0 + timedelta(4)
     assert health.last_error == "invalid_grant"  # the last error stays for operators to read
+
+
+async def test_a_failing_call_does_not_hide_an_unpaired_connection_and_a_reset_forgets_it(
+    state_store: SqlStateStore,
+) -> None:
+    assert await state_store.connections.record_failure(C1, "unpaired", "invalid_grant")
+    assert not await state_store.connections.record_failure(C1, "failing", "HTTP 503")
+    health = await state_store.connections.health(C1)
+    assert (health.status, health.last_error) == ("unpaired", "HTTP 503")
+    assert await state_store.connections.clear_health(C1)
+    assert (await state_store.connections.health(C1)) == Health()
+    assert not await state_store.connections.clear_health(C1)
 
 
 # -- credentials -------------------------------------------------------------------------------------
@@ -371,3 +384,19 @@ async def test_an_oauth_state_is_taken_once_and_expires(state_store: SqlStateSto
     assert await state_store.oauth.take("s-2") is None  # expired
     assert await state_store.oauth.take("unknown") is None
     assert await state_store.oauth.take("x" * 500) is None
+
+
+async def test_recent_authorizations_of_a_connection_are_taken_together_and_older_ones_stay(
+    state_store: SqlStateStore,
+) -> None:
+    await state_store.oauth.put("old", PendingAuthorization(C2, "https://r"), ttl_s=900)
+    await _raw(state_store, "UPDATE oauth_states SET created_ms = created_ms - 600000")  # 10 minutes ago
+    for state in ("a", "b"):
+        await state_store.oauth.put(state, PendingAuthorization(C2, "https://r"), ttl_s=900)
+    await state_store.oauth.put("other", PendingAuthorization(C1, "https://r"), ttl_s=900)
+    assert await state_store.oauth.pending(C2) == 3
+    taken = await state_store.oauth.take_recent(C2.vendor, [C2.id], within_s=300)
+    assert taken == [PendingAuthorization(C2, "https://r")] * 2
+    assert await state_store.oauth.take_recent(C2.vendor, [C2.id], within_s=300) == []
+    assert await state_store.oauth.pending(C2) == 1 and await state_store.oauth.pending(C1) == 1
+    assert await state_store.oauth.take("old") == PendingAuthorization(C2, "https://r")

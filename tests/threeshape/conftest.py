@@ -16,6 +16,7 @@ import pytest
 
 from bus.kafka import KafkaBus
 from consumers.clock import ManualClock
+from consumers.context import Shared
 from consumers.threeshape.poller import ThreeShapePoller
 from scanbridge.runtime import run_worker
 from schemas.settings import (
@@ -30,6 +31,7 @@ from schemas.settings import (
 from schemas.topics import Topics
 from simulators.threeshape import DentalDesktopState, TlsFiles, create_app, write_tls_files
 from tests.servers import serve
+from tests.shared import shared_state
 
 FAST_RETRY = RetrySettings(initial_delay_s=0.05, max_delay_s=0.3, not_ready_for_s=5.0,
                            server_error_for_s=5.0, request_timeout_s=10.0)
@@ -72,6 +74,7 @@ def dental_desktop(tmp_path: Path) -> ServerFactory:
 class Stack:
     settings: Settings
     bus: KafkaBus
+    shared: Shared
     clock: ManualClock = field(default_factory=ManualClock)
     start: datetime = field(default_factory=lambda: datetime.now(UTC))
     pollers: list[ThreeShapePoller] = field(default_factory=list)
@@ -87,7 +90,7 @@ class Stack:
     def poller(self, index: int = 0) -> ThreeShapePoller:
         """A new poller of connection `index` (a "process"); the fixture closes it."""
         poller = ThreeShapePoller(self.settings, self.settings.threeshape[index], self.bus, clock=self.clock,
-                                  wall=self.wall)
+                                  shared=self.shared, wall=self.wall)
         self.pollers.append(poller)
         return poller
 
@@ -101,6 +104,8 @@ class Stack:
 async def make_stack(tmp_path: Path, kafka_settings: KafkaSettings, topics: Topics,
                      kafka_bus: KafkaBus) -> AsyncIterator[Callable[..., Stack]]:
     stacks: list[Stack] = []
+    opened = shared_state(Settings(state_dir=tmp_path / "state"))
+    shared = await opened.__aenter__()  # the state store of every stack of the test, as one process's
 
     def build(*connections: ThreeShapeConnection) -> Stack:
         settings = Settings(
@@ -110,12 +115,13 @@ async def make_stack(tmp_path: Path, kafka_settings: KafkaSettings, topics: Topi
             state_dir=tmp_path / "state",
             threeshape=list(connections),
         )
-        stacks.append(Stack(settings, kafka_bus))
+        stacks.append(Stack(settings, kafka_bus, shared))
         return stacks[-1]
 
     yield build
     for built in stacks:
         await built.close()
+    await opened.__aexit__(None, None, None)
 
 
 @pytest.fixture

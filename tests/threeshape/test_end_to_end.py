@@ -20,6 +20,7 @@ from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_UPDATED, SCAN
 from simulators.threeshape import Faults
 from simulators.threeshape.images import png
 from tests.events import collect, of_type
+from tests.shared import shared_state
 from tests.threeshape.conftest import Server, ServerFactory, Stack, eventually, running_worker
 
 
@@ -61,7 +62,8 @@ async def test_a_redelivered_image_notification_fetches_and_announces_nothing_tw
     handler = ThreeShapeHandler(stack.settings)
     async with new_client(10.0) as http:
         ctx = WorkContext(settings=stack.settings, publisher=Publisher(stack.bus, stack.topics),
-                          store=FolderStore(stack.settings.storage.root), clock=stack.clock, http=http)
+                          store=FolderStore(stack.settings.storage.root), clock=stack.clock, http=http,
+                          shared=stack.shared)
         try:
             await handler.handle(notified, ctx)
             fetched = [r for r in server.state.requests if r.method == "getattachedimage"]
@@ -146,22 +148,23 @@ async def test_a_slow_server_never_delays_another(
         fast.state.create_case("123")
         slow.state.faults = Faults(delay_s=30.0, methods=frozenset({"getcasesforpatient"}))
         stack = make_stack(slow.connection("slow"), fast.connection("fast"))
-        runners = build_runners(stack.settings, stack.bus, stack.clock)
-        kinds = [type(r).__name__ for r in runners]
-        assert kinds == ["ThreeShapePoller", "ThreeShapePoller", "WatchCommands"]
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(r.run(stop)) for r in runners]
-        try:
-            events = await collect(stack.bus, [stack.topics.events],
-                                   lambda ev: len(of_type(ev, ORDER_UPDATED)) >= 1)
-            assert {e.json_data()["account"] for e in of_type(events, ORDER_UPDATED)} == {"fast"}
-            await eventually(lambda: any(r.method == "getcasesforpatient" for r in slow.state.requests))
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks)  # a stop cancels the round still waiting on the slow server
-            await stack.close()
-        slow_poller = runners[0]
-        assert isinstance(slow_poller, ThreeShapePoller) and slow_poller.counters["patients_polled"] == 0
+        async with shared_state(stack.settings) as shared:  # its catalog holds both servers
+            runners = build_runners(stack.settings, stack.bus, stack.clock, shared)
+            kinds = [type(r).__name__ for r in runners]
+            assert kinds == ["ThreeShapePoller", "ThreeShapePoller", "WatchCommands"]
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(r.run(stop)) for r in runners]
+            try:
+                events = await collect(stack.bus, [stack.topics.events],
+                                       lambda ev: len(of_type(ev, ORDER_UPDATED)) >= 1)
+                assert {e.json_data()["account"] for e in of_type(events, ORDER_UPDATED)} == {"fast"}
+                await eventually(lambda: any(r.method == "getcasesforpatient" for r in slow.state.requests))
+            finally:
+                stop.set()
+                await asyncio.gather(*tasks)  # a stop cancels the round still waiting on the slow server
+                await stack.close()
+        slow_poller, = (r for r in runners if isinstance(r, ThreeShapePoller) and r.connection.id == "slow")
+        assert slow_poller.counters["patients_polled"] == 0
 
 
 async def test_bytes_that_are_not_an_image_are_announced_as_failed_and_not_stored(

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from consumers import health
+from consumers.health import label
 from schemas.topics import ORDER_UPDATED, SCAN_NOTIFIED
 from simulators.threeshape import Faults, make_authority
 from simulators.threeshape import payloads as sim_payloads
 from simulators.threeshape.state import SurfaceScan
+from state.base import ConnectionKey
 from tests.events import collect, of_type
 from tests.threeshape.conftest import Asgi, Server, ServerFactory, Stack
 
@@ -32,7 +33,7 @@ async def test_a_new_case_of_a_watched_patient_is_announced_once(stack: Stack, s
     assert order["vendor_status"] == "Created" and order["patient"]["vendor_patient_id"] == "123"
     again = await poller.poll_once(every_patient=True)
     assert (again.polled, again.orders, again.images) == (1, 0, 0)
-    assert health.read(stack.settings.state_dir, "3shape", "clinic-1").status == "ok"
+    assert label(await stack.shared.health.read(ConnectionKey("3shape", "clinic-1"))) == "ok"
 
 
 async def test_a_case_scanned_then_modelled_is_announced_at_each_stage(stack: Stack, server: Server) -> None:
@@ -89,7 +90,7 @@ async def test_a_wrong_thumbprint_is_refused_before_credentials_and_other_server
         assert refused.orders == 0 and served.orders == 1
         assert impostor.state.requests == []  # the pin failed during the handshake: no HTTP request at all
         assert stack.poller(0).state.health.status == "failing"
-        now = health.read(stack.settings.state_dir, "3shape", "pinned-elsewhere")
+        now = await stack.shared.health.read(ConnectionKey("3shape", "pinned-elsewhere"))
         assert now.failing_since is not None and "UntrustedServer" in (now.last_error or "")
         assert stack.poller(1).state.health.status == "ok"
         orders = await _orders(stack, 1)
@@ -111,7 +112,7 @@ async def test_a_wrong_password_reports_the_connection_failing_and_publishes_not
         assert refused.polled == 0 and refused.orders == 0
         assert all(not r.authorized for r in refusing.state.requests)
         assert stack.poller(0).state.health.status == "failing"
-        now = health.read(stack.settings.state_dir, "3shape", "bad-password")
+        now = await stack.shared.health.read(ConnectionKey("3shape", "bad-password"))
         assert now.failing_since is not None and "Unauthorized" in (now.last_error or "")
         asked, connection = len(refusing.state.requests), stack.settings.threeshape[0]
         await stack.clock.advance(connection.poll_interval_s)

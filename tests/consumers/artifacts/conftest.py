@@ -25,6 +25,7 @@ from consumers.publish import Publisher
 from schemas.settings import BusSettings, RetrySettings, S3Settings, Settings, StorageSettings
 from schemas.topics import Topics
 from tests.s3_server import S3Server
+from tests.shared import shared_state
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -139,8 +140,9 @@ async def bus(tmp_path: Path, topics: Topics) -> AsyncIterator[Bus]:
 
 @pytest.fixture
 async def ctx(store: ArtifactStore, storage_settings: StorageSettings, bus: Bus,
-              topics: Topics) -> AsyncIterator[WorkContext]:
-    settings = Settings(bus=BusSettings(backend="local", topics=topics), storage=storage_settings)
-    async with httpx.AsyncClient() as http:
+              topics: Topics, tmp_path: Path) -> AsyncIterator[WorkContext]:
+    settings = Settings(bus=BusSettings(backend="local", topics=topics), storage=storage_settings,
+                        state_dir=tmp_path / "state")
+    async with httpx.AsyncClient() as http, shared_state(settings) as shared:
         yield WorkContext(settings=settings, publisher=Publisher(bus, topics), store=store,
-                          clock=RealClock(), http=http)
+                          clock=RealClock(), http=http, shared=shared)

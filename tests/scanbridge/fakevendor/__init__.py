@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from bus.base import Bus
 from consumers.clock import Clock
-from consumers.context import WorkContext
+from consumers.context import Shared, WorkContext
 from receiver.auth import authenticated_body
 from receiver.body import parse_object
 from receiver.publish import now, publish_notification
@@ -24,6 +24,7 @@ from schemas.events import ScanNotified
 from schemas.section import Section
 from schemas.settings import Settings, WebhookAuth
 from schemas.topics import SCAN_NOTIFIED
+from state.shared import SharedLink
 
 VENDOR = "acme"
 TOKEN = "acme-webhook-token-0123456789abcdef"
@@ -40,7 +41,7 @@ HANDLED: list[ScanNotified] = []  # what the worker gave the handler, in order
 POLLS: list[str] = []  # the poller's runs
 
 
-def routes(settings: Settings, bus: Bus) -> Sequence[BaseRoute]:
+def routes(settings: Settings, bus: Bus, shared: SharedLink) -> Sequence[BaseRoute]:
     async def hook(request: Request) -> JSONResponse:
         connection, raw = await authenticated_body(request, CONNECTIONS, settings.receiver.max_body_bytes)
         order = str(parse_object(raw)["order"])
@@ -80,7 +81,8 @@ class AcmePoller:
         await stop.wait()
 
 
-def pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock) -> Sequence[Runner]:
+def pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock,
+            shared: Shared) -> Sequence[Runner]:
     return [AcmePoller(settings, bus)]
 
 
