@@ -20,8 +20,10 @@
         ├── InvalidId             an id that cannot name a vendor resource safely (e.g. '..', not UTF-8)
         ├── ArtifactsFailed       some artifacts of an order were announced as `artifact.failed`:
         │                         the notification is dead-lettered so `scanbridge dlq retry` fetches them
-        └── StoreRefused          the artifact store refused a write: credentials, bucket, a feature
-                                  it lacks, another object already at the key
+        ├── StoreRefused          the artifact store refused a write: credentials, bucket, a feature
+        │                         it lacks, another object already at the key
+        └── CommandFailed         a command's end (consumers/commands): its reason, the vendor's status
+            └── InvalidCommand    refused before the vendor was called; also dead-lettered
 
 The artifact store's own failures use the same tree (translated in `consumers.artifacts.s3errors`):
 unreachable or 5xx is a `ServerError`, 503 SlowDown a `Throttled`.
@@ -108,3 +110,21 @@ class ArtifactsFailed(PermanentError):
 
 class StoreRefused(PermanentError):
     pass
+
+
+class CommandFailed(PermanentError):
+    """A command ends as `command.failed` (schemas.commands.base.Reason); `retryable`: sending it again
+    (a new command_id) may help."""
+
+    def __init__(self, reason: str, message: str, *, retryable: bool = False,
+                 vendor_status: int | None = None, vendor_error: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retryable = retryable
+        self.vendor_status = vendor_status
+        self.vendor_error = vendor_error
+
+
+class InvalidCommand(CommandFailed):
+    """Refused before anything was sent to the vendor: schema, connection, authorization, limits."""

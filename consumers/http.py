@@ -3,7 +3,7 @@ is the bounded GET every vendor API call goes through (deadline, byte cap: `cons
 
 from __future__ import annotations
 
-import json
+import json as jsonlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -84,9 +84,18 @@ async def get_answer(client: httpx.AsyncClient, url: str, *, limits: VendorLimit
     answer's up to 64 KiB); the returned response is complete: pass it to `raise_for_status` and
     `json_of`. `auth` (an `origin.OriginScope`) decides what credential the request carries; `what`
     names the call in errors (never the URL: it may carry ids)."""
+    return await send_answer(client, "GET", url, limits=limits, what=what, auth=auth, params=params,
+                             headers=headers)
+
+
+async def send_answer(client: httpx.AsyncClient, method: str, url: str, *, limits: VendorLimits, what: str,
+                      auth: httpx.Auth, params: Mapping[str, Any] | None = None,
+                      headers: Mapping[str, str] | None = None, json: Any = None) -> httpx.Response:
+    """`get_answer` for any method (the write side's PUT, POST, DELETE), with an optional JSON body."""
     async with within(limits.call_deadline_s, what):
         with translate_transport_errors():
-            async with client.stream("GET", url, params=params, headers=headers, auth=auth) as response:
+            async with client.stream(method, url, params=params, headers=headers, auth=auth,
+                                     json=json) as response:
                 if response.is_success:
                     body = await read_capped(response, limits.max_answer_bytes, what)
                 else:
@@ -98,6 +107,6 @@ async def get_answer(client: httpx.AsyncClient, url: str, *, limits: VendorLimit
 def json_of(response: httpx.Response, what: str) -> Any:
     """The answer's JSON; malformed, too deeply nested or with absurd numbers → `ArtifactRejected`."""
     try:
-        return json.loads(response.content)
+        return jsonlib.loads(response.content)
     except (ValueError, RecursionError) as exc:
         raise ArtifactRejected(f"{what}: answer is not JSON") from exc

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 
 from bus.base import Bus
 from consumers.clock import Clock
+from consumers.commands.action import Action
 from consumers.context import Handler, Shared
 from schemas.settings import Settings
 from state.shared import SharedLink
@@ -34,7 +35,8 @@ RoutesFactory = Callable[[Settings, Bus, SharedLink], Sequence[BaseRoute]]  # li
 HandlerFactory = Callable[[Settings], Handler]
 # The pollers of the vendor's connections in the catalog of `Shared` (the state store's, not the TOML's).
 PollersFactory = Callable[[Settings, Bus, httpx.AsyncClient, Clock, Shared], Sequence[Runner]]
-CommandsFactory = Callable[[typer.Typer], None]
+CommandsFactory = Callable[[typer.Typer], None]  # CLI commands
+ActionsFactory = Callable[[], Sequence[Action]]  # what the executor does for `command.<vendor>.<action>`
 ConnectionsOf = Callable[[Settings], Sequence[BaseModel]]
 
 
@@ -68,6 +70,7 @@ class VendorPlugin:
     handler: HandlerFactory | None = None
     pollers: PollersFactory = _no_pollers
     commands: CommandsFactory | None = None
+    actions: ActionsFactory | None = None  # the bus commands it executes (DESIGN.md §10)
     simulator: str | None = None  # the module of its simulator (a stand-in for the vendor cloud)
 
 
@@ -107,6 +110,12 @@ def configured(plugins: Sequence[VendorPlugin], settings: Settings) -> list[tupl
             vendor = getattr(connection, "vendor", None)
             found.append((vendor if vendor in plugin.vendors else plugin.vendors[0], connection))
     return found
+
+
+def actions_of(plugins: Sequence[VendorPlugin]) -> dict[str, Action]:
+    """command type → what executes it, over every plug-in."""
+    return {action.model.command_type(): action for plugin in plugins if plugin.actions
+            for action in plugin.actions()}
 
 
 def vendor_names(plugins: Sequence[VendorPlugin]) -> frozenset[str]:

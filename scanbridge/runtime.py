@@ -17,6 +17,7 @@ from consumers.artifacts.base import ArtifactStore
 from consumers.artifacts.factory import make_store
 from consumers.artifacts.route import create_route_app
 from consumers.clock import Clock, RealClock
+from consumers.commands.executor import Executor
 from consumers.context import Shared, WorkContext
 from consumers.delivery.deliverer import run_delivery
 from consumers.http import new_client
@@ -25,7 +26,7 @@ from consumers.worker import Worker
 from scanbridge import vendors as registry
 from scanbridge.configload import load_settings as load_settings  # re-exported for the commands
 from scanbridge.opsserver import READY, Readiness, serve_ops
-from scanbridge.plugin import handlers_of, pollers_of
+from scanbridge.plugin import actions_of, handlers_of, pollers_of, vendor_names
 from scanbridge.receiving import create_app
 from scanbridge.shared import consumer_state, open_state
 from schemas.settings import Settings
@@ -107,8 +108,13 @@ async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: C
     async with consumer_state(settings, shared) as opened, new_client(timeout) as http:
         ctx = WorkContext(settings=settings, publisher=Publisher(bus, settings.bus.topics, settings.events),
                           store=store, clock=clock, http=http, shared=opened)
+        actions = actions_of(registry.VENDORS)
+        executor = (Executor(bus, actions, vendor_names(registry.VENDORS), ctx)
+                    if settings.commands.enabled and actions else None)
         try:
-            await Worker(bus, handlers, ctx).run(stop)
+            # The command executor runs in the worker process (DESIGN.md §3): one HTTP client, store, state.
+            runs = [Worker(bus, handlers, ctx).run(stop), *([executor.run(stop)] if executor else [])]
+            await asyncio.gather(*runs)
         finally:
             for handler in {id(h): h for h in handlers.values()}.values():
                 await handler.close()

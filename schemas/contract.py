@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from schemas import examples
+from schemas.commands import COMMAND_FAILED, COMMAND_MODELS, COMMAND_SUCCEEDED, CommandResult
 from schemas.deadletter import DeadLetter, DeadLetterRetried
 from schemas.events import EVENT_MODELS
 from schemas.topics import (
@@ -28,6 +29,7 @@ from schemas.topics import (
 
 Channel = Literal["inbound", "events", "artifacts", "deadletter", "commands"]
 KEY_FORMAT = "{vendor}:{account}:{order}"
+COMMAND_KEY = "{vendor}:{connection}:{subject}"  # the command's, and its result's
 Model = type[BaseModel]
 
 
@@ -74,6 +76,13 @@ MESSAGES: tuple[Message, ...] = (
     Message(WATCH_PATIENTS, "commands", EVENT_MODELS[WATCH_PATIENTS],
             "Start or stop watching 3Shape patients (from a practice-management system).",
             key="{connection}", direction="receive"),
+    *(Message(event_type, "commands", model, (model.__doc__ or "").strip().splitlines()[0],
+              key=COMMAND_KEY, direction="receive") for event_type, model in COMMAND_MODELS.items()),
+    Message(COMMAND_SUCCEEDED, "events", CommandResult,
+            "A command was executed: what the vendor answered, the ids it produced.", key=COMMAND_KEY),
+    Message(COMMAND_FAILED, "events", CommandResult,
+            "A command was refused or failed: why, the vendor's status, whether a retry may help.",
+            key=COMMAND_KEY),
 )
 
 

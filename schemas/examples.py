@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.commands import COMMAND_FAILED, COMMAND_SUCCEEDED, CommandResult
+from schemas.commands import meditlink as medit_commands
 from schemas.deadletter import Attempt, DeadLetter, DeadLetterRetried, OriginalEvent
 from schemas.events import (
     ArtifactFailed,
@@ -25,6 +27,7 @@ from schemas.events import (
 )
 
 AT = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+COMMAND_ID = "8d7c6b5a-4e3f-4a1b-9c8d-7e6f5a4b3c2d"
 RX = "3f2b8c1e-5d47-4a8e-9b0c-2e1f6a7d8c90"
 REF = OrderRef(vendor="itero", account="4242", order_id=RX, version="9c1d2e3f4a5b6c7d")
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -68,6 +71,20 @@ def _dead_letter() -> DeadLetter:
     )
 
 
+def _commands() -> dict[str, dict[str, Any]]:
+    case = "72218637-46a3-4a9c-a675-399e668dd8ff"
+    made = [
+        medit_commands.UploadFile(command_id=COMMAND_ID, connection="lab-1", case_uuid=case,
+                                  source="5b1c2d3e-4f50-5a6b-8c7d-9e0f1a2b3c4d", name="crown.stl"),
+        medit_commands.AcceptOrder(command_id=COMMAND_ID, connection="lab-1", order_number=3706720),
+        medit_commands.RejectOrder(command_id=COMMAND_ID, connection="lab-1", order_number=3706720),
+        medit_commands.CancelOrder(command_id=COMMAND_ID, connection="clinic-1", order_number=3706720),
+        medit_commands.DeleteFile(command_id=COMMAND_ID, connection="lab-1",
+                                  file_uuid="a1bc5fd2-165a-447d-a1c1-28340aa038e0"),
+    ]
+    return {command.command_type(): command.model_dump(mode="json") for command in made}
+
+
 EXAMPLES: dict[str, dict[str, Any]] = {
     "inbound.received": {"Id": RX, "CompanyId": 4242},
     "scan.notified": NOTIFIED.model_dump(mode="json"),
@@ -97,5 +114,16 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                                             retry=1).model_dump(mode="json"),
     "command.watch_patients": WatchPatients(connection="clinic-1", action="watch",
                                             integration_ids=["123", "456"]).model_dump(mode="json"),
+    **_commands(),
+    COMMAND_SUCCEEDED: CommandResult(
+        command_id=COMMAND_ID, command_type="command.meditlink.upload_file", vendor="meditlink",
+        connection="lab-1", subject="72218637-46a3-4a9c-a675-399e668dd8ff", succeeded=True,
+        vendor_ids={"file_uuid": "0027931e-bd07-4737-8bb1-0fb12c77d064"},
+        result={"name": "crown.stl.general.meditMesh", "size": 13612946, "status": "SUCCESS"},
+        completed_at=AT).model_dump(mode="json"),
+    COMMAND_FAILED: CommandResult(
+        command_id=COMMAND_ID, command_type="command.meditlink.accept_order", vendor="meditlink",
+        connection="lab-1", subject="3706720", succeeded=False, reason="vendor_refused",
+        message="Order already processed: CANCELED", vendor_status=409, vendor_error="conflict",
+        retryable=False, completed_at=AT).model_dump(mode="json"),
 }
-

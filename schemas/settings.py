@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources import NestedSecretsSettingsSource
 
+from schemas.commands.settings import CommandSettings
 from schemas.delivery import DeliverySettings
 from schemas.kafkaconfig import KafkaSettings
 from schemas.section import Section
@@ -450,6 +451,7 @@ class Settings(BaseSettings):
     events: EventLimits = Field(default_factory=EventLimits)
     state: StateSettings = Field(default_factory=StateSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    commands: CommandSettings = Field(default_factory=CommandSettings)
     state_dir: Path = Path("var/state")
     log_level: LogLevel = "INFO"
     log_format: Literal["auto", "console", "json"] = Field(

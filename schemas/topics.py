@@ -10,6 +10,8 @@ INBOUND_RECEIVED = "inbound.received"
 CONNECTION_REAUTHORIZATION_NEEDED = "connection.reauthorization_needed"
 WATCH_PATIENTS = "command.watch_patients"
 ORDER_COMPLETED = "order.completed"
+COMMAND_SUCCEEDED = "command.succeeded"
+COMMAND_FAILED = "command.failed"
 DEAD_LETTER_CREATED = "deadletter.created"
 DEAD_LETTER_RETRIED = "deadletter.retried"
 SUBSCRIPTION_DISABLED = "subscription.disabled"
@@ -32,6 +34,7 @@ class Topics(Section):
             return self.artifacts
         if event_type in (DEAD_LETTER_CREATED, DEAD_LETTER_RETRIED):
             return self.deadletter
-        if event_type == WATCH_PATIENTS:
-            return self.commands
+        if event_type == WATCH_PATIENTS or (
+                event_type.startswith("command.") and event_type not in (COMMAND_SUCCEEDED, COMMAND_FAILED)):
+            return self.commands  # commands; their results are events
         return self.events

@@ -17,7 +17,7 @@ import httpx
 from consumers.artifacts.base import ArtifactStore
 from consumers.download import DownloadRequest, download, host_of
 from consumers.errors import ArtifactRejected, LinkExpired, PermanentError
-from consumers.http import get_answer, json_of, raise_for_status
+from consumers.http import get_answer, json_of, raise_for_status, send_answer
 from consumers.storage import StoredFile
 from consumers.tokens import TokenKeeper
 from consumers.urlpath import segment
@@ -60,6 +60,14 @@ class MeditClient:
         except LinkExpired:  # an API 403 is "access denied", not an expired link
             raise PermanentError(f"{what}: 403 access denied") from None
         return json_of(response, what)
+
+    async def send(self, method: str, path: str, *, body: dict[str, Any] | None = None) -> httpx.Response:
+        """A write call (consumers/meditlink/commands.py): the answer whatever its status, read within the
+        call deadline and byte cap; `path` is built from escaped segments by the caller."""
+        headers = await self._headers(group=True)
+        return await send_answer(self._http, method, f"{self.root}/{path}", params={"schema": "latest"},
+                                 headers=headers, auth=self.tokens, limits=self.limits,
+                                 what=f"{method} {path.split('/')[0]}", json=body)
 
     async def group_uuid(self) -> str:
         """FAQ: "the Group UUID can be stored after the initial request" — read `/v1/me` once, kept with

@@ -1,10 +1,11 @@
-"""Medit Link (meditlink-openapi.txt): upload callback and OAuth redirect routes, worker, pollers."""
+"""Medit Link (meditlink-openapi.txt): callback and OAuth routes, worker, pollers, commands."""
 
 from collections.abc import Sequence
 
 from starlette.routing import BaseRoute
 
 from bus.base import Bus
+from consumers.meditlink.commands import actions
 from consumers.meditlink.handler import MeditHandler
 from consumers.meditlink.poller import build_pollers
 from receiver import meditlink, meditlink_oauth
@@ -25,5 +26,6 @@ PLUGIN = VendorPlugin(
     routes=routes,
     handler=MeditHandler,
     pollers=build_pollers,
+    actions=actions,
     simulator="simulators.meditlink",
 )
