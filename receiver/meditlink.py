@@ -3,7 +3,9 @@
 POST /hooks/meditlink/{token}: the payload is not documented, so any JSON object within the size
 bound is accepted and kept verbatim in the inbound topic; the file uuid, case uuid, order number
 and status are picked out where present (keys in any case, nested objects searched) → `scan.notified`.
-An object with none of them is still accepted and published, with no ids. A recognised id of the
+An object with none of them is still accepted and published, with no ids. A callback whose file uuid
+an `upload_file` command registered finishes that command (receiver/commands.py); any other is still
+accepted and kept verbatim. A recognised id of the
 wrong shape is refused with 422 (DESIGN.md §5.6): an order number is a number (§3.5.2 Get Order:
 `"orderNumber" : 3706720`); case and file uuids are UUIDs in every example of the doc, which gives
 them no formal type, so any URL-safe token is accepted (no `/`, `?`, `#`, `%`, spaces, no `..`).
@@ -20,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bus.base import Bus
+from receiver import commands
 from receiver.auth import authenticated_body
 from receiver.body import parse_object
 from receiver.errors import ApiError
@@ -127,19 +130,26 @@ def routes(settings: Settings, bus: Bus, shared: SharedLink) -> list[Route]:
         now_shared = shared()
         known = now_shared.catalog.of(MeditConnection)
         connection, raw = await authenticated_body(request, known, limit)
-        ids = recognise(parse_object(raw))
+        body = parse_object(raw)
+        ids = recognise(body)
         check_shapes(ids)
         account = await accounts.of(now_shared.store, connection.id)
+        # the callback answers an upload_file command of ours when its file uuid is linked to one
+        command = await commands.match(now_shared.store, VENDOR, connection.id, ids.get("file_id"))
         notified = ScanNotified(vendor=VENDOR, account=account, connection=connection.id,
                                 file_id=ids.get("file_id"), case_id=ids.get("case_id"),
                                 order_id=ids.get("order_id"), status=ids.get("status"),
-                                learned_by="webhook", received_at=now())
+                                learned_by="webhook", received_at=now(),
+                                command_id=command.command_id if command else None)
         subject = ids.get("order_id") or ids.get("case_id") or ids.get("file_id") or "unrecognised"
         event = await publish_notification(
             bus, settings.bus.topics, raw=raw,
             content_type=request.headers.get("content-type", "application/json"),
             route=f"/hooks/{VENDOR}", notified=notified, subject=subject,
         )
+        if command is not None:
+            await commands.finish(bus, settings.bus.topics, now_shared.store, command, body,
+                                  ids.get("status"))
         return JSONResponse({"accepted": True, "event_id": event.id, "recognised": sorted(ids)},
                             status_code=202)
 

@@ -47,6 +47,9 @@ class ScanNotified(_Data):
     version: str | None = Field(
         default=None, description="what the signal says changed, when it says (polls do)"
     )
+    command_id: str | None = Field(
+        default=None, description="the command whose vendor answer this is (a Medit upload callback)"
+    )
 
 
 class Tooth(_Data):

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from consumers.context import WorkContext
 from schemas.commands.base import CommandData
 from state.commandlog import CommandLog, CommandRecord
+from state.errors import VersionConflict
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,16 @@ class Run:
         self.record = record
 
     async def progress(self, **changes: Any) -> None:
-        """Record what the vendor answered so far, before acting on it."""
-        self.record = await self.log.update(self.record, progress={**self.record.progress, **changes})
+        """Record what the vendor answered so far, before acting on it. The vendor's later answer may
+        finish the command meanwhile (the receiver matched Medit's callback): then the record is kept."""
+        try:
+            self.record = await self.log.update(self.record, progress={**self.record.progress, **changes})
+        except VersionConflict:
+            current = await self.log.get(self.record.command_id)
+            if current is None:
+                raise
+            self.record = current if current.finished else await self.log.update(
+                current, progress={**current.progress, **changes})
 
     async def link(self, kind: str, vendor_id: str) -> None:
         """A later vendor answer about `vendor_id` belongs to this command (see CommandLog.link)."""

@@ -246,6 +246,8 @@ class Executor:
 
     async def _record(self, run: Run, phase: str, result: CommandResult | None, **changes: Any) -> bool:
         """False when someone else finished the command meanwhile (the vendor's callback came first)."""
+        if run.record.finished:
+            return False
         try:
             run.record = await self._log.update(
                 run.record, phase=phase, result=result.model_dump(mode="json") if result else None, **changes)

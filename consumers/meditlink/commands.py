@@ -63,7 +63,7 @@ def refusal(response: httpx.Response, what: str) -> CommandFailed:
     return CommandFailed("vendor_refused", text, vendor_status=status, vendor_error=error)
 
 
-async def _call(client: MeditClient, method: str, path: str, what: str,
+async def call(client: MeditClient, method: str, path: str, what: str,
                 body: dict[str, Any] | None = None) -> httpx.Response | CommandFailed:
     """The answer (2xx), or the failure; a transport failure is a `vendor_unavailable` one."""
     try:
@@ -100,7 +100,7 @@ class OrderAction:
     async def execute(self, command: Any, run: Run, prepared: Any) -> Outcome:
         client = client_of(run.ctx, command)
         path = f"orders/{segment(str(command.order_number), 'order number')}/{self.verb}"
-        answer = await _call(client, "PUT", path, f"{self.verb} order")
+        answer = await call(client, "PUT", path, f"{self.verb} order")
         if isinstance(answer, CommandFailed):
             if answer.reason == "vendor_unavailable":  # did it apply? read, do not call again
                 return await self._settle(client, command, answer)
@@ -154,7 +154,7 @@ class DeleteFileAction:
     async def execute(self, command: Any, run: Run, prepared: Any) -> Outcome:
         client = client_of(run.ctx, command)
         path = f"files/{segment(command.file_uuid, 'file uuid')}"
-        answer = await _call(client, "DELETE", path, "delete file")
+        answer = await call(client, "DELETE", path, "delete file")
         if isinstance(answer, CommandFailed):
             if answer.reason == "vendor_unavailable":
                 return await self._settle(client, command, answer)
@@ -182,4 +182,6 @@ class DeleteFileAction:
 
 
 def actions() -> list[Any]:
-    return [*(OrderAction(model) for model in ORDER_ACTIONS), DeleteFileAction()]
+    from consumers.meditlink.upload import UploadAction  # it builds on this module
+
+    return [*(OrderAction(model) for model in ORDER_ACTIONS), DeleteFileAction(), UploadAction()]

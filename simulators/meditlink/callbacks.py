@@ -25,11 +25,11 @@ def processed_name(name: str) -> str:
 async def finish_upload(state: MeditSimState, registration: Registration, *, success: bool) -> CallbackRecord:
     """Attach the uploaded file to its case (on success) and POST the result to its callbackUrl.
     A registration that was never uploaded always fails."""
-    success = success and registration.data is not None
+    success = success and registration.uploaded_size is not None
     name = processed_name(registration.name)
     if success and not registration.processed:
         # The attached file keeps the uuid the registration returned.
-        size = len(registration.data or b"")
+        size = registration.uploaded_size or 0
         state.add_file(registration.case_uuid, name, size, "ATTACHED_DATA", file_uuid=registration.uuid)
     registration.processed = True
     payload: dict[str, object] = {

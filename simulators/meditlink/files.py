@@ -131,8 +131,13 @@ async def register_file(request: Request) -> Response:
     case = state.cases.get(body["caseUuid"])
     if case is None or not state.case_visible(case, who.group.uuid):
         raise MeditError(404, "not_found", f"Case not found: {body['caseUuid']}")
+    # §3.4.2 409 "The requested resource Duplicated": the doc does not say what counts; here the same
+    # name and content already uploaded to the case (a registration never uploaded is no file of the case,
+    # and registering again is what an expired upload URL asks for).
     for earlier in state.registrations.values():
-        if (earlier.case_uuid, earlier.name, earlier.md5_b64) == (case.uuid, body["name"], body["hashValue"]):
+        same = (earlier.case_uuid, earlier.name, earlier.md5_b64) == (
+            case.uuid, body["name"], body["hashValue"])
+        if same and earlier.uploaded_size is not None:
             raise MeditError(409, "conflict", "The file is already registered")
     file_uuid = str(uuid.uuid4())
     url, expires_at = presign(request, state, f".openapi/{file_uuid}.tmp", state.upload_ttl_s, "PUT")
@@ -201,20 +206,30 @@ async def s3_get(request: Request) -> Response:
 
 
 async def s3_put(request: Request) -> Response:
-    """§3.4.3: the body's MD5 must equal the Content-MD5 header and the registered hashValue."""
+    """§3.4.3: the body's MD5 must equal the Content-MD5 header and the registered hashValue. The body is
+    streamed (digest and size only, nothing kept), so uploads of any size cost the simulator no memory.
+    A PUT without Content-Length is refused, as S3 refuses chunked uploads to a pre-signed URL."""
     state: MeditSimState = request.app.state.sim
     grant = _presigned(request, state, "PUT")
     file_uuid = grant.key.removeprefix(".openapi/").removesuffix(".tmp")
     registration = state.registrations[file_uuid]
-    data = await request.body()
-    actual = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+    if "content-length" not in request.headers:
+        raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    async for chunk in request.stream():
+        digest.update(chunk)
+        size += len(chunk)
+    if state.lapse_next_uploads > 0:  # the URL's 30 minutes ran out while the body was on its way
+        state.lapse_next_uploads -= 1
+        grant.expires_at = state.now()
+        raise S3Error(403, "AccessDenied", "Request has expired")
+    actual = base64.b64encode(digest.digest()).decode()
     if request.headers.get("content-md5") != registration.md5_b64 or actual != registration.md5_b64:
         raise S3Error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
-    registration.data = data
+    registration.uploaded_size = size
     task = BackgroundTask(state.finish_processing, file_uuid) if state.auto_process_uploads else None
-    return Response(
-        b"", headers={"ETag": f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'}, background=task
-    )
+    return Response(b"", headers={"ETag": f'"{digest.hexdigest()}"'}, background=task)
 
 
 routes = [

@@ -178,7 +178,7 @@ class Registration:
     md5_b64: str
     callback_url: str
     expires_at: float
-    data: bytes | None = None
+    uploaded_size: int | None = None  # set once a PUT with the right Content-MD5 arrived (bytes not kept)
     processed: bool = False
 
 

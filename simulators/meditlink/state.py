@@ -76,6 +76,7 @@ class MeditSimState:
     hostile_archive: bool = False  # every archive also carries `../evil.txt` and an absolute member
     misread_group_dates: bool = True  # buyer/seller dates of §3.5.2 as in the doc's example
     auto_process_uploads: bool = False  # post the callback right after a successful upload PUT
+    lapse_next_uploads: int = 0  # the next N upload PUTs find their URL expired once the body arrived
     authorize_as: str = LAB_EMAIL  # the user who "logs in" at /oauth/authorize
     echo_state: bool = True  # False: redirect with `?code=…` only, as §1.2.1 Step #3's example shows
     public_base_url: str | None = None  # base of pre-signed URLs; default: the request's base URL
