@@ -3,6 +3,7 @@ commands (e.g. `scanbridge threeshape …`) come from its plug-in (scanbridge/ve
 
 from scanbridge.commands import (
     artifacts,
+    command,
     config,
     connect,
     connections,
@@ -19,4 +20,4 @@ from scanbridge.commands import (
 )
 
 MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, state, config,
-           artifacts, subscriptions, prune]
+           artifacts, subscriptions, prune, command]
