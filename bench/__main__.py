@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import delivery, e2e, ingest
+from bench import artifacts, delivery, e2e, ingest
 from bench.common import ROOT, background, free_port, ratio, run_json
 from bench.stack import StackConfig
 from bench.table import render
@@ -43,7 +43,7 @@ def parse_size(text: str) -> int:
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="ingest,publish,download,e2e,delivery",
+    parser.add_argument("--only", default="ingest,publish,download,s3,route,e2e,delivery",
                         help="comma list of sections")
     parser.add_argument("--ingest-seconds", type=int, default=10)
     parser.add_argument("--connections", default="16,64,256")
@@ -52,6 +52,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2,
                         help="publish and download rounds; the best of each side is kept")
     parser.add_argument("--sizes", default="1MB,100MB,1GB")
+    parser.add_argument("--route-size", default="100MB", help="the artifact the route serves")
     parser.add_argument("--scans", type=int, default=1000)
     parser.add_argument("--scan-size", default="5MB")
     parser.add_argument("--rate", type=float, default=10.0, help="end-to-end scans posted per second")
@@ -155,6 +156,12 @@ def main() -> None:
         if "download" in only:
             print("download …", flush=True)
             results["download"] = download([parse_size(s) for s in args.sizes.split(",")], args.rounds)
+        if "s3" in only:
+            print("download → S3 …", flush=True)
+            results["s3"] = artifacts.s3_download([parse_size(s) for s in args.sizes.split(",")], args.rounds)
+        if "route" in only:
+            print("artifact route …", flush=True)
+            results["route"] = artifacts.route(parse_size(args.route_size), args.rounds)
         if "e2e" in only:
             print(f"end to end: {args.scans} scans of {args.scan_size} at {args.rate}/s …", flush=True)
             results["e2e"] = e2e.run(bootstrap, args.scans, parse_size(args.scan_size), args.rate)

@@ -6,7 +6,8 @@ Each run is a fresh process, so its peak RSS (ru_maxrss) belongs to that one siz
 fetched REPEAT times over one client (the worker keeps one) so that the figure is not one connect.
 `scanbridge` is IteroClient.download (consumers/download.py into FolderStore: allowed-host check,
 size bound, sha256, fsync, atomic rename) with the worker's default chunk size and limits;
-`plain` is `client.stream` + `aiter_bytes` written to a file, then fsync — the ceiling.
+`plain` is `client.stream` + `aiter_bytes` written to a new file (one per repeat, as the store makes
+one), then fsync — the ceiling.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from consumers.itero import pairing
 from consumers.itero.client import IteroClient
 from consumers.storage import FolderStore
 from consumers.tokens import TokenKeepers
+from scanbridge.shared import open_state
 from schemas.settings import IteroConnection, Settings, WebhookAuth, WorkerSettings
-from state.shared import open_shared
 
 
 def rss_mb() -> float:
@@ -39,10 +40,11 @@ async def plain(url: str, token: str, dest: Path, repeat: int) -> tuple[int, flo
     size = 0
     async with httpx.AsyncClient(timeout=30.0) as client:
         began = time.perf_counter()
-        for _ in range(repeat):
+        for i in range(repeat):
             async with client.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response:
                 response.raise_for_status()
-                with open(dest / "plain.zip", "wb") as handle:  # noqa: ASYNC230 - the naive ceiling
+                # a new file each time, as the store writes one (never one file rewritten in the page cache)
+                with open(dest / f"plain-{i}.zip", "xb") as handle:  # noqa: ASYNC230 - the naive ceiling
                     async for chunk in response.aiter_bytes():
                         size += len(chunk)
                         handle.write(chunk)
@@ -60,7 +62,7 @@ async def scanbridge(sim: dict[str, Any], url: str, dest: Path, repeat: int) -> 
     )
     size = 0
     async with new_client(worker.retry.request_timeout_s) as http, \
-            open_shared(Settings(state_dir=dest / "state", itero=[connection]), reload=False) as shared:
+            open_state(Settings(state_dir=dest / "state", itero=[connection]), reload=False) as shared:
         client = IteroClient(connection, http, pairing.keeper(TokenKeepers(shared.store), connection))
         began = time.perf_counter()
         for _ in range(repeat):

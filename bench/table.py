@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TARGETS = {"ingest": 0.7, "publish": 0.8, "download": 0.9}
+TARGETS = {"ingest": 0.7, "publish": 0.8, "download": 0.9, "s3": 0.9}
 MISSING_LOCAL = "n/a: local backend missing"
 
 
@@ -52,6 +52,18 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      f"{s['mb_s']:,.0f} MB/s peak RSS {s['peak_rss_mb']:.0f} MB",
                      f"plain httpx {p['mb_s']:,.0f} MB/s peak RSS {p['peak_rss_mb']:.0f} MB",
                      _verdict(r["ratio"], TARGETS["download"])))
+    for r in results.get("s3", []):
+        s, p = r["scanbridge"], r["plain"]
+        rows.append((f"download → S3 {_size(r['size'])}" + (f" x{r['repeat']}" if r["repeat"] > 1 else ""),
+                     f"{s['mb_s']:,.0f} MB/s peak RSS {s['peak_rss_mb']:.0f} MB",
+                     f"plain multipart upload {p['mb_s']:,.0f} MB/s peak RSS {p['peak_rss_mb']:.0f} MB",
+                     _verdict(r["ratio"], TARGETS["s3"])))
+    for r in results.get("route", []):
+        ceiling = "read of the file" if r["backend"] == "folder" else "pre-signed GET, no route"
+        rows.append((f"artifact route {r['backend']} {_size(r['size'])} x{r['repeat']}",
+                     f"{r['route']['mb_s']:,.0f} MB/s",
+                     f"{ceiling} {r['store']['mb_s']:,.0f} MB/s",
+                     "-" if r.get("ratio") is None else f"{r['ratio']:.2f}"))
     e2e = results.get("e2e")
     if e2e:
         rows.append((f"end to end {e2e['scans']} x {_size(e2e['size_bytes'])} @ {e2e['rate_per_s']:g}/s",

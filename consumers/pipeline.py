@@ -19,7 +19,7 @@ from functools import partial
 
 from consumers import completion
 from consumers.artifacts import index
-from consumers.artifacts.base import ObjectMeta, Placement
+from consumers.artifacts.base import Intent, ObjectMeta, Placement, intending
 from consumers.context import WorkContext
 from consumers.errors import ArtifactsFailed, PermanentError, Unauthorized
 from consumers.retry import Attempts, RetriesExhausted, retrying
@@ -51,6 +51,7 @@ class ArtifactJob:
     fetch: Fetch
     verify: Verify | None = None
     source_host: str = ""
+    whole_file: bool = False  # `verify` reads the whole file at `StoredFile.path`, not its head and tail
 
 
 def order_folder(order: Order, subject: str) -> str:
@@ -105,15 +106,16 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
             outcomes.append(completion.stored(marker, job.ref.kind, name, aid, job.ref.vendor_ref))
             continue
         attempts = Attempts()
+        meta = ObjectMeta(vendor=order.vendor, account=order.account, order=order.order_id,
+                          version=order.version, kind=job.ref.kind,
+                          file_name=safe_component(job.file_name), media_type=job.media_type)
         try:
-            result = await retrying(partial(job.fetch, relative),
-                                    policy=ctx.settings.worker.retry, clock=ctx.clock,
-                                    what=f"{order.vendor} {job.ref.kind}", attempts=attempts)
+            with intending(Intent(meta, whole_file=job.whole_file)):  # the store's writes in the fetch
+                result = await retrying(partial(job.fetch, relative),
+                                        policy=ctx.settings.worker.retry, clock=ctx.clock,
+                                        what=f"{order.vendor} {job.ref.kind}", attempts=attempts)
             if result is None:
                 continue
-            meta = ObjectMeta(vendor=order.vendor, account=order.account, order=order.order_id,
-                              version=order.version, kind=job.ref.kind,
-                              file_name=safe_component(job.file_name), media_type=job.media_type)
             checksum, placement = await _placed(job, result, meta, ctx)
         except Unauthorized:
             raise  # the connection was refused: no other artifact of it can be fetched either

@@ -22,12 +22,12 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from consumers.artifacts.base import Aged, ObjectMeta, Placement
+from consumers.artifacts.base import Aged, Intent, ObjectMeta, Placement
 from consumers.errors import ArtifactRejected, StorageFull
 from schemas.files import make_dirs, open_private, write_private_text
 
@@ -67,12 +67,47 @@ def safe_component(value: str) -> str:
     return f"{cleaned[:MAX_COMPONENT - DIGEST_CHARS - 2]}_{digest}_"
 
 
+HEAD_BYTES = 64 * 1024
+TAIL_BYTES = 128 * 1024  # a zip's end records: 22 bytes + a comment of up to 64 KiB + the ZIP64 ones
+
+
 @dataclass(frozen=True)
 class StoredFile:
+    """Written bytes, staged for the vendor checks: `head` and `tail` (the first 64 KiB and the last
+    128 KiB) are enough for a magic number or a zip's end records; `path` is a local file with all of
+    them, None when the S3 store streamed them out without keeping a copy (see `Intent.whole_file`).
+    `pending` is the backend's own handle on what `commit` still has to do."""
+
     relative_path: str
-    path: Path
+    path: Path | None
     size: int
     sha256: str
+    head: bytes = b""
+    tail: bytes = b""
+    pending: Any = field(default=None, repr=False, compare=False)
+
+
+class Ends:
+    """Keeps the first `HEAD_BYTES` and the last `TAIL_BYTES` of a stream as it passes."""
+
+    def __init__(self) -> None:
+        self._head = bytearray()
+        self._tail = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        if len(self._head) < HEAD_BYTES:
+            self._head += chunk[: HEAD_BYTES - len(self._head)]
+        self._tail += chunk[-TAIL_BYTES:]
+        if len(self._tail) > 2 * TAIL_BYTES:  # trimmed now and then: amortised, never per chunk
+            del self._tail[:-TAIL_BYTES]
+
+    @property
+    def head(self) -> bytes:
+        return bytes(self._head)
+
+    @property
+    def tail(self) -> bytes:
+        return bytes(self._tail[-TAIL_BYTES:])
 
 
 class FolderStore:
@@ -90,7 +125,9 @@ class FolderStore:
     def uri(self, relative: str) -> str:
         return self._path(relative).as_uri()
 
-    async def write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int) -> StoredFile:
+    async def write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int,
+                    intent: Intent | None = None) -> StoredFile:
+        """The file is at its final path once written, whatever `intent` says (the whole file is local)."""
         with translate_disk_full():
             return await self._write(relative, chunks, max_bytes)
 
@@ -99,6 +136,7 @@ class FolderStore:
         await asyncio.to_thread(make_dirs, final.parent)
         temp = final.with_name(f".{final.name}{_PART}{uuid.uuid4().hex[:8]}")
         digest = hashlib.sha256()
+        ends = Ends()
         size = 0
         handle = await asyncio.to_thread(self._open, temp)
         writing: asyncio.Future[None] | None = None
@@ -110,6 +148,7 @@ class FolderStore:
                     raise ArtifactRejected(f"artifact larger than the limit of {max_bytes} bytes")
                 if writing is not None:
                     await writing  # at most one chunk in the thread: memory stays bounded
+                ends.add(chunk)
                 # Hash and write off the event loop, while the next chunk is being received.
                 writing = loop.run_in_executor(None, _hash_and_write, handle, digest, chunk)
             if writing is not None:
@@ -125,7 +164,7 @@ class FolderStore:
                 handle.close()
             temp.unlink(missing_ok=True)
             raise
-        return StoredFile(relative, final, size, digest.hexdigest())
+        return StoredFile(relative, final, size, digest.hexdigest(), ends.head, ends.tail)
 
     async def start(self, *, sweep: bool = True) -> None:
         if sweep:
@@ -135,11 +174,11 @@ class FolderStore:
         return None
 
     async def commit(self, staged: StoredFile, meta: ObjectMeta) -> Placement:
-        return Placement(uri=staged.path.as_uri(), key=staged.relative_path, sha256=staged.sha256,
+        return Placement(uri=self.uri(staged.relative_path), key=staged.relative_path, sha256=staged.sha256,
                          size=staged.size)
 
     async def discard(self, staged: StoredFile) -> None:
-        await asyncio.to_thread(staged.path.unlink, missing_ok=True)
+        await asyncio.to_thread(self._path(staged.relative_path).unlink, missing_ok=True)
 
     async def locate(self, relative: str, *, ttl_s: int) -> Path:
         return self._path(relative)

@@ -42,7 +42,8 @@ class FaultProxy:
         url = f"{self.upstream}{request.url.path}" + (f"?{request.url.query}" if request.url.query else "")
         async with httpx.AsyncClient(timeout=30) as client:
             answer = await client.request(request.method, url, headers=headers, content=await request.body())
-        kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
+        kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP
+                or (request.method == "HEAD" and k.lower() == "content-length")}  # HEAD: the object's size
         return Response(answer.content, status_code=answer.status_code, headers=kept)
 
 

@@ -1,17 +1,21 @@
 """The artifact store interface shared by the folder and S3 backends (DESIGN.md §8).
 
 A write has two steps, so that nothing anybody can read was not checked first:
-`write` streams the bytes in (bounded memory, sha256 while streaming) and returns them *staged*,
-readable at `StoredFile.path` for the vendor's checks; `commit` then places them where readers
-find them, never over another object, or `discard` drops them. The folder backend stages in place
-(as before: its file is at its final path once written); the S3 backend stages in a local spool
-and uploads only on `commit`, with the object's metadata (sha256 included), so a failed check
-never leaves an object or an orphaned multipart upload behind.
+`write` streams the bytes in (bounded memory, sha256 while streaming) and returns them *staged*
+for the vendor's checks (`StoredFile.head`/`tail`, or the whole file at `.path`); `commit` then
+places them where readers find them, never over another object, or `discard` drops them. The
+folder backend stages in place (its file is at its final path once written). The S3 backend
+uploads the parts of a multipart upload while the download runs and completes it only on
+`commit` (an object appears only then); `discard` aborts it, so a failed check leaves no object
+and no orphaned parts. What the bytes are (`Intent`) is set by the pipeline around the fetch
+(`intending`), since the S3 upload needs the object's metadata before the first part.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,9 +37,37 @@ class ObjectMeta:
     file_name: str
     media_type: str
 
-    def as_metadata(self, sha256: str) -> dict[str, str]:
-        return {"sha256": sha256, "vendor": self.vendor, "account": self.account, "order": self.order,
-                "version": self.version, "kind": self.kind}
+    def as_metadata(self, sha256: str | None) -> dict[str, str]:
+        """`sha256` only when known before the upload starts (a one-PUT object)."""
+        known = {"vendor": self.vendor, "account": self.account, "order": self.order,
+                 "version": self.version, "kind": self.kind}
+        return known if sha256 is None else {"sha256": sha256, **known}
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the bytes being written are: their metadata, and whether the vendor check reads the whole
+    file (a 7z listing) — then the S3 store keeps a local copy at `StoredFile.path` as well."""
+
+    meta: ObjectMeta
+    whole_file: bool = False
+
+
+_INTENT: ContextVar[Intent | None] = ContextVar("scanbridge_artifact_intent", default=None)
+
+
+@contextmanager
+def intending(intent: Intent) -> Iterator[None]:
+    """Writes made inside (in this task and the tasks it starts) are the artifact `intent` names."""
+    token = _INTENT.set(intent)
+    try:
+        yield
+    finally:
+        _INTENT.reset(token)
+
+
+def current_intent() -> Intent | None:
+    return _INTENT.get()
 
 
 @dataclass(frozen=True)
@@ -76,8 +108,10 @@ class ArtifactStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int) -> StoredFile:
-        """Stream `chunks` in (refusing more than `max_bytes`); return them staged at `.path`."""
+    async def write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int,
+                    intent: Intent | None = None) -> StoredFile:
+        """Stream `chunks` in (refusing more than `max_bytes`); return them staged (`current_intent()`
+        says what they are, unless `intent` is given; the S3 store refuses a write without one)."""
         ...
 
     async def commit(self, staged: StoredFile, meta: ObjectMeta) -> Placement:

@@ -2,12 +2,12 @@
 CreateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload, HeadObject;
 "Conditional writes"; DESIGN.md §8).
 
-`write` spools the download to a local file while hashing it (bounded memory; the vendor checks
-read the file), `commit` uploads it with its metadata — one PUT up to `part_size_bytes`, else a
-multipart upload with at most `max_parts_in_flight` part buffers in memory store-wide — and
-`If-None-Match: *`. A failed multipart upload is aborted, so no parts are left behind. Each
-request is retried through `consumers.retry` (SlowDown, 5xx, unreachable); nothing is announced
-before `commit` returns.
+`write` uploads while the download runs (`consumers.artifacts.s3stream`: parts as they fill, at
+most `max_parts_in_flight` part buffers store-wide, sha256 on the way); `commit`, after the vendor
+check, completes the multipart upload — or PUTs an artifact no larger than one part — with
+`If-None-Match: *`, so the object appears only then. A failed or discarded upload is aborted:
+no parts are left behind. Each request is retried through `consumers.retry` (SlowDown, 5xx,
+unreachable); nothing is announced before `commit` returns.
 
 Never over another object: the key holds the order version, a HEAD before the upload keeps an
 object already there (an earlier write of the same artifact) instead of replacing it, and the
@@ -22,26 +22,26 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
-from consumers.artifacts.base import Aged, ObjectMeta, Placement
+from consumers.artifacts import s3stream
+from consumers.artifacts.base import Aged, Intent, ObjectMeta, Placement, current_intent
 from consumers.artifacts.s3errors import ObjectExists, is_missing, translated
+from consumers.artifacts.s3stream import Pending
 from consumers.clock import Clock
 from consumers.errors import ArtifactRejected, StoreRefused, VendorError
 from consumers.retry import retrying
-from consumers.storage import FolderStore, StoredFile, translate_disk_full
-from schemas.files import make_dirs, open_private
+from consumers.storage import FolderStore, StoredFile
+from schemas.files import make_dirs
 from schemas.section import read_secret_file
 from schemas.settings import RetrySettings, S3Settings
 
@@ -67,11 +67,11 @@ class S3Store:
     def __init__(self, settings: S3Settings, root: Path, *, policy: RetrySettings, clock: Clock) -> None:
         self.settings = settings
         self.bucket = settings.bucket
-        self._spool = root / ".spool"
+        self.spool = root / ".spool"
         self._markers = FolderStore(root)
         self._policy = policy
         self._clock = clock
-        self._buffers = asyncio.Semaphore(settings.max_parts_in_flight)
+        self.buffers = asyncio.Semaphore(settings.max_parts_in_flight)
         self._stack = contextlib.AsyncExitStack()
         self._client: S3Client | None = None
 
@@ -93,7 +93,7 @@ class S3Store:
         ))
         if not sweep:
             return
-        await asyncio.to_thread(_clear_spool, self._spool)
+        await asyncio.to_thread(_clear_spool, self.spool)
         try:  # a sweep that fails must not keep the worker from starting: the next start sweeps again
             await self.abort_stale_uploads()
         except VendorError as exc:
@@ -120,38 +120,36 @@ class S3Store:
 
     # --- staging ----------------------------------------------------------------------------------
 
-    async def write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int) -> StoredFile:
-        self.key(relative)  # refuse a bad path before any byte is read
-        folder = self._spool / uuid.uuid4().hex
-        await asyncio.to_thread(make_dirs, folder)  # 0700: the bytes may be a patient's
-        path = folder / PurePosixPath(relative).name
-        try:
-            with translate_disk_full():
-                size, sha256 = await _spool(path, chunks, max_bytes)
-        except BaseException:
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-            raise
-        return StoredFile(relative, path, size, sha256)
+    async def write(self, relative: str, chunks: AsyncIterator[bytes], max_bytes: int,
+                    intent: Intent | None = None) -> StoredFile:
+        """Upload while downloading (`consumers.artifacts.s3stream`); nothing is visible before `commit`."""
+        key = self.key(relative)  # refuse a bad path before any byte is read
+        intent = intent or current_intent()
+        if intent is None:  # the multipart upload carries the object's metadata from its first part
+            raise RuntimeError("S3Store.write outside consumers.artifacts.base.intending()")
+        return await s3stream.stream(self, relative, key, chunks, max_bytes, intent)
 
     async def discard(self, staged: StoredFile) -> None:
-        folder = staged.path.parent
-        if folder.parent == self._spool:
-            await asyncio.to_thread(shutil.rmtree, folder, True)
+        pending = staged.pending
+        if isinstance(pending, Pending):
+            folder = staged.path.parent if staged.path is not None else None
+            await s3stream.abort(self, pending, folder if folder and folder.parent == self.spool else None)
 
     # --- placing ----------------------------------------------------------------------------------
 
     async def commit(self, staged: StoredFile, meta: ObjectMeta) -> Placement:
-        key = self.key(staged.relative_path)
+        """Complete the upload (or PUT the small body), conditionally; an object already at the key is
+        kept and described instead, and ours aborted."""
+        pending = staged.pending
+        if not isinstance(pending, Pending):
+            raise RuntimeError("S3Store.commit of bytes it did not stage")
+        key = pending.key
         try:
             existing = await self.head(key)
             if existing is not None:
                 return existing
-            params = self._write_params(meta, staged.sha256)
             try:
-                if staged.size <= self.settings.part_size_bytes:
-                    answer = await self._put(key, staged, params)
-                else:
-                    answer = await self._multipart(key, staged, params)
+                answer = await self._place(pending, meta, staged.sha256)
             except ObjectExists:  # another writer got there between our HEAD and our write
                 existing = await self.head(key)
                 if existing is None:
@@ -161,7 +159,19 @@ class S3Store:
                              sha256=staged.sha256, size=staged.size, etag=answer.get("ETag"),
                              version_id=answer.get("VersionId"))
         finally:
-            await self.discard(staged)
+            await asyncio.shield(self.discard(staged))
+
+    async def _place(self, pending: Pending, meta: ObjectMeta, sha256: str) -> dict[str, Any]:
+        key, upload_id = pending.key, pending.upload_id
+        if upload_id is None:
+            body = pending.body or b""
+            return await self._call("PutObject", lambda: self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*", **self.write_params(meta, sha256)))
+        answer = await self._call("CompleteMultipartUpload", lambda: self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
+            MultipartUpload={"Parts": pending.parts}))  # type: ignore[typeddict-item]
+        pending.upload_id = None  # completed: nothing left to abort
+        return answer
 
     async def locate(self, relative: str, *, ttl_s: int) -> str:
         """A pre-signed GET URL (signed here, no request made): the reader's Range and If-None-Match
@@ -170,7 +180,9 @@ class S3Store:
             "get_object", Params={"Bucket": self.bucket, "Key": self.key(relative)}, ExpiresIn=ttl_s)
 
     async def head(self, key: str) -> Placement | None:
-        """The object at `key` as a placement, None when there is none."""
+        """The object at `key` as a placement, None when there is none. A multipart object has no
+        sha256 in its metadata (set before its first part, the digest is known only after the last):
+        that one object is read back and hashed — it happens only when a write found its object there."""
 
         async def step() -> dict[str, Any] | None:
             with translated("HeadObject"):
@@ -184,14 +196,27 @@ class S3Store:
         found = await self._retrying(step, "HeadObject")
         if found is None:
             return None
-        sha256 = found.get("Metadata", {}).get("sha256")
-        if not sha256:
+        metadata = found.get("Metadata", {})
+        if not {"vendor", "kind"} <= set(metadata):
             raise StoreRefused("S3: an object that scanbridge did not write is already at the key")
-        return Placement(uri=f"s3://{self.bucket}/{key}", key=key, bucket=self.bucket,
-                         sha256=read_metadata(sha256), size=int(found.get("ContentLength", 0)),
-                         etag=found.get("ETag"), version_id=found.get("VersionId"), existed=True)
+        sha256 = read_metadata(metadata["sha256"]) if "sha256" in metadata else await self._digest(key)
+        return Placement(uri=f"s3://{self.bucket}/{key}", key=key, bucket=self.bucket, sha256=sha256,
+                         size=int(found.get("ContentLength", 0)), etag=found.get("ETag"),
+                         version_id=found.get("VersionId"), existed=True)
 
-    def _write_params(self, meta: ObjectMeta, sha256: str) -> dict[str, Any]:
+    async def _digest(self, key: str) -> str:
+        async def step() -> str:
+            digest = hashlib.sha256()
+            with translated("GetObject"):
+                answer = await self.client.get_object(Bucket=self.bucket, Key=key)
+                async with answer["Body"] as body:
+                    async for chunk in body.iter_chunks(1 << 20):
+                        await asyncio.to_thread(digest.update, chunk)
+            return digest.hexdigest()
+
+        return await self._retrying(step, "GetObject")
+
+    def write_params(self, meta: ObjectMeta, sha256: str | None) -> dict[str, Any]:
         s = self.settings
         params: dict[str, Any] = {
             "ContentType": meta.media_type,
@@ -206,45 +231,17 @@ class S3Store:
             params["StorageClass"] = s.storage_class
         return params
 
-    async def _put(self, key: str, staged: StoredFile, params: dict[str, Any]) -> dict[str, Any]:
-        async with self._buffers:
-            body = await asyncio.to_thread(staged.path.read_bytes)
-            return await self._call("PutObject", lambda: self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*", **params))
-
-    async def _multipart(self, key: str, staged: StoredFile, params: dict[str, Any]) -> dict[str, Any]:
+    async def create_upload(self, key: str, meta: ObjectMeta) -> str:
         created = await self._call("CreateMultipartUpload", lambda: self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=key, **params))
-        upload_id = created["UploadId"]
-        try:
-            parts = await self._parts(key, upload_id, staged)
-            return await self._call("CompleteMultipartUpload", lambda: self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
-                MultipartUpload={"Parts": parts}))  # type: ignore[typeddict-item]
-        except BaseException:
-            await asyncio.shield(self._abort(key, upload_id))
-            raise
+            Bucket=self.bucket, Key=key, **self.write_params(meta, None)))
+        return str(created["UploadId"])
 
-    async def _parts(self, key: str, upload_id: str, staged: StoredFile) -> list[dict[str, Any]]:
-        size, step = staged.size, self.settings.part_size_bytes
-        etags: dict[int, str] = {}
+    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+        answer = await self._call("UploadPart", lambda: self.client.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body))
+        return str(answer["ETag"])
 
-        async def part(number: int, offset: int) -> None:
-            async with self._buffers:  # bounded memory: a part is read only into a free buffer
-                body = await asyncio.to_thread(_read_range, staged.path, offset, min(step, size - offset))
-                answer = await self._call("UploadPart", lambda: self.client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body))
-                etags[number] = answer["ETag"]
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for number, offset in enumerate(range(0, size, step), start=1):
-                    group.create_task(part(number, offset))
-        except BaseExceptionGroup as failed:  # the first failure, as the other steps raise it
-            raise failed.exceptions[0] from None
-        return [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
-
-    async def _abort(self, key: str, upload_id: str) -> None:
+    async def abort(self, key: str, upload_id: str) -> None:
         for attempt in range(3):
             try:
                 with translated("AbortMultipartUpload"):
@@ -263,7 +260,7 @@ class S3Store:
             answer = await self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self.settings.prefix)
         stale = [u for u in answer.get("Uploads", []) if u.get("Initiated") and u["Initiated"] < older]
         for upload in stale:
-            await self._abort(upload["Key"], upload["UploadId"])
+            await self.abort(upload["Key"], upload["UploadId"])
         return len(stale)
 
     # --- requests ---------------------------------------------------------------------------------
@@ -314,36 +311,6 @@ def _credentials(settings: S3Settings) -> tuple[str | None, str | None]:
         raise StoreRefused(str(exc)) from None
 
 
-async def _spool(path: Path, chunks: AsyncIterator[bytes], max_bytes: int) -> tuple[int, str]:
-    """Write the chunks to a new file, hashing them off the event loop; at most one chunk in flight."""
-    digest = hashlib.sha256()
-    size = 0
-    handle = await asyncio.to_thread(_create, path)
-    writing: asyncio.Future[None] | None = None
-    loop = asyncio.get_running_loop()
-    try:
-        async for chunk in chunks:
-            size += len(chunk)
-            if size > max_bytes:
-                raise ArtifactRejected(f"artifact larger than the limit of {max_bytes} bytes")
-            if writing is not None:
-                await writing
-            writing = loop.run_in_executor(None, _hash_and_write, handle, digest, chunk)
-        if writing is not None:
-            await writing
-    except BaseException:
-        if writing is not None and not writing.done():
-            await asyncio.shield(writing)
-        raise
-    finally:
-        handle.close()
-    return size, digest.hexdigest()
-
-
-def _create(path: Path) -> BinaryIO:
-    return os.fdopen(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb")
-
-
 def _clear_spool(spool: Path) -> None:
     """Make the spool; drop what a crashed process left there more than a day ago."""
     make_dirs(spool)
@@ -351,14 +318,3 @@ def _clear_spool(spool: Path) -> None:
     for folder in spool.iterdir():
         if folder.stat().st_mtime < older:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _hash_and_write(handle: Any, digest: Any, chunk: bytes) -> None:
-    digest.update(chunk)
-    handle.write(chunk)
-
-
-def _read_range(path: Path, offset: int, length: int) -> bytes:
-    with path.open("rb") as handle:
-        handle.seek(offset)
-        return handle.read(length)

@@ -5,6 +5,7 @@ on the order fetch or on any download: a refresh refused mid-download ends the o
 
 from __future__ import annotations
 
+import io
 import zipfile
 from typing import Any
 
@@ -26,15 +27,15 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 
 
 def _is_zip(stored: StoredFile) -> VendorChecksum | None:
-    if not zipfile.is_zipfile(stored.path):
+    """A zip's end records lie in its last 64 KiB + 98 bytes: the staged tail holds them."""
+    if not zipfile.is_zipfile(io.BytesIO(stored.tail)):
         raise ArtifactRejected("downloaded asset is not a zip archive")
     return None
 
 
 def _is_jpeg(stored: StoredFile) -> VendorChecksum | None:
-    with stored.path.open("rb") as handle:
-        if handle.read(3) != JPEG_MAGIC:
-            raise ArtifactRejected("downloaded screen capture is not a JPG")
+    if stored.head[:3] != JPEG_MAGIC:
+        raise ArtifactRejected("downloaded screen capture is not a JPG")
     return None
 
 

@@ -147,11 +147,16 @@ class MeditHandler:
                 stored = await self._download(client, await fresh_link(), relative, ctx)
             if stored is None:
                 return None
-            checked["sum"] = await self._verify(stored, link, connection, ctx)
+            try:
+                checked["sum"] = await self._verify(stored, link, connection, ctx)
+            except BaseException:  # S3: the upload is aborted, no parts left behind
+                await asyncio.shield(ctx.store.discard(stored))
+                raise
             return stored
 
         return ArtifactJob(ref=ref, file_name=name, media_type="application/x-7z-compressed", fetch=fetch,
-                           verify=lambda _stored: checked.get("sum"), source_host=ref.url_host or "")
+                           verify=lambda _stored: checked.get("sum"), source_host=ref.url_host or "",
+                           whole_file=True)
 
     async def _download(self, client: MeditClient, meta: dict[str, Any], relative: str,
                         ctx: WorkContext) -> StoredFile | None:
@@ -161,7 +166,10 @@ class MeditHandler:
 
     async def _verify(self, stored: StoredFile, meta: dict[str, Any], connection: MeditConnection,
                       ctx: WorkContext) -> VendorChecksum:
-        """Items (names, sizes, MD5) checked in a thread; a mismatch deletes the file."""
+        """Items (names, sizes, MD5) checked in a thread; a mismatch deletes the file. The whole file is
+        read: the job asks the store for a local copy (`Intent.whole_file`)."""
+        if stored.path is None:
+            raise RuntimeError("a 7z check needs the whole file: the job must set whole_file")
         items = [i for i in meta.get("items") or [] if isinstance(i, dict)]
         unpacked = stored.path.with_name(stored.path.name.removesuffix(".7z") + ".d")
         target = unpacked if connection.extract else None

@@ -10,14 +10,13 @@ from typing import Any
 from consumers.artifacts.base import ArtifactStore, Placement
 from scanbridge.retention import ARTIFACTS, MARKERS, apply, build_plan, expired_markers
 from schemas.settings import RetentionSettings, StorageSettings
-from tests.consumers.artifacts.test_store import META, chunks
+from tests.consumers.artifacts.test_store import stored
 
 DAY = timedelta(days=1)
 
 
 async def _stored(store: ArtifactStore, name: str, data: bytes) -> Placement:
-    staged = await store.write(f"itero/42/rx/v1/scan_3d/{name}", chunks(data), max_bytes=len(data))
-    return await store.commit(staged, META)
+    return await stored(store, f"itero/42/rx/v1/scan_3d/{name}", data)
 
 
 async def test_artifacts_older_than_the_retention_go_and_newer_ones_stay(

@@ -22,7 +22,7 @@ from consumers.errors import ServerError, StoreRefused
 from consumers.retry import RetriesExhausted
 from schemas.settings import S3Settings, StorageSettings
 from tests.consumers.artifacts.conftest import FAST, PART, s3_settings_for
-from tests.consumers.artifacts.test_store import META, chunks
+from tests.consumers.artifacts.test_store import INTENT, META, chunks, stored
 from tests.s3_faults import fault_proxy, s3_error
 from tests.s3_server import S3Server
 
@@ -45,7 +45,9 @@ async def _keys(client: S3Client, settings: S3Settings) -> list[str]:
 async def test_a_large_artifact_goes_up_in_parts_with_its_metadata(
     s3_store: S3Store, s3_client: S3Client, s3_settings: S3Settings
 ) -> None:
-    staged = await s3_store.write("itero/42/rx/v1/scan_3d/IDE.zip", chunks(BIG, 1 << 20), len(BIG))
+    staged = await s3_store.write("itero/42/rx/v1/scan_3d/IDE.zip", chunks(BIG, 1 << 20), len(BIG),
+                                  intent=INTENT)
+    assert await _keys(s3_client, s3_settings) == []  # uploaded, not visible before the commit
     placement = await s3_store.commit(staged, META)
 
     assert placement.key == f"{s3_settings.prefix}itero/42/rx/v1/scan_3d/IDE.zip"
@@ -53,17 +55,19 @@ async def test_a_large_artifact_goes_up_in_parts_with_its_metadata(
     assert placement.etag is not None and placement.etag.strip('"').endswith("-3")  # three parts
     head = await s3_client.head_object(Bucket=s3_settings.bucket, Key=placement.key)
     assert head["ContentLength"] == len(BIG) and head["ContentType"] == "application/zip"
-    assert head["Metadata"] == {"sha256": hashlib.sha256(BIG).hexdigest(), "vendor": "itero", "account": "42",
-                                "order": "o-1", "version": "v1", "kind": "scan_3d"}
+    # set before the first part: the sha256 (known after the last) is in artifact.stored, not here
+    assert head["Metadata"] == {"vendor": "itero", "account": "42", "order": "o-1", "version": "v1",
+                                "kind": "scan_3d"}
+    assert placement.sha256 == hashlib.sha256(BIG).hexdigest()
     assert head["ContentDisposition"] == 'attachment; filename="IDE.zip"'
     assert await _uploads(s3_client, s3_settings) == []
-    assert list((s3_store._spool).iterdir()) == []  # the local spool is gone once the object is placed
+    assert list(s3_store.spool.iterdir()) == []  # nothing was spooled to the local disk
 
 
 async def test_a_range_and_a_presigned_url_fetch_the_stored_bytes(
     s3_store: S3Store, s3_client: S3Client, s3_settings: S3Settings
 ) -> None:
-    staged = await s3_store.write("v/a/o/v1/images/i.zip", chunks(BIG), len(BIG))
+    staged = await s3_store.write("v/a/o/v1/images/i.zip", chunks(BIG), len(BIG), intent=INTENT)
     placement = await s3_store.commit(staged, META)
     part = await s3_client.get_object(Bucket=s3_settings.bucket, Key=placement.key, Range="bytes=100-199")
     async with part["Body"] as body:
@@ -81,8 +85,8 @@ async def test_a_range_and_a_presigned_url_fetch_the_stored_bytes(
 async def test_an_object_already_at_the_key_is_kept_never_replaced(
     s3_store: S3Store, s3_client: S3Client, s3_settings: S3Settings
 ) -> None:
-    first = await s3_store.commit(await s3_store.write("v/a/o/v1/scan_3d/s.zip", chunks(b"first"), 10), META)
-    again = await s3_store.commit(await s3_store.write("v/a/o/v1/scan_3d/s.zip", chunks(b"second"), 10), META)
+    first = await stored(s3_store, "v/a/o/v1/scan_3d/s.zip", b"first")
+    again = await stored(s3_store, "v/a/o/v1/scan_3d/s.zip", b"second")
     assert again.existed and (again.sha256, again.size) == (first.sha256, 5)
     body = await s3_client.get_object(Bucket=s3_settings.bucket, Key=first.key)
     async with body["Body"] as stream:
@@ -95,7 +99,7 @@ async def test_an_object_scanbridge_did_not_write_is_refused_not_replaced(
     key = f"{s3_settings.prefix}v/a/o/v1/scan_3d/s.zip"
     await s3_client.put_object(Bucket=s3_settings.bucket, Key=key, Body=b"someone else's")
     with pytest.raises(StoreRefused):
-        await s3_store.commit(await s3_store.write("v/a/o/v1/scan_3d/s.zip", chunks(b"ours"), 10), META)
+        await stored(s3_store, "v/a/o/v1/scan_3d/s.zip", b"ours")
     body = await s3_client.get_object(Bucket=s3_settings.bucket, Key=key)
     async with body["Body"] as stream:
         assert await stream.read() == b"someone else's"
@@ -121,7 +125,7 @@ async def test_a_failed_multipart_upload_is_aborted_and_leaves_no_parts(
         store, settings = await _proxied_store(s3, tmp_path, url)
         try:
             with pytest.raises(StoreRefused):
-                await store.commit(await store.write("v/a/o/v1/scan_3d/big.zip", chunks(BIG), len(BIG)), META)
+                await stored(store, "v/a/o/v1/scan_3d/big.zip", BIG)
         finally:
             await store.close()
     assert proxy.injected == 1 and any(_is(r, "DELETE", "uploadId=") for r in proxy.seen)
@@ -142,7 +146,7 @@ async def test_slow_down_is_retried_and_the_artifact_is_stored(
         proxy.rules.append(slow_down)
         store, settings = await _proxied_store(s3, tmp_path, url)
         try:
-            staged = await store.write("v/a/o/v1/s/big.zip", chunks(BIG), len(BIG))
+            staged = await store.write("v/a/o/v1/s/big.zip", chunks(BIG), len(BIG), intent=INTENT)
             placement = await store.commit(staged, META)
         finally:
             await store.close()
@@ -161,13 +165,13 @@ async def test_an_unreachable_server_is_retried_then_reported_and_nothing_is_pla
     store = S3Store(settings, tmp_path / "root", policy=FAST, clock=RealClock())
     await store.start()  # the stale-upload sweep fails quietly: the worker still starts
     try:
-        staged = await store.write("v/a/o/v1/s/x.zip", chunks(b"x"), 10)
+        staged = await store.write("v/a/o/v1/s/x.zip", chunks(b"x"), 10, intent=INTENT)
         with pytest.raises(RetriesExhausted) as caught:
             await store.commit(staged, META)
     finally:
         await store.close()
     assert isinstance(caught.value.last, ServerError) and len(caught.value.attempts) > 1
-    assert not staged.path.exists()
+    assert staged.pending.body is None  # dropped with the failed commit
 
 
 async def test_encryption_and_storage_class_are_asked_for_and_a_refusal_leaves_nothing(
@@ -178,7 +182,7 @@ async def test_encryption_and_storage_class_are_asked_for_and_a_refusal_leaves_n
                                                storage_class="STANDARD_IA")
         try:  # S3Proxy 2.6.0 implements no server-side encryption: it answers 501 NotImplemented
             with pytest.raises(StoreRefused):
-                await store.commit(await store.write("v/a/o/v1/s/x.zip", chunks(BIG), len(BIG)), META)
+                await stored(store, "v/a/o/v1/s/x.zip", BIG)
         finally:
             await store.close()
     create = next(r for r in proxy.seen if _is(r, "POST", "uploads"))
