@@ -15,7 +15,7 @@ from consumers.publish import Publisher
 from consumers.tokens import TokenKeepers
 from schemas.events import ScanNotified
 from schemas.settings import Settings
-from state.base import StateStore
+from state.base import ConnectionKey, StateStore
 from state.catalog import ConnectionCatalog
 
 
@@ -28,10 +28,17 @@ class Shared:
     catalog: ConnectionCatalog
     keepers: TokenKeepers = field(init=False)
     health: HealthBook = field(init=False)
+    wakeups: set[ConnectionKey] = field(init=False)  # read by the poller runtime at each tick
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keepers", TokenKeepers(self.state))
         object.__setattr__(self, "health", HealthBook(self.state.connections))
+        object.__setattr__(self, "wakeups", set())
+
+    def poll_soon(self, key: ConnectionKey) -> None:
+        """Ask this process's poller runtime to poll `key` at its next tick, if it holds its lease (a
+        3Shape patient was added); another holder sees the change at its next round."""
+        self.wakeups.add(key)
 
 
 @dataclass(frozen=True)

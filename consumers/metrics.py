@@ -14,6 +14,12 @@ POLLS = Counter("scanbridge_polls_total", "Poll rounds by vendor, connection and
 POLL_LAST_SUCCESS = Gauge("scanbridge_poll_last_success_timestamp_seconds",
                           "Unix time of the connection's last successful poll round",
                           ["vendor", "connection"])
+POLL_ERRORS = Counter("scanbridge_poll_errors_total", "Failed poll rounds by vendor and kind (vendor: the "
+                      "vendor call; state_unavailable, corrupt_state, stale_lease: the state store)",
+                      ["vendor", "kind"])
+LEASE_EVENTS = Counter("scanbridge_poller_leases_total", "Connection leases of this poller instance by "
+                       "vendor and event (acquired, lost, released)", ["vendor", "event"])
+LEASES_HELD = Gauge("scanbridge_poller_leases_held", "Connection leases this poller instance holds now")
 DOWNLOAD_BYTES = Histogram("scanbridge_download_bytes", "Size of downloaded artifacts", ["vendor"],
                            buckets=(1e4, 1e5, 1e6, 1e7, 5e7, 1e8, 5e8, 1e9, 4e9))
 DOWNLOAD_SECONDS = Histogram("scanbridge_download_seconds", "Duration of artifact downloads", ["vendor"],

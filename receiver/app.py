@@ -27,7 +27,8 @@ StateOpener = Callable[[], AbstractAsyncContextManager[SharedState]]
 
 
 def create_app(settings: Settings, bus: Bus, *, vendor_routes: Sequence[BaseRoute], vendors: frozenset[str],
-               link: SharedLink, open_state: StateOpener, manage_bus: bool = True) -> Starlette:
+               link: SharedLink, open_state: StateOpener, manage_bus: bool = True,
+               problems: Callable[[], list[str]] | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
@@ -39,8 +40,8 @@ def create_app(settings: Settings, bus: Bus, *, vendor_routes: Sequence[BaseRout
             yield
 
     return Starlette(
-        routes=[*health.routes(bus), *metrics.routes(), *contract.routes(settings), *openapi.routes(),
-                *vendor_routes],
+        routes=[*health.routes(bus, problems), *metrics.routes(), *contract.routes(settings),
+                *openapi.routes(), *vendor_routes],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
         middleware=[Middleware(metrics.WebhookCounter, vendors=vendors)],

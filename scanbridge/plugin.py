@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import typer
@@ -21,20 +21,25 @@ from bus.base import Bus
 from consumers.clock import Clock
 from consumers.commands.action import Action
 from consumers.context import Handler, Shared
+from consumers.polling import Build, Poller
 from schemas.settings import Settings
+from state.base import ConnectionKey
 from state.shared import SharedLink
 
 
 class Runner(Protocol):
-    """A poller (or a command listener) the runtime runs until `stop` is set."""
+    """A command listener the runtime runs beside the pollers until `stop` is set."""
 
     async def run(self, stop: asyncio.Event) -> None: ...
 
 
 RoutesFactory = Callable[[Settings, Bus, SharedLink], Sequence[BaseRoute]]  # link: the state store, catalog
 HandlerFactory = Callable[[Settings], Handler]
-# The pollers of the vendor's connections in the catalog of `Shared` (the state store's, not the TOML's).
-PollersFactory = Callable[[Settings, Bus, httpx.AsyncClient, Clock, Shared], Sequence[Runner]]
+# The poller of one connection of the catalog (the state store's, not the TOML's), or None when that
+# connection is not polled; the one poller runtime (consumers/polling.py) drives it on the lease's holder.
+PollerFactory = Callable[[Settings, Bus, httpx.AsyncClient, Clock, Shared, Any], Poller | None]
+# What runs beside the pollers in a poller process (3Shape: the listener of watch commands).
+RunnersFactory = Callable[[Settings, Bus, Clock, Shared], Sequence[Runner]]
 CommandsFactory = Callable[[typer.Typer], None]  # CLI commands
 ActionsFactory = Callable[[], Sequence[Action]]  # what the executor does for `command.<vendor>.<action>`
 ConnectionsOf = Callable[[Settings], Sequence[BaseModel]]
@@ -44,8 +49,7 @@ def _no_routes(settings: Settings, bus: Bus, shared: SharedLink) -> Sequence[Bas
     return []
 
 
-def _no_pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock,
-                shared: Shared) -> Sequence[Runner]:
+def _no_runners(settings: Settings, bus: Bus, clock: Clock, shared: Shared) -> Sequence[Runner]:
     return []
 
 
@@ -68,7 +72,8 @@ class VendorPlugin:
     connections: ConnectionsOf = _no_connections  # the TOML's: they seed the state store
     routes: RoutesFactory = _no_routes
     handler: HandlerFactory | None = None
-    pollers: PollersFactory = _no_pollers
+    poller: PollerFactory | None = None
+    runners: RunnersFactory = _no_runners
     commands: CommandsFactory | None = None
     actions: ActionsFactory | None = None  # the bus commands it executes (DESIGN.md §10)
     simulator: str | None = None  # the module of its simulator (a stand-in for the vendor cloud)
@@ -90,9 +95,21 @@ def routes_of(plugins: Sequence[VendorPlugin], settings: Settings, bus: Bus,
     return [route for plugin in plugins for route in plugin.routes(settings, bus, shared)]
 
 
-def pollers_of(plugins: Sequence[VendorPlugin], settings: Settings, bus: Bus, http: httpx.AsyncClient,
-               clock: Clock, shared: Shared) -> list[Runner]:
-    return [poller for plugin in plugins for poller in plugin.pollers(settings, bus, http, clock, shared)]
+def poller_builder(plugins: Sequence[VendorPlugin], settings: Settings, bus: Bus, http: httpx.AsyncClient,
+                   clock: Clock, shared: Shared) -> Build:
+    """What the poller runtime calls for each connection of the catalog: its vendor's poller factory."""
+    factories = {vendor: plugin.poller for plugin in plugins if plugin.poller for vendor in plugin.vendors}
+
+    def build(key: ConnectionKey, connection: Any) -> Poller | None:
+        factory = factories.get(key.vendor)
+        return None if factory is None else factory(settings, bus, http, clock, shared, connection)
+
+    return build
+
+
+def runners_of(plugins: Sequence[VendorPlugin], settings: Settings, bus: Bus, clock: Clock,
+               shared: Shared) -> list[Runner]:
+    return [runner for plugin in plugins for runner in plugin.runners(settings, bus, clock, shared)]
 
 
 def connection_models(plugins: Sequence[VendorPlugin]) -> dict[str, type[BaseModel]]:

@@ -21,12 +21,13 @@ from consumers.commands.executor import Executor
 from consumers.context import Shared, WorkContext
 from consumers.delivery.deliverer import run_delivery
 from consumers.http import new_client
+from consumers.polling import PollerRuntime
 from consumers.publish import Publisher
 from consumers.worker import Worker
 from scanbridge import vendors as registry
 from scanbridge.configload import load_settings as load_settings  # re-exported for the commands
 from scanbridge.opsserver import READY, Readiness, serve_ops
-from scanbridge.plugin import actions_of, handlers_of, pollers_of, vendor_names
+from scanbridge.plugin import actions_of, handlers_of, poller_builder, runners_of, vendor_names
 from scanbridge.receiving import create_app
 from scanbridge.shared import consumer_state, open_state
 from schemas.settings import Settings
@@ -122,18 +123,28 @@ async def run_worker(settings: Settings, bus: Bus, stop: asyncio.Event, clock: C
 
 
 async def run_pollers(settings: Settings, bus: Bus, stop: asyncio.Event, clock: Clock | None = None,
-                      shared: Shared | None = None) -> None:
-    """One task per polled connection of every registered vendor (DESIGN.md §3 pollers, §11); each
-    survives its own failures."""
+                      shared: Shared | None = None, readiness: Readiness | None = None) -> None:
+    """The one poller runtime over the catalog's connections of every registered vendor, with the leases
+    of the state store (DESIGN.md §3 pollers, §7 Ownership, §11), and the vendors' listeners beside it;
+    `readiness` reports what it cannot poll."""
+    clock = clock or RealClock()
     timeout = settings.worker.retry.request_timeout_s
     async with consumer_state(settings, shared) as opened, new_client(timeout) as http:
-        pollers = pollers_of(registry.VENDORS, settings, bus, http, clock or RealClock(), opened)
-        await asyncio.gather(*(poller.run(stop) for poller in pollers))
+        build = poller_builder(registry.VENDORS, settings, bus, http, clock, opened)
+        catalog = opened.catalog
+        runtime = PollerRuntime(opened.state, catalog.items, lambda: catalog.generation, build, clock=clock,
+                                ttl_s=settings.poller.lease_ttl_s, wakeups=opened.wakeups,
+                                health=opened.health)
+        if readiness is not None:
+            readiness.checks.append(lambda: runtime.status.describe())
+        runners = runners_of(registry.VENDORS, settings, bus, clock, opened)
+        await asyncio.gather(runtime.run(stop), *(runner.run(stop) for runner in runners))
 
 
 async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event,
-                       shared: SharedState | None = None) -> None:
-    app = create_app(settings, bus, manage_bus=False, shared=shared)
+                       shared: SharedState | None = None, readiness: Readiness | None = None) -> None:
+    app = create_app(settings, bus, manage_bus=False, shared=shared,
+                     problems=None if readiness is None else readiness.problems)
     config = uvicorn.Config(app, host=settings.receiver.host, port=settings.receiver.port,
                             log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
@@ -160,10 +171,12 @@ async def serve_artifacts(settings: Settings, stop: asyncio.Event) -> None:
         await store.close()
 
 
-async def serve_receiver(settings: Settings, stop: asyncio.Event, shared: SharedState | None = None) -> None:
-    """The receiver on its own bus: with Kafka, a spool answers 202 while Kafka is down."""
+async def serve_receiver(settings: Settings, stop: asyncio.Event, shared: SharedState | None = None,
+                         readiness: Readiness | None = None) -> None:
+    """The receiver on its own bus: with Kafka, a spool answers 202 while Kafka is down; `readiness`: of the
+    worker and pollers of the same process, shown by the receiver's `/readyz`."""
     async with started_bus(settings, spool=True) as ingress:
-        await run_receiver(settings, ingress, stop, shared)
+        await run_receiver(settings, ingress, stop, shared, readiness)
 
 
 async def serve_consumers(settings: Settings, stop: asyncio.Event, *, worker: bool, poller: bool,
@@ -176,7 +189,8 @@ async def serve_consumers(settings: Settings, stop: asyncio.Event, *, worker: bo
         async with started_bus(settings, wait=stop) as bus:
             readiness.status = READY
             await asyncio.gather(*([run_worker(settings, bus, stop, shared=shared)] if worker else []),
-                                 *([run_pollers(settings, bus, stop, shared=shared)] if poller else []),
+                                 *([run_pollers(settings, bus, stop, shared=shared, readiness=readiness)]
+                                   if poller else []),
                                  *([run_delivery(settings, bus, stop)] if delivery else []))
     except Stopped:
         return
@@ -190,7 +204,7 @@ async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool 
         tasks = []
         readiness = Readiness()
         if receiver:
-            tasks.append(serve_receiver(settings, stop, opened))
+            tasks.append(serve_receiver(settings, stop, opened, readiness))
         elif settings.ops.port:  # the receiver's port already serves /healthz, /readyz and /metrics
             tasks.append(serve_ops(settings.ops.host, settings.ops.port, readiness, stop))
         if worker or poller or delivery:

@@ -314,6 +314,9 @@ class PollerSettings(Section):
     page_size: int = Field(1024, ge=1, le=1024, description="pageSize of order list calls (max 1024)")
     lookback_days: int = Field(30, ge=1, description="orders/practice dateFrom: scans of the last N days")
     capture_days: int = Field(14, ge=1, le=90, description="first latest-files window (vendor cap: 90 days)")
+    lease_ttl_s: float = Field(
+        30.0, ge=0.5, le=300.0, description="a connection's polling lease: renewed every third of it; when "
+        "its poller instance dies, another takes the connection within this plus min(5 s, ttl/6)")
 
 
 class MeditConnection(Section):

@@ -175,6 +175,10 @@ class Leases(Protocol):
         """The current, unexpired lease of the connection, if any."""
         ...
 
+    async def holders(self, vendor: str) -> list[Lease]:
+        """The current, unexpired leases of every key of `vendor` (the poller runtime's members)."""
+        ...
+
 
 class Entries(Protocol):
     """Versioned JSON values per connection and name: poller cursors, poll state."""

@@ -11,6 +11,7 @@ file) while a token refresh waits on a vendor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -118,7 +119,15 @@ class SqliteDatabase:
                 if not write:  # each statement of a read is its own (autocommit) read transaction
                     yield SqliteTx(conn)
                     return
-                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    await conn.execute("BEGIN IMMEDIATE")
+                except asyncio.CancelledError:
+                    # The BEGIN still runs in aiosqlite's thread: roll it back behind it, or the next
+                    # transaction of this connection fails ("within a transaction") — a poll round
+                    # cancelled when its lease is lost or its connection removed.
+                    with contextlib.suppress(sqlite3.Error):
+                        await asyncio.shield(conn.execute("ROLLBACK"))
+                    raise
                 try:
                     yield SqliteTx(conn)
                 except BaseException:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from consumers.clock import Clock, RealClock
 from consumers.context import Shared
+from consumers.polling import Poller, PollerRuntime
 from scanbridge.shared import consumer_state
 from schemas.settings import Settings, StateSettings
 from state.factory import make_state_store
@@ -33,3 +36,20 @@ async def state_store(folder: Path) -> AsyncIterator[SqlStateStore]:
         yield store
     finally:
         await store.close()
+
+
+def runtime_of(shared: Shared, *pollers: Poller, ttl_s: float = 2.0,
+               clock: Clock | None = None) -> PollerRuntime:
+    """The poller runtime of one process driving exactly `pollers` (their connections need not be in the
+    catalog); `await runtime.run(stop)` polls them under their leases."""
+    by_key = {poller.key: poller for poller in pollers}
+    return PollerRuntime(shared.state, lambda: [(key, key) for key in by_key], lambda: 0,
+                         lambda key, _connection: by_key.get(key), clock=clock or RealClock(), ttl_s=ttl_s,
+                         wakeups=shared.wakeups, health=shared.health)
+
+
+async def rounds_done(runtime: PollerRuntime) -> None:
+    """Let the rounds the runtime's last tick started run to their end."""
+    for slot in runtime.slots.values():
+        if slot.task is not None:
+            await asyncio.wait({slot.task})

@@ -75,7 +75,7 @@ class MeditHandler:
             found = ci_get(order_record, "case")
             case: dict[str, Any] = found if isinstance(found, dict) else {}
         else:
-            resolver = Resolver(client, ctx.settings.state_dir, policy, ctx.clock)
+            resolver = Resolver(client, ctx.state, policy, ctx.clock)
             known: dict[str, Any] | None = None
             case_id: str | None = notified.case_id
             if not case_id and notified.file_id:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from consumers.clock import Clock
@@ -29,6 +28,7 @@ from consumers.meditlink.poller import known_order
 from consumers.records import as_text, as_utc, ci_get
 from consumers.retry import retrying
 from schemas.settings import RetrySettings
+from state.base import StateStore
 
 MAX_CASES_OPENED = 50  # Get Case calls spent looking for one file's case
 DAY_MS = 86_400_000
@@ -37,7 +37,7 @@ DAY_MS = 86_400_000
 @dataclass(frozen=True)
 class Resolver:
     client: MeditClient
-    state_dir: Path
+    state: StateStore
     retry: RetrySettings
     clock: Clock
 
@@ -48,7 +48,7 @@ class Resolver:
     async def order_of_case(self, case_uuid: str, case: dict[str, Any] | None = None
                             ) -> tuple[str | None, dict[str, Any] | None]:
         """(order number or None, the case record if it had to be read)."""
-        number = known_order(self.state_dir, self.client.connection, case_uuid)
+        number = await known_order(self.state, self.client.connection, case_uuid)
         if number:
             return number, case
         case = case if case is not None else await self.case(case_uuid)

@@ -1,6 +1,8 @@
 """Watch and unwatch patients from the commands topic: a practice-management system publishes a
 `command.watch_patients` (schemas.events.WatchPatients) and the connection's poller picks the patients
-up at once (3shape-dental-desktop-pms-integration.txt, "Concept of patient mapping").
+up (3shape-dental-desktop-pms-integration.txt, "Concept of patient mapping"). The watch set is in the state
+store: the instance that holds the connection's lease polls a new patient at once when it is this
+process, else at its next round (`poll_interval_s`).
 
 Offsets are committed after a command is applied; an invalid one is dead-lettered with its reason.
 """
@@ -11,7 +13,6 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -22,10 +23,11 @@ from bus.deadletter import make_dead_letter
 from consumers.clock import Clock
 from consumers.context import Shared
 from consumers.privacy import Privacy
-from consumers.threeshape.poller import ThreeShapePoller, build_pollers
+from consumers.threeshape.normalize import VENDOR
+from consumers.threeshape.watchlist import WatchList
 from schemas.envelope import Envelope
 from schemas.events import WatchPatients
-from schemas.settings import Settings
+from schemas.settings import Settings, ThreeShapeConnection
 from schemas.topics import WATCH_PATIENTS
 
 log = logging.getLogger(__name__)
@@ -38,18 +40,17 @@ class InvalidCommand(ValueError):
 
 
 class WatchCommands:
-    def __init__(self, bus: Bus, pollers: Mapping[str, ThreeShapePoller], *, commands_topic: str,
+    def __init__(self, bus: Bus, shared: Shared, privacy: Privacy, *, commands_topic: str,
                  deadletter_topic: str, group: str = GROUP) -> None:
         self._bus = bus
-        self._pollers = pollers
+        self._shared = shared
         self._topic = commands_topic
         self._deadletter = deadletter_topic
         self._group = group
-        # a dead letter copies the command, whose integration ids are patient ids: as the policy says
-        self._privacy = next((p.privacy for p in pollers.values()), Privacy("drop"))
+        self._privacy = privacy  # a dead letter copies the command, whose integration ids are patient ids
         self.counters: dict[str, int] = defaultdict(int)
 
-    def apply(self, event: Envelope) -> bool:
+    async def apply(self, event: Envelope) -> bool:
         """Apply one command; False when it is not ours. Raises InvalidCommand for a bad one."""
         if event.type != WATCH_PATIENTS:
             return False
@@ -57,15 +58,16 @@ class WatchCommands:
             command = WatchPatients.model_validate(event.json_data())
         except (ValidationError, TypeError) as exc:
             raise InvalidCommand(f"not a valid {WATCH_PATIENTS}: {type(exc).__name__}") from None
-        poller = self._pollers.get(command.connection)
-        if poller is None:
+        connection = self._shared.catalog.get(VENDOR, command.connection)
+        if not isinstance(connection, ThreeShapeConnection):
             raise InvalidCommand(f"no 3shape connection {command.connection!r} is configured here")
+        watchlist = WatchList(self._shared.state, connection)
         try:
             if command.action == "watch":
-                changed = poller.watchlist.watch(command.integration_ids)
-                poller.wake()
+                changed = await watchlist.watch(command.integration_ids)
+                self._shared.poll_soon(watchlist.key)
             else:
-                changed = poller.watchlist.unwatch(command.integration_ids)
+                changed = await watchlist.unwatch(command.integration_ids)
         except ValueError as exc:
             raise InvalidCommand(str(exc)) from None
         self.counters[command.action] += len(changed)
@@ -75,7 +77,7 @@ class WatchCommands:
 
     async def _handle(self, delivery: Delivery) -> None:
         try:
-            self.apply(delivery.event)
+            await self.apply(delivery.event)
             self.counters["applied"] += 1
         except InvalidCommand as exc:
             self.counters["invalid"] += 1
@@ -109,13 +111,10 @@ def watch_command(
                     data=command.model_dump(mode="json"))
 
 
-def build_runners(settings: Settings, bus: Bus, clock: Clock,
-                  shared: Shared) -> list[ThreeShapePoller | WatchCommands]:
-    """A poller per Dental Desktop server of the catalog, plus the listener of watch commands for them."""
-    pollers = build_pollers(settings, bus, clock, shared)
-    if not pollers:
+def build_runners(settings: Settings, bus: Bus, clock: Clock, shared: Shared) -> list[WatchCommands]:
+    """The listener of watch commands, when the catalog has a Dental Desktop server at start."""
+    if not shared.catalog.of(ThreeShapeConnection):
         return []
     topics = settings.bus.topics
-    listener = WatchCommands(bus, {p.connection.id: p for p in pollers}, commands_topic=topics.commands,
-                             deadletter_topic=topics.deadletter)
-    return [*pollers, listener]
+    return [WatchCommands(bus, shared, Privacy.of(settings.privacy), commands_topic=topics.commands,
+                          deadletter_topic=topics.deadletter)]

@@ -5,7 +5,12 @@
 A changed case version → `order.updated` straight from here (the poll already returned the whole case,
 and no documented method fetches one case by id without the patient's integration id); each new or
 changed attached image → one `scan.notified` (learned_by="poll", file_id = image id) that the worker
-turns into `artifact.stored` via "/GetAttachedImage". Event ids are deterministic, state persists.
+turns into `artifact.stored` via "/GetAttachedImage". Event ids are deterministic.
+
+A `consumers.polling.Poller`: the runtime calls `poll` every `poll_interval_s` on the instance that holds
+the connection's lease; a round polls the patients that are due (idle ones less often). The watch set and
+what was seen per patient live in the state store (`watchlist`, `pollstate`), written fenced by the lease.
+A watch command asks the runtime to poll at once (`Shared.poll_soon`).
 """
 
 from __future__ import annotations
@@ -13,22 +18,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
-import structlog
 
 from bus.base import Bus
 from bus.errors import EventTooLarge
 from consumers.clock import Clock
 from consumers.context import Shared
 from consumers.errors import ServerError, Unauthorized, VendorError
-from consumers.metrics import poll_outcome
 from consumers.privacy import Privacy
 from consumers.publish import Publisher
 from consumers.threeshape.client import DentalDesktopClient
@@ -43,7 +44,7 @@ from schemas.eventfactory import vendor_event
 from schemas.events import Order, ScanNotified
 from schemas.settings import Settings, ThreeShapeConnection
 from schemas.topics import SCAN_NOTIFIED
-from state.base import ConnectionKey
+from state.base import ConnectionKey, Lease
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,10 @@ class PollResult:
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
+class PollFailed(ServerError):
+    """No patient of the server could be polled this round (the server, not one patient)."""
+
+
 class ThreeShapePoller:
     """Polls one Dental Desktop server; one task per server, patients concurrently (bounded)."""
 
@@ -76,27 +81,44 @@ class ThreeShapePoller:
         self.clock = clock
         self.publisher = Publisher(bus, settings.bus.topics, settings.events)
         self.privacy = Privacy.of(settings.privacy)
-        self.watchlist = WatchList(settings.state_dir, connection)
-        self.state = PollState(settings.state_dir, connection.id)
+        self.key = ConnectionKey(VENDOR, connection.id)
+        self.watchlist = WatchList(shared.state, connection)
+        self.state = PollState(shared.state, self.key)
+        self.patients: dict[str, PatientState] = {}  # of the watched patients, read at each round
+        self.health: tuple[str, str | None] = ("ok", None)  # as last reported by this process
+        self._lease: Lease | None = None
         self.counters: dict[str, int] = defaultdict(int)
         self._wall = wall
         self._http: httpx.AsyncClient | None = None
         self._due: dict[str, float] = {}  # integration id → clock time of its next poll
         self._refused_until = -math.inf  # after a refused pin or credentials: wait before trying again
-        self._wake = asyncio.Event()
+        self.interval_s = connection.poll_interval_s
+        self.host = connection.host
 
     @property
     def name(self) -> str:
         return f"{VENDOR}/{self.connection.id}"
 
     def wake(self) -> None:
-        """Poll soon (a patient was added): ends the current wait between rounds."""
-        self._wake.set()
+        """Poll soon (a patient was added): the runtime starts a round at its next tick."""
+        self.shared.poll_soon(self.key)
 
-    async def poll_once(self, *, every_patient: bool = False) -> PollResult:
-        """Poll the patients that are due (all with `every_patient`); never raises for one patient."""
-        watched = self.watchlist.ids()
-        self.state.forget_except(set(watched))
+    async def poll(self, lease: Lease | None) -> str | None:
+        """One round for the runtime; raises when the server could not be polled at all."""
+        done = await self.poll_once(lease)
+        if done.connection_error is not None or (done.failed and not done.polled):
+            raise PollFailed(done.connection_error or f"{done.failed} patient(s) failed")
+        if done.orders or done.images:
+            return f"{done.orders} orders, {done.images} images notified"
+        return None
+
+    async def poll_once(self, lease: Lease | None = None, *, every_patient: bool = False) -> PollResult:
+        """Poll the patients that are due (all with `every_patient`); never raises for one patient (the
+        state store's errors do raise: a round that cannot remember what it saw publishes nothing more)."""
+        self._lease = lease
+        watched = await self.watchlist.ids()
+        await self.state.forget_except(set(watched), fence=lease)
+        self.patients = await self.state.load(watched)
         now = self.clock.now()
         due = [p for p in watched if every_patient or self._due.get(p, -math.inf) <= now]
         result = PollResult(due=len(due))
@@ -116,7 +138,6 @@ class ThreeShapePoller:
             await self._connection_failed(ServerError("no patient could be polled"), result)
         elif result.polled:
             await self._set_health("ok", None)
-        self.state.save()
         self.counters["rounds"] += 1
         return result
 
@@ -136,7 +157,8 @@ class ThreeShapePoller:
             await self.shared.health.ok(key, now)
         else:
             await self.shared.health.error(key, reason or status, now)
-        if self.state.set_health(status, reason, now):
+        if self.health != (status, reason):
+            self.health = (status, reason)
             log.warning("3shape connection %s is %s%s", self.connection.id, status,
                         f": {reason}" if reason else "")
 
@@ -145,7 +167,6 @@ class ThreeShapePoller:
         result.connection_error = f"{type(exc).__name__}: {exc}"
         self.counters["connection_errors"] += 1
         await self._set_health("failing", result.connection_error)
-        self.state.save()
         await self._drop_client()
 
     async def _patient(self, client: DentalDesktopClient, integration_id: str, slots: asyncio.Semaphore,
@@ -154,7 +175,7 @@ class ThreeShapePoller:
             if stop_round.is_set():
                 return
             ref = self.privacy.ref(integration_id)  # logs name a patient by a keyed reference only
-            patient = self.state.patient(integration_id)
+            patient = self.patients.setdefault(integration_id, PatientState())
             try:
                 async with asyncio.timeout(self.connection.patient_timeout_s):
                     cases = await self._cases(client, integration_id)
@@ -180,7 +201,7 @@ class ThreeShapePoller:
 
     def is_idle(self, integration_id: str) -> bool:
         """No change seen for `idle_after_s`: polled every `idle_poll_interval_s` instead."""
-        patient = self.state.patients.get(integration_id)
+        patient = self.patients.get(integration_id)
         return bool(patient and patient.last_change_at and self._wall() - patient.last_change_at
                     > timedelta(seconds=self.connection.idle_after_s))
 
@@ -225,7 +246,7 @@ class ThreeShapePoller:
         patient.last_polled_at = now
         if changed or patient.last_change_at is None:
             patient.last_change_at = now
-        self.state.save()
+        await self.state.save(integration_id, patient, fence=self._lease)
 
     def _order(self, case: CaseInfo, before: SeenCase | None) -> Order:
         order = case_to_order(case, account=self.connection.id, connection=self.connection.id,
@@ -249,50 +270,13 @@ class ThreeShapePoller:
         ))
         self.counters["images_notified"] += 1
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll until `stop`; a round is cancelled at once when `stop` is set."""
-        structlog.contextvars.bind_contextvars(connection=self.name)
-        try:
-            while not stop.is_set():
-                self._wake.clear()
-                round_ = asyncio.ensure_future(self.poll_once())
-                await _first_of(round_, stop)
-                if round_.cancelled():  # stopped in the middle of a round
-                    break
-                if round_.exception() is not None:  # a bug, not a vendor answer: log, count, go on
-                    self.counters["errors"] += 1
-                    poll_outcome(VENDOR, self.connection.id, False, time.time())
-                    log.warning("3shape poll %s (%s) failed: %s", self.name, self.connection.host,
-                                type(round_.exception()).__name__, extra={"host": self.connection.host})
-                else:
-                    done = round_.result()
-                    if done.connection_error is not None or (done.failed and not done.polled):
-                        poll_outcome(VENDOR, self.connection.id, False, time.time())
-                    elif done.polled:
-                        poll_outcome(VENDOR, self.connection.id, True, time.time())
-                sleeper = asyncio.ensure_future(self.clock.sleep(self.connection.poll_interval_s))
-                await _first_of(sleeper, stop, self._wake)
-        finally:
-            await self.close()
-
     async def close(self) -> None:
         await self._drop_client()
 
 
-async def _first_of(task: asyncio.Future[Any], *events: asyncio.Event) -> None:
-    """Wait for `task` or any of `events`; a task still running afterwards is cancelled."""
-    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait({task, *waiters}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, *waiters, return_exceptions=True)
-
-
-def build_pollers(settings: Settings, bus: Bus, clock: Clock, shared: Shared) -> list[ThreeShapePoller]:
-    """One poller per Dental Desktop server of the catalog (each opens its own pinned connection)."""
-    return [ThreeShapePoller(settings, c, bus, clock=clock, shared=shared)
-            for c in shared.catalog.of(ThreeShapeConnection)]
+def build_poller(settings: Settings, bus: Bus, clock: Clock, shared: Shared,
+                 connection: object) -> ThreeShapePoller | None:
+    """The poller of a Dental Desktop server (it opens its own pinned connection)."""
+    if isinstance(connection, ThreeShapeConnection):
+        return ThreeShapePoller(settings, connection, bus, clock=clock, shared=shared)
+    return None

@@ -1,19 +1,27 @@
-"""What the 3Shape poller last saw, per watched patient, persisted across restarts: each case's
-normalized version and status and its attached images' TimeStamps, the last poll and the last change
+"""What the 3Shape poller last saw, per watched patient: each case's normalized version and status and its
+attached images' TimeStamps, the last poll and the last change
 (3shape-dental-desktop-pms-integration.txt, "/GetCasesForPatient": CaseInfo, AttachedImageInfo).
-Integration ids are kept on disk only (mode 0600), never logged."""
+
+Kept in the connection's `patients` map of the state store (DESIGN.md §7: every host and a takeover see the
+same), one JSON value per integration id, written fenced by the poller's lease. A value that cannot be read
+raises `CorruptState` naming the connection (never the patient), so it is reported, never read as empty.
+Integration ids are never logged.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from consumers.cursor import JsonState
 from consumers.records import as_utc
-from consumers.storage import safe_component
-from consumers.threeshape.watchlist import state_folder
+from state.base import ConnectionKey, Lease, StateStore
+from state.codec import dumps, loads
+from state.errors import CorruptState
+
+PATIENTS = "patients"  # the map: integration id → PatientState as JSON
+FORGOTTEN = "{}"
 
 
 @dataclass
@@ -46,45 +54,29 @@ class PatientState:
         return cls(as_utc(raw.get("last_polled_at")), as_utc(raw.get("last_change_at")), cases)
 
 
-@dataclass
-class Health:
-    """`failing` while the server cannot be polled (untrusted certificate, refused credentials, down)."""
-
-    status: str = "ok"
-    since: datetime | None = None
-    reason: str | None = None
-
-
 class PollState:
-    def __init__(self, state_dir: Path, connection_id: str) -> None:
-        self._file = JsonState(state_folder(state_dir) / f"{safe_component(connection_id)}.poller.json")
-        raw = self._file.load()
-        patients = raw.get("patients") or {}
-        self.patients: dict[str, PatientState] = {
-            str(pid): PatientState.load(p) for pid, p in patients.items() if isinstance(p, dict)
-        }
-        health = raw.get("health") or {}
-        self.health = Health(str(health.get("status", "ok")), as_utc(health.get("since")),
-                             health.get("reason"))
+    def __init__(self, state: StateStore, key: ConnectionKey) -> None:
+        self._state = state
+        self.key = key
 
-    def patient(self, integration_id: str) -> PatientState:
-        return self.patients.setdefault(integration_id, PatientState())
+    async def load(self, integration_ids: Iterable[str]) -> dict[str, PatientState]:
+        """What was seen of these patients (those never polled are left out)."""
+        found: dict[str, PatientState] = {}
+        for pid, text in (await self._state.maps.get(self.key, PATIENTS, integration_ids)).items():
+            raw = loads(text, "poll state of a watched patient", self.key)
+            if not isinstance(raw, dict):
+                raise CorruptState(f"poll state of a watched patient of connection {self.key} "
+                                   "is not an object")
+            found[pid] = PatientState.load(raw)
+        return found
 
-    def forget_except(self, watched: set[str]) -> None:
+    async def save(self, integration_id: str, patient: PatientState, *, fence: Lease | None) -> None:
+        await self._state.maps.put(self.key, PATIENTS, {integration_id: dumps(patient.dump())}, fence=fence)
+
+    async def forget_except(self, watched: set[str], *, fence: Lease | None) -> int:
         """Forget patients no longer watched (watching again re-announces, with the same event ids)."""
-        for pid in [p for p in self.patients if p not in watched]:
-            del self.patients[pid]
-
-    def set_health(self, status: str, reason: str | None, now: datetime) -> bool:
-        """Record the connection's health; True when it changed."""
-        if (self.health.status, self.health.reason) == (status, reason):
-            return False
-        self.health = Health(status, now, reason)
-        return True
-
-    def save(self) -> None:
-        self._file.save({
-            "health": {"status": self.health.status, "reason": self.health.reason,
-                       "since": self.health.since.isoformat() if self.health.since else None},
-            "patients": {pid: p.dump() for pid, p in self.patients.items()},
-        })
+        stale = {pid: FORGOTTEN for pid, text in (await self._state.maps.items(self.key, PATIENTS)).items()
+                 if pid not in watched and text != FORGOTTEN}
+        if stale:
+            await self._state.maps.put(self.key, PATIENTS, stale, fence=fence)
+        return len(stale)

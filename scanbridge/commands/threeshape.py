@@ -6,16 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import typer
 
 from consumers.errors import VendorError
+from consumers.health import label
 from consumers.threeshape.connection import dental_desktop
-from consumers.threeshape.pollstate import PollState
+from consumers.threeshape.normalize import VENDOR
+from consumers.threeshape.pollstate import PatientState, PollState
 from consumers.threeshape.watchlist import WatchList
 from scanbridge.runtime import load_settings
+from scanbridge.shared import open_state
 from schemas.settings import Settings, ThreeShapeConnection
+from state.base import ConnectionKey, Health
+from state.errors import StateError
+from state.shared import SharedState
+
+Change = Callable[[WatchList, list[str]], Awaitable[list[str]]]
 
 threeshape_app = typer.Typer(no_args_is_help=True,
                              help="3Shape Dental Desktop: watched patients and server diagnostics.")
@@ -37,12 +45,25 @@ def connection_of(settings: Settings, connection_id: str) -> ThreeShapeConnectio
     raise typer.Exit(2)
 
 
-def _change(connection_id: str, ids: list[str],
-            change: Callable[[WatchList, list[str]], list[str]]) -> list[str]:
-    """Apply `WatchList.watch` or `.unwatch`; an invalid id exits with status 2."""
+def _stored(shared: SharedState, connection_id: str) -> ThreeShapeConnection:
+    """The connection of the state store's catalog (the TOML seeds it; `connections add` adds to it)."""
+    connection = shared.catalog.get(VENDOR, connection_id)
+    if isinstance(connection, ThreeShapeConnection):
+        return connection
+    typer.echo(f"no 3shape connection {connection_id!r} (scanbridge connections list)", err=True)
+    raise typer.Exit(2)
+
+
+def _change(connection_id: str, ids: list[str], change: Change) -> list[str]:
+    """Apply `WatchList.watch` or `.unwatch` in the state store; an invalid id exits with status 2."""
     settings = load_settings()
+
+    async def run() -> list[str]:
+        async with open_state(settings, reload=False) as shared:
+            return await change(WatchList(shared.store, _stored(shared, connection_id)), ids)
+
     try:
-        return change(WatchList(settings.state_dir, connection_of(settings, connection_id)), ids)
+        return asyncio.run(run())
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -50,7 +71,7 @@ def _change(connection_id: str, ids: list[str],
 
 @threeshape_app.command("watch")
 def watch(connection: str = _CONNECTION, ids: list[str] = _IDS) -> None:
-    """Watch these patients' cases (a running poller picks them up at its next round)."""
+    """Watch these patients' cases (the poller that holds the connection picks them up at its next round)."""
     added = _change(connection, ids, WatchList.watch)
     typer.echo(f"{connection}: {len(added)} patient(s) added, {len(ids) - len(added)} already watched")
 
@@ -67,14 +88,27 @@ def list_watched(connection: str = _CONNECTION,
                  as_json: bool = typer.Option(False, "--json", help="one JSON object a line")) -> None:
     """The watched integration ids, with when each was last polled and last changed."""
     settings = load_settings()
-    conn = connection_of(settings, connection)
-    state = PollState(settings.state_dir, conn.id)
+
+    async def run() -> tuple[ThreeShapeConnection, Health, list[str], dict[str, PatientState]]:
+        async with open_state(settings, reload=False) as shared:
+            conn = _stored(shared, connection)
+            key = ConnectionKey(VENDOR, conn.id)
+            ids = await WatchList(shared.store, conn).ids()
+            return conn, await shared.store.connections.health(key), ids, \
+                await PollState(shared.store, key).load(ids)
+
+    try:
+        conn, health, ids, patients = asyncio.run(run())
+    except StateError as exc:
+        typer.echo(f"{connection}: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
     if not as_json:
-        since = f" since {state.health.since:%Y-%m-%dT%H:%M:%SZ}" if state.health.since else ""
-        typer.echo(f"# {conn.id}: {state.health.status}{since}"
-                   + (f" ({state.health.reason})" if state.health.reason else ""))
-    for pid in WatchList(settings.state_dir, conn).ids():
-        patient = state.patients.get(pid)
+        since = health.failing_since or health.last_success_at
+        typer.echo(f"# {conn.id}: {label(health)}" + (f" since {since:%Y-%m-%dT%H:%M:%SZ}" if since else "")
+                   + (f" ({health.last_error})" if health.status != "active" or health.failing_since
+                      else ""))
+    for pid in ids:
+        patient = patients.get(pid)
         polled, changed = (patient.last_polled_at, patient.last_change_at) if patient else (None, None)
         row = {"integration_id": pid, "configured": pid in conn.patients,
                "cases": len(patient.cases) if patient else 0,

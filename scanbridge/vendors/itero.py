@@ -1,7 +1,7 @@
 """iTero and Align: one plug-in (itero-dpms-api.txt; Align lab guideline): webhook, worker, pollers."""
 
 from consumers.itero.handler import IteroHandler
-from consumers.itero.poller import build_pollers
+from consumers.itero.poller import build_poller
 from receiver import itero
 from scanbridge.plugin import VendorPlugin
 from schemas.settings import IteroConnection
@@ -13,6 +13,6 @@ PLUGIN = VendorPlugin(
     connections=lambda settings: settings.itero,
     routes=itero.routes,
     handler=IteroHandler,
-    pollers=build_pollers,
+    poller=build_poller,
     simulator="simulators.itero",
 )

@@ -7,7 +7,7 @@ from starlette.routing import BaseRoute
 from bus.base import Bus
 from consumers.meditlink.commands import actions
 from consumers.meditlink.handler import MeditHandler
-from consumers.meditlink.poller import build_pollers
+from consumers.meditlink.poller import build_poller
 from receiver import meditlink, meditlink_oauth
 from scanbridge.plugin import VendorPlugin
 from schemas.settings import MeditConnection, Settings
@@ -25,7 +25,7 @@ PLUGIN = VendorPlugin(
     connections=lambda settings: settings.meditlink,
     routes=routes,
     handler=MeditHandler,
-    pollers=build_pollers,
+    poller=build_poller,
     actions=actions,
     simulator="simulators.meditlink",
 )

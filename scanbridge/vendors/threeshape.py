@@ -1,8 +1,6 @@
 """3Shape Dental Desktop (3shape-dental-desktop-pms-integration.txt): worker, pollers and the watch-command
 listener, `scanbridge threeshape …`. No webhooks: the server is polled."""
 
-from collections.abc import Sequence
-
 import httpx
 import typer
 
@@ -11,14 +9,15 @@ from consumers.clock import Clock
 from consumers.context import Shared
 from consumers.threeshape.commands import build_runners
 from consumers.threeshape.handler import ThreeShapeHandler
-from scanbridge.plugin import Runner, VendorPlugin
+from consumers.threeshape.poller import ThreeShapePoller, build_poller
+from scanbridge.plugin import VendorPlugin
 from schemas.settings import Settings, ThreeShapeConnection
 
 
-def pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock,
-            shared: Shared) -> Sequence[Runner]:
+def poller(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock, shared: Shared,
+           connection: object) -> ThreeShapePoller | None:
     """Its own HTTPS client per server (pinned CA, Basic auth), so the shared client is not used."""
-    return build_runners(settings, bus, clock, shared)
+    return build_poller(settings, bus, clock, shared, connection)
 
 
 def commands(app: typer.Typer) -> None:
@@ -33,7 +32,8 @@ PLUGIN = VendorPlugin(
     connection_models=(ThreeShapeConnection,),
     connections=lambda settings: settings.threeshape,
     handler=ThreeShapeHandler,
-    pollers=pollers,
+    poller=poller,
+    runners=build_runners,
     commands=commands,
     simulator="simulators.threeshape",
 )

@@ -77,3 +77,11 @@ class SqlLeases:
         if not rows or rows[0][0] is None or rows[0][2] <= now:
             return None
         return _lease(key, rows[0][0], rows[0][1], rows[0][2])
+
+    async def holders(self, vendor: str) -> list[Lease]:
+        async with self._db.transaction(write=False) as tx:
+            now = await tx.now_ms()
+            rows = await tx.fetch("SELECT conn, owner, token, expires_ms FROM leases WHERE vendor = ? "
+                                  "AND owner IS NOT NULL AND expires_ms > ? ORDER BY conn", vendor, now)
+        return [_lease(ConnectionKey(vendor, conn), owner, token, expires_ms)
+                for conn, owner, token, expires_ms in rows]

@@ -23,6 +23,7 @@ from schemas.topics import ARTIFACT_STORED, SCAN_NOTIFIED
 from simulators.itero.notify import post_notification
 from tests.events import collect, of_type
 from tests.itero.conftest import Stack, eventually
+from tests.shared import runtime_of
 
 
 @pytest.fixture
@@ -75,8 +76,9 @@ async def test_a_failing_poll_names_its_connection_and_host(stack: Stack, json_l
     stop = asyncio.Event()
     async with new_client(5.0) as http:
         poller = IteroPoller(settings, broken, stack.bus, http, clock=ManualClock(), shared=shared)
-        running = asyncio.create_task(poller.run(stop))
-        await eventually(lambda: poller.counters["errors"] == 1)
+        runtime = runtime_of(shared, poller)
+        running = asyncio.create_task(runtime.run(stop))
+        await eventually(lambda: runtime.counters["errors"] == 1)
         stop.set()
         await running
     [failed] = _lines(json_log, "poll itero/broken")

@@ -19,6 +19,7 @@ from schemas.topics import ARTIFACT_STORED
 from simulators.itero.notify import post_notification
 from tests.events import collect, of_type
 from tests.itero.conftest import Stack, eventually
+from tests.shared import runtime_of
 
 
 def value(name: str, **labels: str) -> float:
@@ -85,8 +86,9 @@ async def test_polls_count_their_outcome_per_connection_and_the_last_success_tim
     async with new_client(5.0) as http:
         pollers = [IteroPoller(settings, c, stack.bus, http, clock=clock, shared=shared)
                    for c in (broken, good)]
-        running = asyncio.gather(*(p.run(stop) for p in pollers))
-        await eventually(lambda: pollers[0].counters["errors"] == 1 and pollers[1].counters["polls"] == 1)
+        runtime = runtime_of(shared, *pollers)
+        running = asyncio.gather(runtime.run(stop))
+        await eventually(lambda: runtime.counters["errors"] == 1 and pollers[1].counters["polls"] == 1)
         stop.set()
         await running
     assert value("scanbridge_polls_total", vendor="itero", connection="metrics-broken", outcome="error") == 1

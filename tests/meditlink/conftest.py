@@ -67,8 +67,7 @@ class Stack:
 
     def poller(self, http: Any) -> MeditPoller:
         client = MeditClient(self.connection, http, keeper(self.shared.keepers, self.connection))
-        return MeditPoller(client, self.bus, self.topics, FAST_RETRY, RealClock(), self.settings.state_dir,
-                           self.shared)
+        return MeditPoller(client, self.bus, self.topics, FAST_RETRY, RealClock(), self.shared)
 
     def requests(self, path: str, method: str = "GET") -> int:
         return sum(1 for r in self.sim.requests if r.method == method and path in r.path)

@@ -23,7 +23,7 @@ from simulators.meditlink import CLIENT_ID, LAB_UUID
 from state.base import Credentials
 from tests.events import collect, of_type, settle
 from tests.meditlink.conftest import FAST_RETRY, Stack
-from tests.shared import shared_state
+from tests.shared import runtime_of, shared_state
 
 
 async def _saved(stack: Stack) -> Credentials | None:
@@ -97,8 +97,7 @@ async def test_a_refresh_token_nearing_expiry_is_reported_once(stack: Stack, htt
     await poller.poll_once()
     await poller.poll_once()
     async with shared_state(stack.settings) as other:  # another process meets it too
-        await MeditPoller(poller.client, stack.bus, stack.topics, FAST_RETRY, RealClock(),
-                          stack.settings.state_dir, other).poll_once()
+        await MeditPoller(poller.client, stack.bus, stack.topics, FAST_RETRY, RealClock(), other).poll_once()
     events = await settle(stack.bus, [stack.topics.events], quiet_s=1.0)
     report, = of_type(events, CONNECTION_REAUTHORIZATION_NEEDED)
     data = report.json_data()
@@ -113,7 +112,7 @@ async def test_a_refused_refresh_token_marks_the_connection_and_pauses_polling(s
     stack.sim.revoke_refresh_tokens()
     poller = stack.poller(http)
     stop = asyncio.Event()
-    task = asyncio.create_task(poller.run(stop))
+    task = asyncio.create_task(runtime_of(stack.shared, poller).run(stop))
     events = await collect(stack.bus, [stack.topics.events],
                            lambda ev: bool(of_type(ev, CONNECTION_REAUTHORIZATION_NEEDED)))
     stop.set()

@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from bus.local import LocalBus
-from consumers.cursor import JsonState
 from consumers.itero import orderindex, pairing
 from consumers.meditlink.archive import Limits, check_and_extract
 from consumers.storage import FolderStore
@@ -92,7 +91,6 @@ async def test_artifacts_markers_and_their_folders_are_private(tmp_path: Path) -
 
 async def test_state_files_are_private(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    JsonState(state / "pollers" / "cursor.json").save({"at": 1})
     write_private(state / "tokens" / "itero-clinic-1.json", {"access_token": "x"})
     itero = IteroConnection(id="clinic-1", webhook=WebhookAuth(token="t" * 32), base_url="https://x",
                             token_url="https://x/t", access_token="a", refresh_token="r")
@@ -100,8 +98,8 @@ async def test_state_files_are_private(tmp_path: Path) -> None:
         await orderindex.remember(shared.state, itero, {"17544001": "rx-guid"})
         tokens = pairing.keeper(shared.keepers, itero)
         await tokens.refresh((await tokens.credentials()).access_token + "-not-current")  # its lock files
-    threeshape = ThreeShapeConnection(id="dd", host="dd.local", user="u", password="p")
-    WatchList(state, threeshape).watch(["patient-1"])
+        threeshape = ThreeShapeConnection(id="dd", host="dd.local", user="u", password="p")
+        await WatchList(shared.state, threeshape).watch(["patient-1"])
     assert_private(tmp_path)
 
 

@@ -51,7 +51,7 @@ async def test_with_drop_no_3shape_patient_value_reaches_events_dead_letters_log
     case = server.state.create_case(INTEGRATION_ID, NAME)
     server.state.attach_image(case.case_id, name=f"{NAME} 2026-11-14.jpeg")
     poller = stack.poller()
-    listener = WatchCommands(stack.bus, {"clinic-1": poller}, commands_topic=stack.topics.commands,
+    listener = WatchCommands(stack.bus, stack.shared, poller.privacy, commands_topic=stack.topics.commands,
                              deadletter_topic=stack.topics.deadletter, group="test-commands")
     with service_logs() as log:
         stop = asyncio.Event()

@@ -19,6 +19,7 @@ from consumers.clock import ManualClock
 from consumers.context import Shared
 from consumers.threeshape.poller import ThreeShapePoller
 from scanbridge.runtime import run_worker
+from schemas.connections import revealed
 from schemas.settings import (
     BusSettings,
     KafkaSettings,
@@ -30,6 +31,7 @@ from schemas.settings import (
 )
 from schemas.topics import Topics
 from simulators.threeshape import DentalDesktopState, TlsFiles, create_app, write_tls_files
+from state.base import Connection, ConnectionKey
 from tests.servers import serve
 from tests.shared import shared_state
 
@@ -93,6 +95,13 @@ class Stack:
                                   shared=self.shared, wall=self.wall)
         self.pollers.append(poller)
         return poller
+
+    async def catalogued(self) -> None:
+        """Write the stack's connections to the state store and reload the catalog (as the TOML seeds it)."""
+        for connection in self.settings.threeshape:
+            key = ConnectionKey("3shape", connection.id)
+            await self.shared.state.connections.put(Connection(key, revealed(connection), "toml"))
+        await self.shared.catalog.load()
 
     async def close(self) -> None:
         """Close the pollers' connections (before their servers stop, or shutdown waits on them)."""

@@ -13,6 +13,7 @@ from consumers.threeshape.watchlist import WatchList
 from scanbridge.cli import app
 from schemas.settings import ThreeShapeConnection
 from simulators.threeshape import make_authority
+from tests.shared import state_store
 from tests.threeshape.conftest import Server
 
 
@@ -39,8 +40,7 @@ async def test_watch_unwatch_and_list_change_the_persisted_watch_set(tmp_path: P
     assert removed.exit_code == 0 and "2 patient(s) no longer watched" in removed.output
     listed = await _run(env, "list", "clinic-1", "--json")
     assert [json.loads(line)["integration_id"] for line in listed.output.splitlines()] == ["456"]
-    files = list((tmp_path / "state" / "threeshape").glob("*.watch.json"))
-    assert len(files) == 1 and files[0].stat().st_mode & 0o077 == 0
+    assert not (tmp_path / "state" / "threeshape").exists()  # the watch set is in the state store
     assert (await _run(env, "watch", "no-such-server", "1")).exit_code == 2
 
 
@@ -60,10 +60,11 @@ async def test_clients_refuses_a_server_under_another_ca_without_sending_credent
     assert server.state.requests == []
 
 
-def test_configured_patients_can_be_unwatched_and_watched_again(tmp_path: Path) -> None:
+async def test_configured_patients_can_be_unwatched_and_watched_again(tmp_path: Path) -> None:
     connection = ThreeShapeConnection(id="c", host="h", user="u", password="p", patients=["1", "2"])
-    watchlist = WatchList(tmp_path, connection)
-    assert watchlist.unwatch(["1", "3"]) == ["1"]
-    assert watchlist.ids() == ["2"]
-    assert watchlist.watch(["1", "4"]) == ["1", "4"]
-    assert WatchList(tmp_path, connection).ids() == ["1", "2", "4"]
+    async with state_store(tmp_path) as store:
+        watchlist = WatchList(store, connection)
+        assert await watchlist.unwatch(["1", "3"]) == ["1"]
+        assert await watchlist.ids() == ["2"]
+        assert await watchlist.watch(["1", "4"]) == ["1", "4"]
+        assert await WatchList(store, connection).ids() == ["1", "2", "4"]  # another process sees the same

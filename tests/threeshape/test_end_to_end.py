@@ -9,18 +9,19 @@ from pathlib import Path
 
 from consumers.context import WorkContext
 from consumers.http import new_client
+from consumers.privacy import Privacy
 from consumers.publish import Publisher
 from consumers.storage import FolderStore
 from consumers.threeshape.commands import WatchCommands, build_runners, watch_command
 from consumers.threeshape.handler import ThreeShapeHandler
-from consumers.threeshape.poller import ThreeShapePoller
+from consumers.threeshape.poller import build_poller
 from schemas.envelope import Envelope
 from schemas.events import ScanNotified
 from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_UPDATED, SCAN_NOTIFIED
 from simulators.threeshape import Faults
 from simulators.threeshape.images import png
 from tests.events import collect, of_type
-from tests.shared import shared_state
+from tests.shared import runtime_of, shared_state
 from tests.threeshape.conftest import Server, ServerFactory, Stack, eventually, running_worker
 
 
@@ -79,18 +80,20 @@ async def test_a_redelivered_image_notification_fetches_and_announces_nothing_tw
 async def test_a_patient_watched_through_the_command_topic_is_polled(stack: Stack, server: Server) -> None:
     case = server.state.create_case("789", "Jane Roe")
     poller = stack.poller()
-    listener = WatchCommands(stack.bus, {"clinic-1": poller}, commands_topic=stack.topics.commands,
+    await stack.catalogued()
+    listener = WatchCommands(stack.bus, stack.shared, Privacy("drop"), commands_topic=stack.topics.commands,
                              deadletter_topic=stack.topics.deadletter, group="test-commands")
     stop = asyncio.Event()
     listening = asyncio.create_task(listener.run(stop))
     try:
         await stack.bus.publish(stack.topics.commands, watch_command("clinic-1", "watch", ["789"]))
         await stack.bus.publish(stack.topics.commands, watch_command("no-such-server", "watch", ["1"]))
-        await eventually(lambda: listener.counters["invalid"] == 1 and "789" in poller.watchlist.ids())
+        await eventually(lambda: listener.counters["invalid"] == 1 and listener.counters["applied"] == 1)
     finally:
         stop.set()
         await listening
-    assert poller.watchlist.ids() == ["123", "789"]
+    assert await poller.watchlist.ids() == ["123", "789"]
+    assert stack.shared.wakeups == {poller.key}  # this process's runtime polls it at its next tick
     result = await poller.poll_once()
     assert result.orders == 1
     events = await collect(stack.bus, [stack.topics.events, stack.topics.deadletter],
@@ -103,9 +106,9 @@ async def test_a_patient_watched_through_the_command_topic_is_polled(stack: Stac
 
 async def test_an_unwatched_patient_is_no_longer_polled(stack: Stack, server: Server) -> None:
     poller = stack.poller()
-    poller.watchlist.unwatch(["123"])
+    await poller.watchlist.unwatch(["123"])
     assert (await poller.poll_once()).due == 0
-    assert poller.watchlist.watch(["123"]) == ["123"]
+    assert await poller.watchlist.watch(["123"]) == ["123"]
     assert (await poller.poll_once()).polled == 1
 
 
@@ -149,11 +152,13 @@ async def test_a_slow_server_never_delays_another(
         slow.state.faults = Faults(delay_s=30.0, methods=frozenset({"getcasesforpatient"}))
         stack = make_stack(slow.connection("slow"), fast.connection("fast"))
         async with shared_state(stack.settings) as shared:  # its catalog holds both servers
+            pollers = [build_poller(stack.settings, stack.bus, stack.clock, shared, c)
+                       for c in stack.settings.threeshape]
             runners = build_runners(stack.settings, stack.bus, stack.clock, shared)
-            kinds = [type(r).__name__ for r in runners]
-            assert kinds == ["ThreeShapePoller", "ThreeShapePoller", "WatchCommands"]
+            assert [type(r).__name__ for r in runners] == ["WatchCommands"]
+            runtime = runtime_of(shared, *(p for p in pollers if p is not None))
             stop = asyncio.Event()
-            tasks = [asyncio.create_task(r.run(stop)) for r in runners]
+            tasks = [asyncio.create_task(r.run(stop)) for r in [runtime, *runners]]
             try:
                 events = await collect(stack.bus, [stack.topics.events],
                                        lambda ev: len(of_type(ev, ORDER_UPDATED)) >= 1)
@@ -163,7 +168,7 @@ async def test_a_slow_server_never_delays_another(
                 stop.set()
                 await asyncio.gather(*tasks)  # a stop cancels the round still waiting on the slow server
                 await stack.close()
-        slow_poller, = (r for r in runners if isinstance(r, ThreeShapePoller) and r.connection.id == "slow")
+        slow_poller, = (p for p in pollers if p is not None and p.connection.id == "slow")
         assert slow_poller.counters["patients_polled"] == 0
 
 

@@ -89,10 +89,9 @@ async def test_a_wrong_thumbprint_is_refused_before_credentials_and_other_server
         assert refused.connection_error is not None and "UntrustedServer" in refused.connection_error
         assert refused.orders == 0 and served.orders == 1
         assert impostor.state.requests == []  # the pin failed during the handshake: no HTTP request at all
-        assert stack.poller(0).state.health.status == "failing"
         now = await stack.shared.health.read(ConnectionKey("3shape", "pinned-elsewhere"))
         assert now.failing_since is not None and "UntrustedServer" in (now.last_error or "")
-        assert stack.poller(1).state.health.status == "ok"
+        assert label(await stack.shared.health.read(ConnectionKey("3shape", "clinic-ok"))) == "ok"
         orders = await _orders(stack, 1)
         assert {o["account"] for o in orders} == {"clinic-ok"}
         await stack.close()
@@ -111,7 +110,6 @@ async def test_a_wrong_password_reports_the_connection_failing_and_publishes_not
         assert refused.connection_error is not None and "Unauthorized" in refused.connection_error
         assert refused.polled == 0 and refused.orders == 0
         assert all(not r.authorized for r in refusing.state.requests)
-        assert stack.poller(0).state.health.status == "failing"
         now = await stack.shared.health.read(ConnectionKey("3shape", "bad-password"))
         assert now.failing_since is not None and "Unauthorized" in (now.last_error or "")
         asked, connection = len(refusing.state.requests), stack.settings.threeshape[0]
@@ -154,7 +152,7 @@ async def test_malformed_xml_for_one_patient_is_counted_and_the_other_patients_g
         result = await poller.poll_once()
         assert (result.polled, result.failed, result.orders) == (1, 1, 1)
         assert dict(result.errors) == {"MalformedXml": 1}
-        assert poller.counters["invalid_responses"] == 1 and poller.state.health.status == "ok"
+        assert poller.counters["invalid_responses"] == 1 and poller.health[0] == "ok"
         await stack.close()
 
 
@@ -171,7 +169,7 @@ async def test_a_utf7_declaration_for_one_patient_is_malformed_xml_and_the_other
         result = await poller.poll_once()
         assert (result.polled, result.failed, result.orders) == (1, 1, 1)
         assert dict(result.errors) == {"MalformedXml": 1}
-        assert poller.counters["invalid_responses"] == 1 and poller.state.health.status == "ok"
+        assert poller.counters["invalid_responses"] == 1 and poller.health[0] == "ok"
         await stack.close()
 
 

@@ -3,7 +3,6 @@ on the generic machinery (receiver.auth/publish, the event factory). Registered 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 import httpx
@@ -18,12 +17,13 @@ from consumers.context import Shared, WorkContext
 from receiver.auth import authenticated_body
 from receiver.body import parse_object
 from receiver.publish import now, publish_notification
-from scanbridge.plugin import Runner, VendorPlugin
+from scanbridge.plugin import VendorPlugin
 from schemas.eventfactory import vendor_event
 from schemas.events import ScanNotified
 from schemas.section import Section
 from schemas.settings import Settings, WebhookAuth
 from schemas.topics import SCAN_NOTIFIED
+from state.base import ConnectionKey, Lease
 from state.shared import SharedLink
 
 VENDOR = "acme"
@@ -66,26 +66,33 @@ class AcmeHandler:
 
 
 class AcmePoller:
-    """Announces one order once, then waits for `stop`."""
+    """A `consumers.polling.Poller`: each round announces one order (the same event id every time)."""
+
+    interval_s = 3600.0
+    host = "acme.example"
 
     def __init__(self, settings: Settings, bus: Bus) -> None:
         self.settings, self.bus = settings, bus
+        self.key = ConnectionKey(VENDOR, CONNECTION)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def poll(self, lease: Lease | None) -> str | None:
         POLLS.append(CONNECTION)
         notified = ScanNotified(vendor=VENDOR, account=CONNECTION, connection=CONNECTION, order_id="polled-1",
                                 learned_by="poll", received_at=now(), version="v1")
         await self.bus.publish(self.settings.bus.topics.events, vendor_event(
             SCAN_NOTIFIED, vendor=VENDOR, account=CONNECTION, subject="polled-1", version="v1",
             data=notified.model_dump(mode="json")))
-        await stop.wait()
+        return None
+
+    async def close(self) -> None:
+        return None
 
 
-def pollers(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock,
-            shared: Shared) -> Sequence[Runner]:
-    return [AcmePoller(settings, bus)]
+def poller(settings: Settings, bus: Bus, http: httpx.AsyncClient, clock: Clock, shared: Shared,
+           connection: object) -> AcmePoller:
+    return AcmePoller(settings, bus)
 
 
 PLUGIN = VendorPlugin(name=VENDOR, vendors=(VENDOR,), connection_models=(AcmeConnection,),
                       connections=lambda settings: CONNECTIONS, routes=routes, handler=AcmeHandler,
-                      pollers=pollers, simulator=None)
+                      poller=poller, simulator=None)
