@@ -4,9 +4,9 @@ refuse what is invalid without calling the vendor, execute the rest once, publis
 Per delivery: validate (schema, authorization, connection, its health, the action's own checks: refusals
 are `command.failed` + a dead letter, and are not logged, so the same command may be sent again once the
 cause is fixed) → look the command id up in the command log → new: claim it ("started") and call the
-vendor; seen: publish its recorded result again (finished), wait for the vendor (awaiting), or reconcile
-by reading the vendor's state (started: we stopped between the call and the record). Commands on one
-subject run one at a time, in order; offsets are committed only for finished work.
+vendor; seen: publish its recorded result again (finished), or reconcile by reading the vendor's state
+(started: we stopped between the call and the record; awaiting: the vendor's later answer may be lost).
+Commands on one subject run one at a time, in order; offsets are committed only for finished work.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class Executor:
         self._tracker = OffsetTracker()
         self._slots = asyncio.Semaphore(self._settings.max_in_flight)
         self._subject_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._lock_users: defaultdict[str, int] = defaultdict(int)
         self._tasks: set[asyncio.Task[None]] = set()
         self.counters: dict[str, int] = defaultdict(int)
 
@@ -109,12 +110,17 @@ class Executor:
         task.add_done_callback(self._tasks.discard)
 
     async def _work(self, delivery: Delivery) -> None:
+        key = delivery.event.partitionkey
+        self._lock_users[key] += 1
         try:
-            async with self._subject_locks[delivery.event.partitionkey]:
+            async with self._subject_locks[key]:
                 await self._attempts(delivery)
             self._tracker.finished(delivery.partition, delivery.offset)
         finally:
             self._slots.release()
+            self._lock_users[key] -= 1
+            if not self._lock_users[key]:
+                del self._lock_users[key], self._subject_locks[key]
 
     async def _attempts(self, delivery: Delivery) -> None:
         for attempt in range(1, UNEXPECTED_ATTEMPTS + 1):
@@ -208,9 +214,11 @@ class Executor:
         elif existing.finished and existing.result is not None:
             result = CommandResult.model_validate(existing.result)
             await self._bus.publish(self._topics.events, result_event(result, existing.partitionkey))
-        elif existing.phase == "started":
-            log.warning("command %s was started and not finished: reconciling with the vendor's state",
-                        existing.command_id)
+        else:
+            # started: we stopped between the call and its record; awaiting: the vendor's answer may have
+            # been missed. Either way the vendor's state decides, never a second call.
+            log.warning("command %s was %s and not finished: reconciling with the vendor's state",
+                        existing.command_id, existing.phase)
             run = Run(self._ctx, self._log, existing)
             try:
                 outcome = await action.reconcile(command, run)
@@ -218,7 +226,6 @@ class Executor:
                 await self._failed(run, exc, delivery, reconciled=True)
             else:
                 await self._outcome(run, outcome)
-        # awaiting_vendor: the vendor's later answer (e.g. Medit's upload callback) finishes it
 
     async def _outcome(self, run: Run, outcome: Outcome) -> None:
         if isinstance(outcome, Awaiting):

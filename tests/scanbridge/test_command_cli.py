@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
 
+from scanbridge.runtime import run_worker
 from tests.cli import invoke
 from tests.consumers.commands.conftest import (  # noqa: F401 - fixtures
     CommandStack,
@@ -61,3 +63,20 @@ async def test_without_an_executor_send_times_out_with_the_command_id(
     assert sent.exit_code == 3 and command_id in sent.output
     shown = await invoke(["command", "show", command_id], stack.settings.bus, tmp_path, _env(stack))
     assert shown.exit_code == 1 and "no command" in shown.output
+
+
+async def test_the_worker_process_executes_commands(stack: CommandStack, tmp_path: Path) -> None:
+    """`scanbridge worker` (and so `scanbridge run`) runs the executor beside the worker."""
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_worker(stack.settings, stack.bus, stop, shared=stack.shared))
+    try:
+        order = stack.sim.create_order(stack.sim.create_case().uuid).number
+        sent = await invoke(["command", "send", "meditlink.reject_order", "--connection", "lab-1",
+                             "--data", json.dumps({"order_number": order}), "--timeout", "30"],
+                            stack.settings.bus, tmp_path, _env(stack))
+        assert sent.exit_code == 0, sent.output
+        assert stack.sim.orders[order].status == "REJECTED"
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+

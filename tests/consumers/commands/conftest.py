@@ -16,6 +16,7 @@ import pytest
 
 from bus.base import Bus
 from bus.factory import make_bus
+from consumers.artifacts.factory import make_store
 from consumers.clock import RealClock
 from consumers.commands.executor import Executor
 from consumers.context import Shared, WorkContext
@@ -146,18 +147,16 @@ async def stack(tmp_path: Path, bus_settings: BusSettings, sim: MeditSimState,
                 await connect_with_password(shared.state, settings.meditlink[0], LAB_EMAIL, PASSWORD)
                 await connect_with_password(shared.state, settings.meditlink[1], CLINIC_EMAIL, PASSWORD)
                 publisher = Publisher(bus, settings.bus.topics, settings.events)
-                ctx = WorkContext(settings=settings, publisher=publisher, store=_NoStore(), clock=RealClock(),
+                store = make_store(settings.storage, policy=settings.worker.retry, clock=RealClock())
+                await store.start()
+                ctx = WorkContext(settings=settings, publisher=publisher, store=store, clock=RealClock(),
                                   http=http, shared=shared)
-                yield CommandStack(settings, sim, bus, shared, ctx, receiver_url)
+                try:
+                    yield CommandStack(settings, sim, bus, shared, ctx, receiver_url)
+                finally:
+                    await store.close()
     finally:
         await bus.close()
-
-
-class _NoStore:
-    """The Medit order commands never touch the artifact store."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the artifact store was used: {name}")
 
 
 @pytest.fixture

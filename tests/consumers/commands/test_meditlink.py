@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from consumers.artifacts import index
 from schemas.commands.meditlink import AcceptOrder, CancelOrder, DeleteFile, RejectOrder, UploadFile
 from schemas.commands.settings import CommandSettings
 from tests.consumers.commands.conftest import CommandStack
@@ -19,6 +20,9 @@ from tests.events import collect
 pytestmark = pytest.mark.usefixtures("executor")
 
 UPLOADS = Path("uploads")
+# The vendor-error matrix does not depend on the bus: on Kafka it runs with `make test-slow` (CI time).
+LOCAL_THEN_SLOW_KAFKA = pytest.mark.parametrize(
+    "bus_settings", ["local", pytest.param("kafka", marks=pytest.mark.slow)], indirect=True)
 
 
 @pytest.fixture
@@ -63,6 +67,7 @@ async def test_an_order_command_succeeds_with_the_new_status(
     assert stack.sim.orders[order].status == status
 
 
+@LOCAL_THEN_SLOW_KAFKA
 @pytest.mark.parametrize(("case", "status", "reason", "retryable"), [
     ("malformed", 400, "vendor_refused", False),
     ("not the seller", 403, "vendor_refused", False),
@@ -85,6 +90,7 @@ async def test_a_documented_order_error_is_a_failed_command_with_the_vendors_sta
     assert data["message"]  # the vendor's message, §2.3.2
 
 
+@LOCAL_THEN_SLOW_KAFKA
 async def test_a_500_is_settled_by_reading_the_order_not_by_calling_again(stack: CommandStack) -> None:
     order = _order(stack)
     stack.sim.fail_next(f"/v1/orders/{order}/accept", 500, method="PUT")
@@ -96,6 +102,7 @@ async def test_a_500_is_settled_by_reading_the_order_not_by_calling_again(stack:
     assert stack.requests(f"/v1/orders/{order}", "GET") == 1
 
 
+@LOCAL_THEN_SLOW_KAFKA
 async def test_a_refused_refresh_token_fails_the_command_as_needing_reauthorization(
         stack: CommandStack) -> None:
     order = _order(stack)
@@ -120,6 +127,7 @@ async def test_delete_file_removes_it_from_the_case(stack: CommandStack) -> None
     assert stack.sim.find_file(file_uuid) is None
 
 
+@LOCAL_THEN_SLOW_KAFKA
 @pytest.mark.parametrize("status", [400, 403, 404])
 async def test_a_documented_delete_error_is_a_failed_command(stack: CommandStack, status: int) -> None:
     case = stack.sim.create_case()
@@ -131,6 +139,17 @@ async def test_a_documented_delete_error_is_a_failed_command(stack: CommandStack
     await stack.send(command)
     data = await stack.result(str(command.command_id))
     assert (data["succeeded"], data["vendor_status"], data["reason"]) == (False, status, "vendor_refused")
+
+
+@LOCAL_THEN_SLOW_KAFKA
+async def test_a_delete_answered_with_500_is_settled_by_reading_the_file(stack: CommandStack) -> None:
+    file_uuid = stack.sim.create_case().files[0].uuid
+    stack.sim.fail_next(f"/v1/files/{file_uuid}", 500, method="DELETE")
+    command = DeleteFile(command_id=uuid.uuid4(), connection="clinic-1", file_uuid=file_uuid)
+    await stack.send(command)
+    data = await stack.result(str(command.command_id))
+    assert (data["succeeded"], data["reason"], data["retryable"]) == (False, "vendor_unavailable", True)
+    assert stack.requests(f"/v1/files/{file_uuid}", "GET") == 1 and stack.sim.find_file(file_uuid) is not None
 
 
 # -- upload (Appendix B, §3.4.2, §3.4.3) ----------------------------------------------------------------
@@ -199,7 +218,9 @@ async def test_a_failed_post_processing_fails_the_command(stack: CommandStack, t
     assert (data["succeeded"], data["reason"]) == (False, "processing_failed")
 
 
-@pytest.mark.parametrize(("case", "status"), [("unknown case", 404), ("duplicate", 409), ("malformed", 400)])
+@LOCAL_THEN_SLOW_KAFKA
+@pytest.mark.parametrize(("case", "status"), [("unknown case", 404), ("duplicate", 409), ("malformed", 400),
+                                              ("bad digest", 400)])
 async def test_a_documented_registration_error_is_a_failed_command(
         stack: CommandStack, tmp_path: Path, case: str, status: int) -> None:
     path = _file(tmp_path, "x.stl", 1000)
@@ -210,12 +231,15 @@ async def test_a_documented_registration_error_is_a_failed_command(
         assert (await stack.result(str(first.command_id)))["succeeded"] is True
     if case == "malformed":
         stack.sim.fail_next("/v1/files", status, method="POST")
+    if case == "bad digest":  # §3.4.3: the body's MD5 is not the Content-MD5 (S3 400 BadDigest)
+        stack.sim.fail_next("/s3/", status, method="PUT")
     command = _upload(stack, path, case_uuid)
     await stack.send(command)
     data = await stack.result(str(command.command_id))
     assert (data["succeeded"], data["vendor_status"], data["reason"]) == (False, status, "vendor_refused")
 
 
+@LOCAL_THEN_SLOW_KAFKA
 async def test_a_registration_answered_with_500_is_an_unknown_outcome(
         stack: CommandStack, tmp_path: Path) -> None:
     stack.sim.fail_next("/v1/files", 500, method="POST")
@@ -226,6 +250,7 @@ async def test_a_registration_answered_with_500_is_an_unknown_outcome(
     assert stack.requests("/s3/", "PUT") == 0
 
 
+@LOCAL_THEN_SLOW_KAFKA
 async def test_a_file_over_the_limit_is_refused_before_anything_is_sent(
         stack: CommandStack, tmp_path: Path) -> None:
     stack.settings.commands.max_upload_bytes = 4096
@@ -237,6 +262,7 @@ async def test_a_file_over_the_limit_is_refused_before_anything_is_sent(
     assert stack.requests("/v1/files", "POST") == 0
 
 
+@LOCAL_THEN_SLOW_KAFKA
 async def test_a_source_outside_the_allowed_folders_is_refused(stack: CommandStack, tmp_path: Path) -> None:
     outside = tmp_path / "secret.txt"
     outside.write_text("not for Medit")
@@ -301,3 +327,54 @@ async def _until(condition: object) -> None:
     async with asyncio.timeout(30):
         while not condition():  # type: ignore[operator]
             await asyncio.sleep(0.05)
+
+
+async def test_an_artifact_of_our_store_is_uploaded_by_its_id(stack: CommandStack, tmp_path: Path) -> None:
+    relative = "meditlink/g/1/v/scan_3d/design.stl"
+    stored = tmp_path / "artifacts" / relative
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"solid design\n" * 1000)
+    artifact_id = str(uuid.uuid4())
+    index.remember(stack.ctx.store, {"artifact_id": artifact_id, "relative_path": relative})
+    case = stack.sim.create_case()
+    command = UploadFile(command_id=uuid.uuid4(), connection="clinic-1", case_uuid=case.uuid,
+                         source=artifact_id)
+    await stack.send(command)
+    data = await stack.result(str(command.command_id))
+    assert data["succeeded"] is True and data["result"]["name"] == "design.stl.general.meditMesh"
+    found = stack.sim.find_file(data["vendor_ids"]["file_uuid"])
+    assert found is not None and found[1].size == stored.stat().st_size
+
+
+@LOCAL_THEN_SLOW_KAFKA
+@pytest.mark.parametrize(("source", "reason"), [
+    (str(uuid.uuid4()), "source_unavailable"),  # no such artifact
+    ("http://127.0.0.1:1/plain.stl", "not_authorized"),  # https only
+    ("https://elsewhere.example/x.stl", "not_authorized"),  # not in commands.upload_hosts
+    ("s3://some-bucket/x.stl", "not_authorized"),  # not our store's bucket
+    ("ftp://host/x.stl", "source_unavailable"),  # no such scheme (read as an artifact id)
+])
+async def test_a_source_scanbridge_may_not_read_is_refused(stack: CommandStack, source: str,
+                                                           reason: str) -> None:
+    case = stack.sim.create_case()
+    command = UploadFile(command_id=uuid.uuid4(), connection="clinic-1", case_uuid=case.uuid, source=source)
+    await stack.send(command)
+    data = await stack.result(str(command.command_id))
+    assert (data["succeeded"], data["reason"]) == (False, reason)
+    assert stack.requests("/v1/files", "POST") == 0
+
+
+async def test_an_upload_whose_callback_was_lost_finishes_when_delivered_again(
+        stack: CommandStack, tmp_path: Path) -> None:
+    stack.sim.auto_process_uploads = False
+    command = _upload(stack, _file(tmp_path, "lost.stl", 4000))
+    await stack.send(command)
+    file_uuid = await _registered(stack, str(command.command_id))
+    stack.sim.registrations[file_uuid].callback_url = "http://127.0.0.1:9/gone"  # the callback never arrives
+    await stack.sim.finish_processing(file_uuid)
+    await stack.send(command)  # the sender asks again: the case is read, nothing uploaded again
+    data = await stack.result(str(command.command_id))
+    assert (data["succeeded"], data["reconciled"]) == (True, True)
+    assert data["vendor_ids"] == {"file_uuid": file_uuid}
+    assert stack.requests("/v1/files", "POST") == 1 and stack.requests("/s3/", "PUT") == 1
+
