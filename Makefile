@@ -13,7 +13,7 @@ SCANBRIDGE_CONFIG ?= examples/demo.toml
 export SCANBRIDGE_CONFIG
 
 
-.PHONY: setup venv kafka node-tools postgres-check deploy-tools run run-kafka demo kafka-start kafka-stop s3 s3-start s3-stop test test-slow lint bench
+.PHONY: setup venv kafka node-tools postgres-check chromium-check deploy-tools run run-kafka demo kafka-start kafka-stop s3 s3-start s3-stop test test-slow lint bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,9 @@ node-tools: tools/asyncapi/node_modules/.complete examples/typescript-consumer/n
 ## Everything the tests need: the virtualenv, the Kafka broker and S3Proxy (Java 17 and Maven build them),
 ## the node packages of the contract checks (npm) and
 ## PostgreSQL's server binaries for the state store's tests (Debian's `postgresql` package: installed
-## here as root when missing, else the script says what to install; SCANBRIDGE_POSTGRES_DSN skips it).
-setup: venv kafka s3 node-tools postgres-check deploy-tools
+## here as root when missing, else the script says what to install; SCANBRIDGE_POSTGRES_DSN skips it), and
+## Debian's `chromium` for the console's browser tests (the same way).
+setup: venv kafka s3 node-tools postgres-check chromium-check deploy-tools
 
 ## The deployment files' validators, built here and used offline by tests/deploy: kubeconform and
 ## deploycheck (compose-go, BuildKit's Dockerfile parser) from the Go module proxy (deploy/check/go.mod
@@ -58,6 +59,9 @@ $(TOOLS)/k8s-schemas/.complete: deploy/kubernetes/schemas.py $(VENV)/.installed
 
 postgres-check:
 	@[ -n "$$SCANBRIDGE_POSTGRES_DSN" ] || deploy/postgres/postgres.sh check
+
+chromium-check:
+	@deploy/chromium/chromium.sh check >/dev/null
 
 venv: $(VENV)/.installed
 

@@ -4,7 +4,8 @@ one vendor call the receiver makes).
 GET /oauth/meditlink/callback?code=…&state=…: the `state` must be one `scanbridge connect meditlink`
 issued (kept in the state store, used once, 15 minutes: any host's receiver can finish an authorization
 another host started); the code is exchanged at the token endpoint with client Basic auth and the tokens
-are stored, sealed, in the state store for every worker and poller.
+are stored, sealed, in the state store for every worker and poller. An authorization the console
+started (its pending `extra` holds `return_to`) sends the browser back to the console's page.
 
 A redirect without `state` (the doc's examples show `?code=…` only: §1.2.1 Step #3, FAQ "How can I manage
 the Callback URL?") is refused (login CSRF) unless a connection opted in with `redirect_without_state`:
@@ -20,7 +21,7 @@ import warnings
 
 from authlib.integrations.base_client.errors import OAuthError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 with warnings.catch_warnings():
@@ -68,7 +69,7 @@ async def _store_grant(store: StateStore, key: ConnectionKey, token: dict[str, o
 
 
 def routes(settings: Settings, shared: SharedLink) -> list[Route]:
-    async def redirect(request: Request) -> JSONResponse:
+    async def redirect(request: Request) -> Response:
         params = request.query_params
         state = params.get("state") or None
         if state is None and (params.get("error") or not params.get("code")):
@@ -107,6 +108,9 @@ def routes(settings: Settings, shared: SharedLink) -> list[Route]:
         except ValueError:
             raise ApiError(502, "exchange_refused", "the token endpoint answered without tokens") from None
         log.info("medit link connection authorized", extra={"connection": connection.id})
+        back = pending.extra.get("return_to")
+        if isinstance(back, str) and back.startswith(("http://", "https://")):  # the console's, not the URL's
+            return RedirectResponse(f"{back}?note=connected", 303)
         return JSONResponse({"connected": connection.id,
                              "message": "Medit Link account connected; you can close this window."})
 

@@ -196,6 +196,17 @@ async def serve_consumers(settings: Settings, stop: asyncio.Event, *, worker: bo
         return
 
 
+async def run_console(settings: Settings, stop: asyncio.Event, shared: SharedState) -> None:
+    """The console inside `scanbridge run`, on its own port and bus connection, waiting for the bus."""
+    from scanbridge.console.server import serve_console  # jinja2 and argon2 only where the console runs
+
+    try:
+        async with started_bus(settings, wait=stop) as bus:
+            await serve_console(settings, bus, stop, shared)
+    except Stopped:
+        return
+
+
 async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool = False,
               stop: asyncio.Event | None = None, delivery: bool = False) -> None:
     """The processes asked for, until SIGINT/SIGTERM (or `stop` is set), sharing one state store."""
@@ -207,6 +218,8 @@ async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool 
             tasks.append(serve_receiver(settings, stop, opened, readiness))
         elif settings.ops.port:  # the receiver's port already serves /healthz, /readyz and /metrics
             tasks.append(serve_ops(settings.ops.host, settings.ops.port, readiness, stop))
+        if receiver and worker and settings.console.port and settings.console.enabled:  # `scanbridge run`
+            tasks.append(run_console(settings, stop, opened))
         if worker or poller or delivery:
             tasks.append(serve_consumers(settings, stop, worker=worker, poller=poller, readiness=readiness,
                                          delivery=delivery, shared=Shared(opened.store, opened.catalog)))

@@ -165,6 +165,49 @@ class ArtifactRouteSettings(Section):
     presign_ttl_s: int = Field(300, ge=1, le=7 * 86400, description="S3: lifetime of the redirect URL")
 
 
+class ConsoleAccount(Section):
+    """An operator of the console. Only an argon2 hash of the password is configured
+    (`scanbridge console hash-password` prints one)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$",
+                      description="who, in the audit log")
+    role: Literal["admin", "viewer"] = Field("viewer", description="viewer: reads only; admin: also changes")
+    password_hash: str = Field(description="argon2 hash ($argon2id$…) of the password")
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2(cls, value: str) -> str:
+        if not value.startswith("$argon2"):
+            raise ValueError("password_hash is an argon2 hash ($argon2id$…): `scanbridge console "
+                             "hash-password` makes one")
+        return value
+
+
+class ConsoleSettings(Section):
+    """`scanbridge console` (and inside `scanbridge run`): the operator's web page (README "Console")."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8720, ge=0, le=65535, description="0: not inside `scanbridge run`")
+    public_url: str | None = Field(None, description="the console's URL as browsers reach it (default: "
+                                   "http://host:port); Medit Link authorizations come back here")
+    admin_secret: SecretStr | None = Field(None, description="signs in as `admin` (give admin_secret_file)")
+    accounts: list[ConsoleAccount] = Field(default_factory=list)
+    session_ttl_s: float = Field(8 * 3600.0, gt=0, description="a sign-in lasts this long")
+    secure_cookies: bool = Field(False, description="send the session cookie over HTTPS only (behind TLS)")
+    sign_in_attempts: int = Field(5, ge=1, description="failed sign-ins per name or address before a pause")
+    sign_in_window_s: float = Field(900.0, gt=0, description="the window failed sign-ins are counted in")
+    metrics_urls: list[str] = Field(default_factory=list, description="other processes' /metrics pages "
+                                    "the overview adds up (a console of its own reads no figures itself)")
+
+    def url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def enabled(self) -> bool:
+        """Someone can sign in."""
+        return self.admin_secret is not None or bool(self.accounts)
+
+
 class StorageSettings(Section):
     backend: Literal["folder", "s3"] = "folder"
     root: Path = Field(Path("var/artifacts"),
@@ -455,6 +498,7 @@ class Settings(BaseSettings):
     state: StateSettings = Field(default_factory=StateSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     commands: CommandSettings = Field(default_factory=CommandSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     state_dir: Path = Path("var/state")
     log_level: LogLevel = "INFO"
     log_format: Literal["auto", "console", "json"] = Field(

@@ -265,6 +265,8 @@ class StateStore(Protocol):
     markers: Markers
     oauth: OAuthStates
     subscriptions: Subscriptions
+    audit: AuditLog
+    orders: OrdersIndex
 
     async def start(self) -> None:
         """Connect and run the schema migrations not yet applied."""
@@ -377,3 +379,110 @@ class Subscriptions(Protocol):
         ...
 
     async def remove_dead_letter(self, subscription_id: str, event_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One thing an operator did (the console): who, what, on what, when. `detail` never holds secrets or
+    patient data (a reveal records which order was revealed, not what it showed)."""
+
+    actor: str
+    action: str
+    target: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    at: datetime | None = None  # set by the store
+    seq: int = 0  # set by the store: grows with every record
+
+
+class AuditLog(Protocol):
+    async def record(self, record: AuditRecord) -> AuditRecord:
+        """Append; returns it with its time and sequence number."""
+        ...
+
+    async def recent(self, limit: int = 100, actor: str | None = None) -> builtins.list[AuditRecord]:
+        """Newest first."""
+        ...
+
+
+@dataclass(frozen=True, order=True)
+class OrderKey:
+    vendor: str
+    account: str
+    order: str
+
+    def __str__(self) -> str:
+        return f"{self.vendor}/{self.account}/{self.order}"
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    """What the orders index keeps of one event of an order: ids in the clear (searched), the rest sealed
+    (`summary` for the timeline; `patient`, from an `order.updated`, only shown when revealed)."""
+
+    key: OrderKey
+    event_id: str
+    type: str
+    at: datetime
+    version: str | None = None
+    rx_id: str | None = None
+    case_id: str | None = None
+    order_code: str | None = None
+    stage: str | None = None
+    patient: Mapping[str, Any] | None = None
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    artifact: bool = False  # an artifact.stored: counted on the order
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    key: OrderKey
+    rx_id: str | None
+    case_id: str | None
+    order_code: str | None
+    stage: str | None
+    version: str | None
+    first_at: datetime
+    last_at: datetime
+    events: int
+    artifacts: int
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    """Empty fields match everything; `ident` is an order, Rx, case id or order code (exact)."""
+
+    vendor: str | None = None
+    account: str | None = None
+    ident: str | None = None
+    since: datetime | None = None  # last event at or after
+    until: datetime | None = None  # last event before
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    event_id: str
+    type: str
+    version: str | None
+    at: datetime
+    summary: Mapping[str, Any]
+
+
+class OrdersIndex(Protocol):
+    async def record(self, events: Iterable[IndexedEvent]) -> int:
+        """Add the events not indexed yet (by event id, per order), in one transaction; how many were new."""
+        ...
+
+    async def search(self, query: OrderQuery) -> builtins.list[OrderSummary]:
+        """Most recently changed first, at most `query.limit`."""
+        ...
+
+    async def get(self, key: OrderKey) -> OrderSummary | None: ...
+
+    async def timeline(self, key: OrderKey) -> builtins.list[TimelineItem]:
+        """Every indexed event of the order, oldest first."""
+        ...
+
+    async def patient(self, key: OrderKey) -> Mapping[str, Any] | None:
+        """The patient fields of the order's latest `order.updated` (as the privacy policy left them)."""
+        ...

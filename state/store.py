@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from state.base import (
+    AuditLog,
     Connections,
     CredentialStore,
     Entries,
@@ -10,17 +11,20 @@ from state.base import (
     Maps,
     Markers,
     OAuthStates,
+    OrdersIndex,
     Sets,
     Subscriptions,
 )
 from state.db import Database
 from state.errors import StateError
 from state.seal import Sealer
+from state.tables.audit import SqlAuditLog
 from state.tables.connections import SqlConnections
 from state.tables.credentials import SqlCredentials
 from state.tables.leases import SqlLeases
 from state.tables.markers import SqlMarkers
 from state.tables.oauth import SqlOAuthStates
+from state.tables.orders import SqlOrdersIndex
 from state.tables.progress import SqlEntries, SqlMaps, SqlSets
 from state.tables.subscriptions import SqlSubscriptions
 
@@ -29,6 +33,8 @@ SEALED = {
     "connections": ("vendor", "conn"),
     "oauth_states": ("state_hash",),
     "subscriptions": ("id",),
+    "orders": ("vendor", "account", "order_id"),
+    "order_events": ("vendor", "account", "order_id", "event_id"),
 }
 
 
@@ -45,6 +51,8 @@ class SqlStateStore:
         self.markers: Markers = SqlMarkers(db)
         self.oauth: OAuthStates = SqlOAuthStates(db, sealer)
         self.subscriptions: Subscriptions = SqlSubscriptions(db, sealer)
+        self.audit: AuditLog = SqlAuditLog(db)
+        self.orders: OrdersIndex = SqlOrdersIndex(db, sealer)
 
     async def start(self) -> None:
         await self.db.open()

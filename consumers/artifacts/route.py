@@ -54,6 +54,35 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
+async def serve_artifact(request: Request, store: ArtifactStore, artifact_id: str, presign_ttl_s: int,
+                         who: str) -> Response:
+    """The artifact's bytes (folder: a file answer with Range and ETag; S3: a redirect to a pre-signed URL)
+    for someone already authenticated (`who`, as the audit line names them: `subscriber=…`, `console=…`)."""
+    artifact = index.find(store, artifact_id)
+    if artifact is None:
+        audit.info("artifact fetch: %s artifact=- outcome=not_found", who)
+        return JSONResponse({"error": "not found"}, 404)
+    etag = f'"{artifact["sha256"]}"'
+    if _matches(request.headers.get("if-none-match"), etag):
+        audit.info("artifact fetch: %s artifact=%s outcome=not_modified", who, artifact_id)
+        return Response(status_code=304, headers={"etag": etag})
+    try:
+        where = await store.locate(artifact["relative_path"], ttl_s=presign_ttl_s)
+    except ArtifactRejected:
+        audit.info("artifact fetch: %s artifact=%s outcome=not_found", who, artifact_id)
+        return JSONResponse({"error": "not found"}, 404)
+    ranged = "range" in request.headers
+    if isinstance(where, Path):
+        if not await asyncio.to_thread(where.is_file):
+            audit.info("artifact fetch: %s artifact=%s outcome=gone", who, artifact_id)
+            return JSONResponse({"error": "not found"}, 404)
+        audit.info("artifact fetch: %s artifact=%s outcome=served range=%s", who, artifact_id, ranged)
+        return FileResponse(where, media_type=artifact["media_type"], filename=artifact["file_name"],
+                            headers={"etag": etag, "cache-control": "private, no-cache"})
+    audit.info("artifact fetch: %s artifact=%s outcome=redirected ttl_s=%d", who, artifact_id, presign_ttl_s)
+    return RedirectResponse(where, 307, headers={"etag": etag, "cache-control": "no-store"})
+
+
 def create_route_app(settings: ArtifactRouteSettings, store: ArtifactStore) -> Starlette:
     async def get_artifact(request: Request) -> Response:
         artifact_id = request.path_params["artifact_id"]
@@ -61,32 +90,8 @@ def create_route_app(settings: ArtifactRouteSettings, store: ArtifactStore) -> S
         if subscriber is None:
             audit.info("artifact fetch refused: unauthorized")
             return JSONResponse({"error": "unauthorized"}, 401, headers={"www-authenticate": "Bearer"})
-        who = subscriber.name
-        artifact = index.find(store, artifact_id)
-        if artifact is None:
-            audit.info("artifact fetch: subscriber=%s artifact=- outcome=not_found", who)
-            return JSONResponse({"error": "not found"}, 404)
-        etag = f'"{artifact["sha256"]}"'
-        if _matches(request.headers.get("if-none-match"), etag):
-            audit.info("artifact fetch: subscriber=%s artifact=%s outcome=not_modified", who, artifact_id)
-            return Response(status_code=304, headers={"etag": etag})
-        try:
-            where = await store.locate(artifact["relative_path"], ttl_s=settings.presign_ttl_s)
-        except ArtifactRejected:
-            audit.info("artifact fetch: subscriber=%s artifact=%s outcome=not_found", who, artifact_id)
-            return JSONResponse({"error": "not found"}, 404)
-        ranged = "range" in request.headers
-        if isinstance(where, Path):
-            if not await asyncio.to_thread(where.is_file):
-                audit.info("artifact fetch: subscriber=%s artifact=%s outcome=gone", who, artifact_id)
-                return JSONResponse({"error": "not found"}, 404)
-            audit.info("artifact fetch: subscriber=%s artifact=%s outcome=served range=%s",
-                       who, artifact_id, ranged)
-            return FileResponse(where, media_type=artifact["media_type"], filename=artifact["file_name"],
-                                headers={"etag": etag, "cache-control": "private, no-cache"})
-        audit.info("artifact fetch: subscriber=%s artifact=%s outcome=redirected ttl_s=%d",
-                   who, artifact_id, settings.presign_ttl_s)
-        return RedirectResponse(where, 307, headers={"etag": etag, "cache-control": "no-store"})
+        return await serve_artifact(request, store, artifact_id, settings.presign_ttl_s,
+                                    f"subscriber={subscriber.name}")
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": "not found"}, 404)

@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 import warnings
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -140,12 +141,14 @@ def redirect_uri(connection: MeditConnection, public_url: str) -> str:
     return connection.redirect_uri or f"{public_url.rstrip('/')}/oauth/meditlink/callback"
 
 
-async def authorize_url(state: StateStore, connection: MeditConnection, public_url: str) -> str:
+async def authorize_url(state: StateStore, connection: MeditConnection, public_url: str,
+                        extra: Mapping[str, Any] | None = None) -> str:
     """§1.2.1 Step #1: the URL a person opens; its `state` waits in the state store (15 minutes) for the
-    redirect, which any host's receiver may take."""
+    redirect, which any host's receiver may take. `extra` rides along (the console's `return_to`)."""
     uri = redirect_uri(connection, public_url)
     value = secrets.token_urlsafe(24)
-    await state.oauth.put(value, PendingAuthorization(key_of(connection), uri), ttl_s=STATE_TTL_S)
+    await state.oauth.put(value, PendingAuthorization(key_of(connection), uri, dict(extra or {})),
+                          ttl_s=STATE_TTL_S)
     query = urlencode({"client_id": connection.client_id, "response_type": "code", "redirect_uri": uri,
                        "scope": " ".join(connection.scopes), "state": value}, quote_via=quote)
     return f"{connection.auth_url.rstrip('/')}/oauth/authorize?{query}"

@@ -7,6 +7,7 @@ from scanbridge.commands import (
     config,
     connect,
     connections,
+    console,
     demo,
     dlq,
     prune,
@@ -20,4 +21,4 @@ from scanbridge.commands import (
 )
 
 MODULES = [serve, demo, tail, sim, replay, dlq, token, connections, connect, state, config,
-           artifacts, subscriptions, prune, command]
+           artifacts, subscriptions, prune, command, console]
