@@ -98,7 +98,7 @@ def _headers(message: Message) -> dict[str, Any]:
 
 def _example(message: Message) -> dict[str, Any]:
     key = message.key.format(vendor="itero", account="4242", order="3f2b8c1e-5d47-4a8e-9b0c-2e1f6a7d8c90",
-                             connection="practice-1", subscription="lab-x", subject="3706720")
+                             connection="practice-1", subscription="lab-x", subject="3706720", actor="ann")
     return {
         "name": f"{message_id(message.type)}Example",
         "summary": f"a {message.type} event",

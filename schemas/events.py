@@ -204,6 +204,19 @@ class SubscriptionDisabled(_Data):
     how: str = Field(description="what an operator runs to deliver again")
 
 
+class OperatorAction(_Data):
+    """Something an operator did in the console (README "Console"): who, what, on what, when; the same
+    record as the state store's audit log. Never secrets or patient data (a patient reveal names the
+    order, not what it showed)."""
+
+    actor: str = Field(description="the operator's name (`admin` for the admin secret)")
+    action: str = Field(description="e.g. sign_in, connection.edit, deadletter.retry, order.reveal_patient")
+    target: str = Field(description="what it acted on (a connection, order, dead letter id), or -")
+    detail: dict[str, Any] = Field(default_factory=dict)
+    seq: int = Field(description="the audit log's sequence number")
+    at: datetime | None = None
+
+
 class ReauthorizationNeeded(_Data):
     """A connection's refresh token is about to lapse or was refused, or the connection was configured
     but never connected: a person must authorize (again) (meditlink-openapi.txt FAQ "How to handle token
@@ -250,4 +263,5 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "command.watch_patients": WatchPatients,
     "order.completed": OrderCompleted,
     "subscription.disabled": SubscriptionDisabled,
+    "operator.action": OperatorAction,
 }

@@ -15,6 +15,7 @@ COMMAND_FAILED = "command.failed"
 DEAD_LETTER_CREATED = "deadletter.created"
 DEAD_LETTER_RETRIED = "deadletter.retried"
 SUBSCRIPTION_DISABLED = "subscription.disabled"
+OPERATOR_ACTION = "operator.action"
 
 
 class Topics(Section):

@@ -13,11 +13,11 @@ from typing import Any
 from bus.base import Bus
 from bus.errors import BusError
 from schemas.envelope import Envelope
-from schemas.topics import Topics
+from schemas.events import OperatorAction
+from schemas.topics import OPERATOR_ACTION, Topics
 from state.base import AuditLog, AuditRecord
 
 log = logging.getLogger("scanbridge.audit")
-OPERATOR_ACTION = "operator.action"
 _NAMESPACE = uuid.UUID("8d3c2a51-6f0e-4b7a-9c1d-2e5f4a3b6c70")
 
 
@@ -38,9 +38,9 @@ class Auditor:
             event = Envelope(id=str(uuid.uuid5(_NAMESPACE, f"{self._source}\x1f{record.seq}\x1f{at}")),
                              source=self._source, type=OPERATOR_ACTION, subject=target,
                              partitionkey=f"console:{actor}",
-                             data={"actor": actor, "action": action, "target": target,
-                                   "detail": dict(detail or {}), "seq": record.seq,
-                                   "at": at or None})
+                             data=OperatorAction(actor=actor, action=action, target=target,
+                                                 detail=dict(detail or {}), seq=record.seq,
+                                                 at=record.at).model_dump(mode="json"))
             try:
                 await self._bus.publish(self._topic, event)
             except BusError as exc:  # the store row is the record; the event is a copy for others

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+from jsonschema import validate
 
+from bus.replay import scan
+from schemas.events import OperatorAction
+from schemas.published import published_schema
 from schemas.settings import Settings
 from state.base import ConnectionKey
 from tests.scanbridge.console.conftest import ADMIN_SECRET, VIEWER, VIEWER_PASSWORD, Served
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def hidden(html: str, name: str = "csrf") -> str:
@@ -50,6 +57,11 @@ async def test_the_admin_secret_signs_in_with_a_signed_httponly_lax_cookie(clien
     assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
     actions = [(r.actor, r.action) for r in await served.shared.store.audit.recent()]
     assert ("admin", "sign_in") in actions
+    topic = served.console.settings.bus.topics.events
+    published = [d.event async for d in scan(served.bus, [topic], EPOCH)]
+    assert [(e.type, e.json_data()["actor"], e.json_data()["action"]) for e in published] == [
+        ("operator.action", "admin", "sign_in")]
+    validate(published[0].json_data(), published_schema("operator.action", OperatorAction))
 
 
 async def test_a_wrong_password_is_refused_and_audited(client: httpx.AsyncClient, served: Served) -> None:
