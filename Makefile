@@ -13,7 +13,7 @@ SCANBRIDGE_CONFIG ?= examples/demo.toml
 export SCANBRIDGE_CONFIG
 
 
-.PHONY: setup venv kafka node-tools postgres-check chromium-check deploy-tools run run-kafka demo kafka-start kafka-stop s3 s3-start s3-stop test test-slow lint bench
+.PHONY: setup venv kafka node-tools postgres-check chromium-check console-screenshots deploy-tools run run-kafka demo kafka-start kafka-stop s3 s3-start s3-stop test test-slow lint bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -100,6 +100,10 @@ s3-stop:
 ## The whole test suite; tests that need Kafka start the project's broker (or use KAFKA_BOOTSTRAP).
 test: setup
 	$(BIN)/pytest -m "not slow"
+
+## The console's screenshots in docs/console/ (README "Console"), taken by its browser tests.
+console-screenshots: setup
+	SCANBRIDGE_CONSOLE_SCREENSHOTS=docs/console $(BIN)/pytest tests/scanbridge/console/test_browser.py -q
 
 ## Soak and load tests.
 test-slow: setup

@@ -145,6 +145,9 @@ async def test_an_operator_signs_in_and_sees_the_overview(page: Any, stack: Stac
     await page.wait_for_selector("h1:text('Overview')")
     assert "admin (admin)" in await page.text_content("header")
     await screenshot(page, "overview")
+    await page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than the screen
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await screenshot(page, "overview-phone")
 
 
 async def test_a_failing_connection_turns_healthy_after_the_simulator_recovers(page: Any,
