@@ -3,6 +3,8 @@ same pages in chromium)."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -134,3 +136,28 @@ async def test_after_sign_in_the_browser_only_goes_to_a_page_of_the_console(
 def test_an_account_needs_an_argon2_hash(settings: Settings) -> None:
     with pytest.raises(ValueError, match="argon2"):
         settings.console.accounts[0].model_validate({"name": "x", "password_hash": "plain"})
+
+
+async def test_an_edit_keeps_the_masked_secrets_and_changes_the_rest(client: httpx.AsyncClient,
+                                                                     served: Served) -> None:
+    key = ConnectionKey("meditlink", "lab-9")
+    await sign_in(client, "admin", ADMIN_SECRET)
+    page = await client.get("/connections")
+    settings = {"id": "lab-9", "client_id": "c", "client_secret": "the-secret",
+                "webhook": {"token": "t" * 32}}
+    await client.post("/connections/add", data={"csrf": hidden(page.text), "vendor": "meditlink",
+                                                "settings": json.dumps(settings)})
+    detail = await client.get("/connections/meditlink/lab-9")
+    assert "the-secret" not in detail.text and "t" * 32 not in detail.text
+    shown = json.loads(html.unescape(re.search(r'<textarea name="settings">(.*?)</textarea>', detail.text,
+                                               re.S)[1]))  # type: ignore[index]
+    shown["client_id"] = "c2"
+    answer = await client.post("/connections/meditlink/lab-9/edit",
+                               data={"csrf": hidden(detail.text), "settings": json.dumps(shown)})
+    assert answer.status_code == 303
+    stored = await served.shared.store.connections.get(key)
+    assert stored is not None and stored.settings["client_id"] == "c2"
+    assert stored.settings["client_secret"] == "the-secret"
+    assert stored.settings["webhook"]["token"] == "t" * 32
+    removed = await client.post("/connections/meditlink/lab-9/remove", data={"csrf": hidden(detail.text)})
+    assert removed.status_code == 303 and await served.shared.store.connections.get(key) is None
