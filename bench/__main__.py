@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import artifacts, delivery, e2e, ingest
+from bench import orders as orders_search
 from bench.common import ROOT, background, free_port, ratio, run_json
 from bench.stack import StackConfig
 from bench.table import render
 from bus.factory import make_bus
 from tests.kafka_broker import kafka_broker
+from tests.postgres_server import postgres_server
 
 MB = 1024 * 1024
 
@@ -43,7 +45,7 @@ def parse_size(text: str) -> int:
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="ingest,publish,download,s3,route,e2e,delivery",
+    parser.add_argument("--only", default="ingest,publish,download,s3,route,e2e,delivery,orders",
                         help="comma list of sections")
     parser.add_argument("--ingest-seconds", type=int, default=10)
     parser.add_argument("--connections", default="16,64,256")
@@ -60,6 +62,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--delivery-keys", type=int, default=64, help="partition keys they spread over")
     parser.add_argument("--webhooks", type=int, default=200, help="webhooks posted for the delivery latency")
     parser.add_argument("--webhook-rate", type=float, default=20.0, help="webhooks posted per second")
+    parser.add_argument("--orders", type=int, default=100_000, help="orders in the index for the search")
+    parser.add_argument("--order-queries", type=int, default=200, help="searches timed per kind")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     return parser.parse_args()
 
@@ -169,6 +173,11 @@ def main() -> None:
             print(f"deliveries: {args.delivery_events} events, {args.webhooks} webhooks …", flush=True)
             results["delivery"] = [delivery.run(bootstrap, backend, args.delivery_events, args.delivery_keys,
                                                 args.webhooks, args.webhook_rate) for backend in backends()]
+    if "orders" in only:
+        print(f"orders search: {args.orders:,} orders in the state store …", flush=True)
+        results["orders"] = [orders_search.run_sqlite(args.orders, args.order_queries)]
+        with postgres_server() as dsn:
+            results["orders"].append(orders_search.run_postgres(args.orders, args.order_queries, dsn))
     results["duration_s"] = time.perf_counter() - started
     args.results.mkdir(parents=True, exist_ok=True)
     out = args.results / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"

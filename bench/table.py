@@ -81,6 +81,13 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append((f"webhook → delivery {r['backend']} {r['webhooks']} @ {r['rate']:g}/s",
                      f"p50 {r['p50_ms']:,.0f} p99 {r['p99_ms']:,.0f} ms ({r['latency_n']}/{r['webhooks']})",
                      "", ""))
+    for r in results.get("orders", []):
+        for q in r["queries"]:
+            rows.append((f"orders search {r['backend']}, {r['orders']:,} orders: {q['query']}",
+                         f"p50 {q['store']['p50_ms']:.2f} p99 {q['store']['p99_ms']:.2f} ms "
+                         f"({q['rows_per_query']:.0f} rows)",
+                         f"bare driver p50 {q['raw']['p50_ms']:.2f} p99 {q['raw']['p99_ms']:.2f} ms",
+                         f"{q['raw']['p50_ms'] / q['store']['p50_ms']:.2f}" if q["store"]["p50_ms"] else "-"))
     return rows
 
 
