@@ -10,6 +10,7 @@ CREATE TABLE orders (
     events INTEGER NOT NULL, artifacts INTEGER NOT NULL, sealed TEXT NOT NULL,
     PRIMARY KEY (vendor, account, order_id));
 CREATE INDEX orders_last ON orders (last_ms);
+CREATE INDEX orders_account ON orders (vendor, account, last_ms);
 CREATE INDEX orders_rx ON orders (rx_id);
 CREATE INDEX orders_case ON orders (case_id);
 CREATE INDEX orders_code ON orders (order_code);
