@@ -80,7 +80,7 @@ def routes(console: Console) -> list[Route]:
         stored, model = await model_of(key)
         extra: dict[str, Any] = {}
         if isinstance(model, ThreeShapeConnection):
-            extra["patients"] = WatchList(console.settings.state_dir, model).ids()
+            extra["patients"] = await WatchList(console.store, model).ids()
             extra["configured_patients"] = model.patients
         return console.page(request, "connection.html", {
             "page": "connections", "key": key, "row": await _row(console.store, key, model),
@@ -170,9 +170,9 @@ def routes(console: Console) -> list[Route]:
         if not isinstance(model, ThreeShapeConnection):
             raise HTTPException(404, "Not a 3Shape connection.")
         ids = [line for line in str(form.get("ids", "")).split() if line]
-        watch = WatchList(console.settings.state_dir, model)
+        watch = WatchList(console.store, model)
         try:
-            changed = watch.unwatch(ids) if form.get("action") == "unwatch" else watch.watch(ids)
+            changed = await (watch.unwatch(ids) if form.get("action") == "unwatch" else watch.watch(ids))
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         action = "unwatch" if form.get("action") == "unwatch" else "watch"

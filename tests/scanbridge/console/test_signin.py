@@ -8,17 +8,27 @@ import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from jsonschema import validate
+from pydantic import SecretStr
 
 from bus.replay import scan
+from consumers.threeshape.watchlist import WatchList
 from schemas.events import OperatorAction
 from schemas.published import published_schema
-from schemas.settings import Settings
+from schemas.settings import BusSettings, Settings, ThreeShapeConnection
 from state.base import ConnectionKey
-from tests.scanbridge.console.conftest import ADMIN_SECRET, VIEWER, VIEWER_PASSWORD, Served
+from tests.scanbridge.console.conftest import (
+    ADMIN_SECRET,
+    VIEWER,
+    VIEWER_PASSWORD,
+    Served,
+    console_settings,
+    served_console,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -161,3 +171,23 @@ async def test_an_edit_keeps_the_masked_secrets_and_changes_the_rest(client: htt
     assert stored.settings["webhook"]["token"] == "t" * 32
     removed = await client.post("/connections/meditlink/lab-9/remove", data={"csrf": hidden(detail.text)})
     assert removed.status_code == 303 and await served.shared.store.connections.get(key) is None
+
+
+async def test_3shape_watched_patients_are_added_and_removed_from_the_page(tmp_path: Path) -> None:
+    conn = ThreeShapeConnection(id="dd-1", host="dd.example", user="u", password=SecretStr("p"),
+                                ca_thumbprint="737842e3" + "0" * 32, patients=["P-1"])
+    settings = Settings(bus=BusSettings(backend="local", local_path=tmp_path / "bus.sqlite3"),
+                        state_dir=tmp_path / "state", console=console_settings(), threeshape=[conn])
+    async with served_console(settings) as served, \
+            httpx.AsyncClient(base_url=served.url, timeout=10) as client:
+        await sign_in(client, "admin", ADMIN_SECRET)
+        page = await client.get("/connections/3shape/dd-1")
+        assert page.status_code == 200 and "P-1" in page.text
+        csrf = hidden(page.text)
+        await client.post("/connections/3shape/dd-1/patients", data={"csrf": csrf, "ids": "P-2 P-3",
+                                                                      "action": "watch"})
+        await client.post("/connections/3shape/dd-1/patients", data={"csrf": csrf, "ids": "P-1",
+                                                                      "action": "unwatch"})
+        assert await WatchList(served.shared.store, conn).ids() == ["P-2", "P-3"]
+        assert ("threeshape.unwatch", "3shape/dd-1") in [
+            (r.action, r.target) for r in await served.shared.store.audit.recent(3)]
