@@ -194,6 +194,10 @@ class Entries(Protocol):
 
     async def delete(self, key: ConnectionKey, name: str, *, fence: Lease | None = None) -> bool: ...
 
+    async def all(self, key: ConnectionKey) -> dict[str, Entry]:
+        """Every entry of the connection, by name (the console lists the command log with it)."""
+        ...
+
 
 class Maps(Protocol):
     """String → string maps per connection: last-seen versions, the iTero OrderId → Rx index."""

@@ -67,6 +67,11 @@ class CommandLog:
         entry = await self._state.entries.get(LOG, command_id)
         return None if entry is None else _record(entry.value, entry.version)
 
+    async def recent(self, limit: int = 100) -> list[CommandRecord]:
+        """The latest changed commands first (the console's Commands page); reads the whole log."""
+        found = [_record(e.value, e.version) for e in (await self._state.entries.all(LOG)).values()]
+        return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
+
     async def claim(self, record: CommandRecord) -> tuple[bool, CommandRecord]:
         """Write `record` as "started" if its id is new: (True, it); else (False, the record there)."""
         now = _now()

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scanbridge.console import signin
 from scanbridge.console.context import NO_STORE, Console, SignInRequired
-from scanbridge.console.pages import connections, deadletters, orders, overview, replay
+from scanbridge.console.pages import commands, connections, deadletters, orders, overview, replay
 
 STATIC = Path(__file__).parent / "static"
 HEADERS = [
@@ -50,7 +50,7 @@ class SecurityHeaders:
 
 def create_console_app(console: Console) -> Starlette:
     routes: list[BaseRoute] = [*signin.routes(console)]
-    for page in (overview, connections, orders, deadletters, replay):
+    for page in (overview, connections, orders, deadletters, replay, commands):
         routes += page.routes(console)
     routes.append(Mount("/static", StaticFiles(directory=str(STATIC)), name="static"))
 

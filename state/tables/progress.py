@@ -20,6 +20,12 @@ class SqlEntries:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    async def all(self, key: ConnectionKey) -> dict[str, Entry]:
+        async with self._db.transaction(write=False) as tx:
+            rows = await tx.fetch("SELECT name, value, version FROM entries WHERE vendor = ? AND conn = ?",
+                                  key.vendor, key.id)
+        return {name: Entry(loads(value, f"{name!r}", key), int(version)) for name, value, version in rows}
+
     async def get(self, key: ConnectionKey, name: str) -> Entry | None:
         async with self._db.transaction(write=False) as tx:
             rows = await tx.fetch(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from state.base import AuditRecord, IndexedEvent, OrderKey, OrderQuery
+from state.base import AuditRecord, ConnectionKey, IndexedEvent, OrderKey, OrderQuery
 from state.store import SqlStateStore
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
@@ -77,3 +77,14 @@ async def test_patient_fields_and_summaries_are_sealed_at_rest(state_store: SqlS
     async with state_store.db.transaction(write=False) as tx:
         rows = await tx.fetch("SELECT sealed FROM orders") + await tx.fetch("SELECT sealed FROM order_events")
     assert rows and not any("Zebedee" in r[0] or "Crown" in r[0] for r in rows)
+
+
+async def test_all_entries_of_a_connection_come_back_by_name(state_store: SqlStateStore) -> None:
+    key, other = ConnectionKey("scanbridge", "command-log"), ConnectionKey("itero", "c")
+    await state_store.entries.put(key, "a", {"n": 1})
+    await state_store.entries.put(key, "b", {"n": 2})
+    await state_store.entries.put(key, "b", {"n": 3})
+    await state_store.entries.put(other, "a", {"n": 9})
+    found = await state_store.entries.all(key)
+    assert {name: (e.value, e.version) for name, e in found.items()} == {
+        "a": ({"n": 1}, 1), "b": ({"n": 3}, 2)}

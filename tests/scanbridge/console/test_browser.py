@@ -47,6 +47,7 @@ from simulators.itero.state import IteroSimState
 from simulators.meditlink import CLIENT_ID, CLIENT_SECRET, MeditSimState
 from simulators.meditlink import create_app as create_medit_sim
 from state.base import ConnectionKey, OrderQuery
+from state.commandlog import CommandLog, CommandRecord
 from tests.scanbridge.console.conftest import (
     ADMIN_SECRET,
     Served,
@@ -248,3 +249,17 @@ async def test_a_replay_dry_run_counts_the_selected_events(page: Any, stack: Sta
     await page.wait_for_selector("#total", timeout=30_000)
     assert int(await page.text_content("#total")) == expected["order.updated"]
     await screenshot(page, "replay-dry-run")
+
+
+async def test_the_commands_page_shows_a_commands_result(page: Any, stack: Stack) -> None:
+    log = CommandLog(stack.served.shared.store)
+    _, record = await log.claim(CommandRecord(
+        command_id="6f1c2d3e-0000-4000-8000-000000000001", type="command.meditlink.upload_file",
+        vendor="meditlink", connection="lab-1", subject="case-42", partitionkey="meditlink:lab-1:case-42",
+        fingerprint="f"))
+    await log.update(record, phase="succeeded", result={"message": "uploaded",
+                                                        "vendor_ids": {"file_uuid": "9a8b7c"}})
+    await sign_in(page, path="/commands")
+    row = page.locator("#commands tr", has_text="case-42")
+    assert "succeeded" in await row.text_content() and "file_uuid: 9a8b7c" in await row.text_content()
+    await screenshot(page, "commands")

@@ -21,6 +21,7 @@ from schemas.events import OperatorAction
 from schemas.published import published_schema
 from schemas.settings import BusSettings, Settings, ThreeShapeConnection
 from state.base import ConnectionKey
+from state.commandlog import CommandLog, CommandRecord
 from tests.scanbridge.console.conftest import (
     ADMIN_SECRET,
     VIEWER,
@@ -191,3 +192,23 @@ async def test_3shape_watched_patients_are_added_and_removed_from_the_page(tmp_p
         assert await WatchList(served.shared.store, conn).ids() == ["P-2", "P-3"]
         assert ("threeshape.unwatch", "3shape/dd-1") in [
             (r.action, r.target) for r in await served.shared.store.audit.recent(3)]
+
+
+async def test_the_commands_page_lists_the_command_log_newest_first_with_results(
+        client: httpx.AsyncClient, served: Served) -> None:
+    log = CommandLog(served.shared.store)
+    for n in (1, 2):
+        await log.claim(CommandRecord(command_id=f"cmd-{n}", type="command.meditlink.accept_order",
+                                      vendor="meditlink", connection="lab-1", subject=f"order-{n}",
+                                      partitionkey=f"meditlink:lab-1:order-{n}", fingerprint="f"))
+    _, first = await log.claim(CommandRecord(command_id="cmd-1", type="", vendor="", connection="",
+                                             subject="", partitionkey="", fingerprint=""))
+    await log.update(first, phase="failed", result={"reason": "vendor_refused", "message": "order is closed",
+                                                    "vendor_status": 409})
+    await sign_in(client, VIEWER, VIEWER_PASSWORD)
+    page = await client.get("/commands")
+    assert page.status_code == 200
+    assert page.text.index("cmd-1") < page.text.index("cmd-2")  # changed last, listed first
+    assert "vendor_refused: order is closed" in page.text and "(vendor 409)" in page.text
+    failed = await client.get("/commands?phase=failed")
+    assert "cmd-1" in failed.text and "cmd-2" not in failed.text
