@@ -1,26 +1,35 @@
-"""The pipeline on both stores: `artifact.stored` says exactly how to fetch the bytes, and bytes
-that fail the vendor check are never placed nor announced."""
+"""The pipeline on both stores: `artifact.stored` says exactly how to fetch the bytes; bytes that fail
+the vendor check, or that an unreachable S3 store never took, are never placed nor announced."""
 
 from __future__ import annotations
 
 import hashlib
+import socket
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bus.base import Bus
 from consumers.artifacts.base import Placement
+from consumers.artifacts.factory import make_store
+from consumers.clock import RealClock
 from consumers.context import WorkContext
 from consumers.errors import ArtifactRejected, ArtifactsFailed
 from consumers.pipeline import ArtifactJob, store_artifacts
+from consumers.publish import Publisher
 from consumers.storage import StoredFile
 from schemas import ids
 from schemas.events import ArtifactRef, Order, StoredArtifact, VendorChecksum
-from schemas.settings import StorageSettings
+from schemas.settings import BusSettings, Settings, StorageSettings
 from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, ORDER_COMPLETED, Topics
+from tests.consumers.artifacts.conftest import FAST, s3_settings_for
 from tests.consumers.artifacts.test_store import chunks
 from tests.events import collect
+from tests.s3_server import S3Server
+from tests.shared import shared_state
 
 SCAN = b"PK\x03\x04" + bytes(range(256)) * 64
 
@@ -32,7 +41,7 @@ def _order() -> Order:
 
 def _job(ctx: WorkContext, body: bytes, verify: Any = None) -> ArtifactJob:
     async def fetch(relative: str) -> StoredFile | None:
-        return await ctx.store.write(relative, chunks(body, 1000), 1 << 20)
+        return await ctx.store.write(relative, chunks(body, 1 << 16), len(body))
 
     return ArtifactJob(ref=ArtifactRef(kind="scan_3d", vendor_ref="IDE"), file_name="IDE.zip",
                        media_type="application/zip", fetch=fetch, verify=verify)
@@ -80,3 +89,30 @@ async def test_bytes_failing_the_vendor_check_are_neither_placed_nor_announced(
     assert await read_back(Placement(uri=uri, key=key, sha256="", size=0,
                                      bucket=storage_settings.s3.bucket)) is None
     assert ctx.store.read_marker("itero/42/rx-1/v1/scan_3d/IDE.zip") is None
+
+
+@pytest.mark.parametrize("size", [len(SCAN), 6 * 1024 * 1024], ids=["one PUT", "multipart"])
+async def test_an_unreachable_s3_store_is_retried_then_the_artifact_fails_and_nothing_is_stored(
+    size: int, s3: S3Server, bus: Bus, topics: Topics, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    storage = StorageSettings(backend="s3", root=tmp_path / "root",
+                              s3=s3_settings_for(s3, tmp_path / "secrets", endpoint=closed))
+    settings = Settings(bus=BusSettings(backend="local", topics=topics), storage=storage,
+                        state_dir=tmp_path / "state")
+    store = make_store(storage, policy=FAST, clock=RealClock())
+    await store.start()
+    try:
+        async with httpx.AsyncClient() as http, shared_state(settings) as shared:
+            ctx = WorkContext(settings=settings, publisher=Publisher(bus, topics), store=store,
+                              clock=RealClock(), http=http, shared=shared)
+            with pytest.raises(ArtifactsFailed):
+                await store_artifacts(_order(), "rx-1", [_job(ctx, SCAN * (size // len(SCAN)))], ctx)
+    finally:
+        await store.close()
+    [event, completed] = await collect(bus, [topics.artifacts], lambda e: len(e) >= 2)
+    assert event.type == ARTIFACT_FAILED and completed.type == ORDER_COMPLETED  # no artifact.stored
+    assert event.data["reason"].startswith("S3 ") and "gave up after" in event.data["reason"]
+    assert store.read_marker("itero/42/rx-1/v1/scan_3d/IDE.zip") is None
