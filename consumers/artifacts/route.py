@@ -30,6 +30,12 @@ from schemas.settings import ArtifactRouteSettings, Subscriber
 audit = logging.getLogger("scanbridge.audit")
 
 
+class ArtifactFile(FileResponse):
+    """A file in 1 MiB reads (Starlette's 64 KiB cost a thread hop each: ~100 MB/s for a 100 MB scan)."""
+
+    chunk_size = 1024 * 1024
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -77,7 +83,7 @@ async def serve_artifact(request: Request, store: ArtifactStore, artifact_id: st
             audit.info("artifact fetch: %s artifact=%s outcome=gone", who, artifact_id)
             return JSONResponse({"error": "not found"}, 404)
         audit.info("artifact fetch: %s artifact=%s outcome=served range=%s", who, artifact_id, ranged)
-        return FileResponse(where, media_type=artifact["media_type"], filename=artifact["file_name"],
+        return ArtifactFile(where, media_type=artifact["media_type"], filename=artifact["file_name"],
                             headers={"etag": etag, "cache-control": "private, no-cache"})
     audit.info("artifact fetch: %s artifact=%s outcome=redirected ttl_s=%d", who, artifact_id, presign_ttl_s)
     return RedirectResponse(where, 307, headers={"etag": etag, "cache-control": "no-store"})
