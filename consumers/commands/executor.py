@@ -43,6 +43,7 @@ from state.errors import StateUnavailable, VersionConflict
 log = logging.getLogger(__name__)
 
 UNEXPECTED_ATTEMPTS = 3
+POLL_RECORD_S = 0.5
 BLOCKED_STATUSES = {"needs_reauthorization": "needs re-authorization", "unpaired": "is un-paired"}
 
 
@@ -214,6 +215,8 @@ class Executor:
         elif existing.finished and existing.result is not None:
             result = CommandResult.model_validate(existing.result)
             await self._bus.publish(self._topics.events, result_event(result, existing.partitionkey))
+        elif existing.phase == "started" and (moved := await self._still_moving(existing)) is not None:
+            await self._seen(delivery, moved, record, action, command)  # the other executor finished it
         else:
             # started: we stopped between the call and its record; awaiting: the vendor's answer may have
             # been missed. Either way the vendor's state decides, never a second call.
@@ -226,6 +229,19 @@ class Executor:
                 await self._failed(run, exc, delivery, reconciled=True)
             else:
                 await self._outcome(run, outcome)
+
+    async def _still_moving(self, record: CommandRecord) -> CommandRecord | None:
+        """A record written less than `reconcile_after_s` ago may belong to an executor still at work (a
+        rebalance handed us its partition): wait for it to move. The moved record, or None once it rested."""
+        rest = self._settings.reconcile_after_s
+        while True:
+            age = (datetime.now(UTC) - datetime.fromisoformat(record.updated_at)).total_seconds()
+            if age >= rest:
+                return None
+            await self._ctx.clock.sleep(min(POLL_RECORD_S, rest - age))
+            current = await self._log.get(record.command_id)
+            if current is None or current.version != record.version:
+                return current
 
     async def _outcome(self, run: Run, outcome: Outcome) -> None:
         if isinstance(outcome, Awaiting):

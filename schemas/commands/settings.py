@@ -44,3 +44,6 @@ class CommandSettings(Section):
     max_upload_bytes: int = Field(S3_SINGLE_PUT_MAX, ge=1, le=S3_SINGLE_PUT_MAX,
                                   description="files above this are refused (S3 single PUT: 5 GiB)")
     chunk_bytes: int = Field(1024 * 1024, ge=4096, description="upload read size: memory per upload")
+    reconcile_after_s: float = Field(
+        120.0, ge=0, description="a command found 'started' is reconciled only once its record has not "
+                                 "moved this long (another executor may still be calling the vendor)")

@@ -117,7 +117,7 @@ def bus_settings(request: pytest.FixtureRequest, topics: Topics, tmp_path: Path)
 
 @pytest.fixture
 def command_settings() -> CommandSettings:
-    return CommandSettings()
+    return CommandSettings(reconcile_after_s=0)  # a test's "crashed" executor is known to be gone
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from consumers.commands.executor import fingerprint
+from consumers.commands.executor import Executor, fingerprint
 from consumers.meditlink.commands import client_of
 from consumers.urlpath import segment
 from schemas.commands.meditlink import AcceptOrder, CancelOrder
@@ -71,6 +71,24 @@ async def test_a_crash_between_the_vendor_call_and_the_record_is_reconciled_with
     assert data["succeeded"] is True and data["reconciled"] is True
     assert stack.requests(f"/v1/orders/{order}/accept", "PUT") == 1
     assert stack.requests(f"/v1/orders/{order}", "GET") == 1  # the reconciliation read
+
+
+async def test_a_command_another_executor_is_still_running_is_waited_for_not_reconciled(
+        stack: CommandStack) -> None:
+    stack.settings.commands.reconcile_after_s = 300  # its record moved just now: maybe still at work
+    order = _order(stack)
+    command = accept(order)
+    _, claimed = await stack.log.claim(started(command))
+    await stack.send(command)  # a rebalance handed the partition over while the first executor works
+    response = await client_of(stack.ctx, command).send("PUT", f"orders/{segment(str(order), 'o')}/accept")
+    assert response.status_code == 200
+    # the first executor records its result
+    result = Executor._result(claimed, succeeded=True, result={"status": "ACCEPTED"})
+    await stack.log.update(claimed, phase="succeeded", result=result.model_dump(mode="json"))
+    data = await stack.result(str(command.command_id))
+    assert data["succeeded"] is True and data["reconciled"] is False
+    assert stack.requests(f"/v1/orders/{order}", "GET") == 0  # no reconciliation read
+    assert stack.requests(f"/v1/orders/{order}/accept", "PUT") == 1
 
 
 async def test_a_crash_before_the_call_took_effect_fails_as_interrupted_without_calling(
@@ -176,7 +194,7 @@ def started(command: AcceptOrder) -> CommandRecord:
 
 @pytest.fixture
 def command_settings() -> CommandSettings:
-    return CommandSettings(shared_topic_connections=["meditlink/*"], producers=[
+    return CommandSettings(shared_topic_connections=["meditlink/*"], reconcile_after_s=0, producers=[
         CommandProducer(name="pms", topic=f"t-{uuid.uuid4().hex[:8]}.commands.pms",
                         connections=["meditlink/clinic-1"])])
 

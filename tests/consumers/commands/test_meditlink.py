@@ -29,7 +29,7 @@ LOCAL_THEN_SLOW_KAFKA = pytest.mark.parametrize(
 def command_settings(tmp_path: Path) -> CommandSettings:
     (tmp_path / UPLOADS).mkdir()
     return CommandSettings(upload_roots=[tmp_path / UPLOADS], max_upload_bytes=200 * 1024**2,
-                           chunk_bytes=1024**2)
+                           chunk_bytes=1024**2, reconcile_after_s=0)
 
 
 def _file(tmp_path: Path, name: str, size: int) -> Path:
