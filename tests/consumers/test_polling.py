@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
@@ -19,11 +24,15 @@ from pydantic import SecretStr
 from consumers.clock import ManualClock
 from consumers.health import HealthBook
 from consumers.polling import MEMBERS, POLL_ENTRY, PollerRuntime
+from scanbridge.opsserver import READY, Readiness, create_ops_app
 from schemas.settings import StateSettings
 from state.base import ConnectionKey, Lease
 from state.errors import StaleLease
 from state.factory import make_state_store
 from state.store import SqlStateStore
+from tests.postgres_server import SCRIPT
+from tests.servers import serve
+from tests.tcpgate import free_port
 
 C1 = ConnectionKey("itero", "c1")
 TTL_S = 1.0
@@ -312,3 +321,60 @@ async def test_connections_added_and_removed_in_the_catalog_get_and_lose_their_p
     assert set(a.slots) == {c2} and pollers[C1].closed
     assert await store.leases.holder(C1) is None and (await store.leases.holder(c2)) is not None
     await a.close()
+
+
+def _postgres(*args: str) -> str:
+    """deploy/postgres/postgres.sh with `args`; the last line it printed (start: the DSN)."""
+    done = subprocess.run([str(SCRIPT), *args], check=True, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PG_FSYNC": "off"})
+    return (done.stdout.strip().splitlines() or [""])[-1]
+
+
+async def test_a_stopped_postgres_server_stops_polling_shows_on_readyz_and_polling_resumes() -> None:
+    """A real PostgreSQL server of the test's own, stopped and started again on the same port."""
+    run_dir = Path(tempfile.mkdtemp(prefix="scanbridge-pg-"))  # not under /tmp/pytest-of-root: the server's
+    port = free_port()                                          # own user must reach it
+    log: list[tuple[str, int]] = []
+    try:
+        dsn = await asyncio.to_thread(_postgres, "start", str(run_dir), str(port))
+        settings = StateSettings(backend="postgres", dsn=SecretStr(dsn), timeout_s=1.0)
+        store = make_state_store(settings, keys=[Fernet.generate_key().decode()])
+        await store.start()
+        clock = ManualClock()
+        a = runtime(store, log, "a", clock)
+        readiness = Readiness(status=READY, checks=[a.status.describe])
+        async with serve(create_ops_app(readiness)) as url, \
+                httpx.AsyncClient(base_url=url, timeout=10) as http:
+            await a.tick()
+            await settle(a)
+            assert (await http.get("/readyz")).status_code == 200 and len(log) == 1
+            await asyncio.to_thread(_postgres, "stop", str(run_dir))
+
+            async def stopped() -> bool:
+                await clock.advance(a.try_every_s)
+                await a.tick()
+                return a.status.held == 0 and a.status.store_error is not None
+
+            await until(stopped)
+            answer = await http.get("/readyz")
+            assert answer.status_code == 503 and answer.json()["status"] == "not ready"
+            (problem,) = answer.json()["problems"]
+            assert "state store unreachable" in problem and "stopped polling itero/c1" in problem
+            await clock.advance(INTERVAL_S)
+            await a.tick()
+            assert len(log) == 1  # no round without a lease
+            await asyncio.to_thread(_postgres, "start", str(run_dir), str(port))
+
+            async def polling_again() -> bool:
+                await clock.advance(a.try_every_s)
+                await a.tick()
+                await settle(a)
+                return len(log) == 2
+
+            await until(polling_again)
+            assert (await http.get("/readyz")).status_code == 200 and a.status.describe() is None
+        await a.close()
+        await store.close()
+    finally:
+        await asyncio.to_thread(_postgres, "stop", str(run_dir))
+        shutil.rmtree(run_dir, ignore_errors=True)
