@@ -49,6 +49,10 @@ def arguments() -> argparse.Namespace:
                         help="comma list of sections")
     parser.add_argument("--ingest-seconds", type=int, default=10)
     parser.add_argument("--connections", default="16,64,256")
+    parser.add_argument("--processes", default="1,2",
+                        help="ingest: receivers as `scanbridge receiver --workers N`, for each N")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="ingest: also the receivers of this checkout (e.g. `git worktree add DIR main`)")
     parser.add_argument("--publish-seconds", type=float, default=3.0)
     parser.add_argument("--publishers", type=int, default=64, help="concurrent publishers (besides 1)")
     parser.add_argument("--rounds", type=int, default=2,
@@ -130,8 +134,9 @@ def download(sizes: list[int], rounds: int) -> list[dict[str, Any]]:
     return rows
 
 
-def ingest_rows(bootstrap: str, connections: list[int], seconds: int) -> list[dict[str, Any]]:
-    rows = ingest.run(bootstrap, backends(), connections, seconds)
+def ingest_rows(bootstrap: str, connections: list[int], seconds: int, processes: list[int],
+                baseline: Path | None) -> list[dict[str, Any]]:
+    rows = ingest.run(bootstrap, backends(), connections, seconds, processes, baseline)
     bare = {r["connections"]: r for r in rows if r["server"] == "bare"}
     for row in rows:
         row["ratio"] = ratio(row["rps"], bare[row["connections"]]["rps"])
@@ -153,7 +158,8 @@ def main() -> None:
         if "ingest" in only:
             print("ingest …", flush=True)
             results["ingest"] = ingest_rows(bootstrap, [int(c) for c in args.connections.split(",")],
-                                            args.ingest_seconds)
+                                            args.ingest_seconds, [int(p) for p in args.processes.split(",")],
+                                            args.baseline)
         if "publish" in only:
             print("publish …", flush=True)
             results["publish"] = publish(bootstrap, args.publish_seconds, args.publishers, args.rounds)

@@ -1,17 +1,19 @@
 """Bench child processes: the bare endpoint, the real receiver, and the real worker.
 
     python -m bench.servers bare PORT
-    python -m bench.servers receiver CONFIG PORT
+    python -m bench.servers receiver CONFIG PORT [PROCESSES]
     python -m bench.servers worker CONFIG
 
-The bare endpoint and the receiver run under the very same uvicorn settings as `scanbridge receiver`
-(scanbridge/runtime.py: uvloop and httptools when installed, no access log, lifespan on).
+The receiver is `scanbridge receiver [--workers PROCESSES]` itself: the command's own entry point (the
+CLI, scanbridge/eventloop.py's uvloop loop, the spool in front of Kafka), given a configuration file
+written from CONFIG. The bare endpoint runs under the same uvicorn settings on the same loop
+(scanbridge/runtime.py: uvloop, httptools, no access log, lifespan on).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,16 +25,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.stack import StackConfig
-from bus.factory import make_bus
-from scanbridge.receiving import create_app
+from scanbridge import eventloop
 from scanbridge.runtime import run_worker, started_bus, stop_event
 
 
 def serve(app: Any, port: int) -> None:
-    """uvicorn as `run_receiver` configures it, on 127.0.0.1:port."""
+    """uvicorn as `run_receiver` configures it, on 127.0.0.1:port, on the loop of `eventloop.run`."""
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
                             lifespan="on")
-    uvicorn.Server(config).run()
+    eventloop.run(uvicorn.Server(config).serve())
 
 
 def bare_app() -> Starlette:
@@ -49,19 +50,15 @@ def bare_app() -> Starlette:
                              Route("/healthz", healthz)])
 
 
-async def _ensure_topics(config: StackConfig) -> None:
-    settings = config.settings()
-    bus = make_bus(settings.bus)
-    try:
-        await bus.ensure_topics(settings.bus.topics.all())
-    finally:
-        await bus.close()
+def receiver(config: StackConfig, config_path: Path, port: int, processes: int) -> None:
+    """`scanbridge --config FILE receiver --workers PROCESSES`, in this process (it creates the topics)."""
+    from scanbridge.cli import app
 
-
-def receiver(config: StackConfig, port: int) -> None:
-    asyncio.run(_ensure_topics(config))
-    settings = config.settings()
-    serve(create_app(settings, make_bus(settings.bus)), port)
+    toml = config_path.with_name(f"{config_path.stem}-{port}.toml")
+    toml.write_text(config.toml(port))
+    if config.backend != "kafka":
+        os.environ.pop("KAFKA_BOOTSTRAP", None)  # it would select Kafka (schemas/settings.py)
+    app(["--config", str(toml), "receiver", "--workers", str(processes)], prog_name="scanbridge")
 
 
 async def worker(config: StackConfig) -> None:
@@ -77,9 +74,10 @@ def main(argv: list[str]) -> None:
     if mode == "bare":
         serve(bare_app(), int(argv[1]))
     elif mode == "receiver":
-        receiver(StackConfig.load(Path(argv[1])), int(argv[2]))
+        receiver(StackConfig.load(Path(argv[1])), Path(argv[1]), int(argv[2]),
+                 int(argv[3]) if len(argv) > 3 else 1)
     elif mode == "worker":
-        asyncio.run(worker(StackConfig.load(Path(argv[1]))))
+        eventloop.run(worker(StackConfig.load(Path(argv[1]))))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

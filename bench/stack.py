@@ -49,6 +49,28 @@ class StackConfig:
         return Topics(inbound=f"{prefix}.inbound", events=f"{prefix}.events",
                       artifacts=f"{prefix}.artifacts", deadletter=f"{prefix}.deadletter")
 
+    def toml(self, port: int) -> str:
+        """The same settings as `settings()` as a configuration file for `scanbridge receiver` on `port`."""
+        work = Path(self.workdir)
+        topics = self.topics
+        q = json.dumps  # a JSON string is a TOML basic string for these values
+        lines = [
+            f"state_dir = {q(str(work / 'state'))}",
+            'log_level = "WARNING"',
+            "[receiver]", 'host = "127.0.0.1"', f"port = {port}",
+            "[bus]", f"backend = {q('kafka' if self.backend == 'kafka' else 'local')}",
+            f"local_path = {q(str(work / 'bus.sqlite3'))}", f"spool_path = {q(str(work / 'spool.sqlite3'))}",
+            "[bus.kafka]", f"bootstrap = {q(self.bootstrap or '127.0.0.1:9092')}",
+            "[bus.topics]", *(f"{name} = {q(getattr(topics, name))}"
+                              for name in ("inbound", "events", "artifacts", "deadletter")),
+            "[storage]", f"root = {q(str(work / 'artifacts'))}",
+            "[[itero]]", 'id = "bench-clinic"', f"company_id = {q(str(COMPANY_ID))}",
+            f"base_url = {q(self.sim_url)}", f"token_url = {q(self.sim_url + '/oauth/token')}",
+            f"access_token = {q(self.access_token)}", f"refresh_token = {q(self.refresh_token)}",
+            f"webhook.token = {q(self.webhook_token)}",
+        ]
+        return "\n".join(lines) + "\n"
+
     def settings(self) -> Settings:
         """Production defaults (KafkaSettings, WorkerSettings) except where a bench must differ."""
         work = Path(self.workdir)

@@ -29,11 +29,13 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if r["server"] == "bare":
             continue
         ceiling = bare[r["connections"]]
-        rows.append((f"ingest {r['server'].split('/')[1]} c={r['connections']}",
+        rows.append((f"ingest {r['server'].removeprefix('receiver/')} c={r['connections']}",
                      f"{r['rps']:,.0f} req/s p50 {r['p50_ms']:.1f} p99 {r['p99_ms']:.1f} ms"
+                     + (f" CPU {r['cpu_us']:.0f} µs/req" if "cpu_us" in r else "")
                      + (f" ({r['errors']} errors)" if r["errors"] else ""),
                      f"bare {ceiling['rps']:,.0f} req/s p50 {ceiling['p50_ms']:.1f} "
-                     f"p99 {ceiling['p99_ms']:.1f} ms",
+                     f"p99 {ceiling['p99_ms']:.1f} ms"
+                     + (f" CPU {ceiling['cpu_us']:.0f} µs/req" if "cpu_us" in ceiling else ""),
                      _verdict(r["ratio"], TARGETS["ingest"])))
     if ingest and not results.get("local_backend"):
         rows.append(("ingest local", MISSING_LOCAL, "", ""))

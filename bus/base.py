@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -54,6 +55,12 @@ class Bus(Protocol):
 
     async def publish(self, topic: str, event: Envelope) -> None:
         """Return only once the event is durable; raise BusUnavailable otherwise."""
+        ...
+
+    async def publish_many(self, records: Sequence[tuple[str, Envelope]]) -> None:
+        """Publish (topic, event) pairs together — one acknowledgement wait, one commit — and return only
+        once every one is durable; raise BusUnavailable otherwise (some may be stored nonetheless:
+        publish them again, their ids make the repeat collapse)."""
         ...
 
     async def ready(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bus.errors import BusUnavailable
@@ -23,22 +24,23 @@ def append_many(conn: sqlite3.Connection, rows: list[Row]) -> list[Exception | N
     """Append rows in one transaction; a row for a topic that does not exist fails alone."""
     outcomes: list[Exception | None] = []
     next_pos: dict[str, int] = {}
+    inserts = []
     now_ms = int(time.time() * 1000)
     conn.execute("BEGIN IMMEDIATE")
     try:
         for topic, key, value, headers in rows:
-            if topic not in next_pos:
+            pos = next_pos.get(topic)
+            if pos is None:
                 found = conn.execute("SELECT next_pos FROM topics WHERE name = ?", (topic,)).fetchone()
                 if found is None:
                     outcomes.append(BusUnavailable(f"topic {topic!r} does not exist in the local log"))
                     continue
-                next_pos[topic] = int(found[0])
-            conn.execute(
-                "INSERT INTO records (topic, pos, ts_ms, key, value, headers) VALUES (?, ?, ?, ?, ?, ?)",
-                (topic, next_pos[topic], now_ms, key, value, headers),
-            )
-            next_pos[topic] += 1
+                pos = int(found[0])
+            inserts.append((topic, pos, now_ms, key, value, headers))
+            next_pos[topic] = pos + 1
             outcomes.append(None)
+        conn.executemany(  # one statement for the batch (issue 16: a row each cost ~30 % of a local webhook)
+            "INSERT INTO records (topic, pos, ts_ms, key, value, headers) VALUES (?, ?, ?, ?, ?, ?)", inserts)
         updates = [(pos, topic) for topic, pos in next_pos.items()]
         conn.executemany("UPDATE topics SET next_pos = ? WHERE name = ?", updates)
         conn.execute("COMMIT")
@@ -55,11 +57,22 @@ class GroupCommit:
         self._writer: asyncio.Task[None] | None = None
 
     async def append(self, row: Row) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, future))
+        await self.append_all([row])
+
+    async def append_all(self, rows: Sequence[Row]) -> None:
+        """Append `rows` (in this order, in one batch unless it is full); return when all are durable."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = [loop.create_future() for _ in rows]
+        self._pending += zip(rows, futures, strict=True)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
-        await future
+        try:
+            for future in futures:
+                await future
+        finally:  # a failed batch fails every future alike: the first one raised, the rest are read here
+            for future in futures:
+                if future.done() and not future.cancelled():
+                    future.exception()
 
     async def _drain(self) -> None:
         while self._pending:

@@ -15,11 +15,13 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+import orjson
 
 from bus.base import Delivery, Partition
 from bus.codec import decode, encode
@@ -51,6 +53,11 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 Row = tuple[int, str, int, int, bytes | None, bytes, str]  # seq, topic, pos, ts_ms, key, value, headers
+
+
+def _row(topic: str, event: Envelope) -> tuple[str, bytes, bytes, str]:
+    key, value, headers = encode(event)
+    return topic, key, value, orjson.dumps([[name, data.hex()] for name, data in headers]).decode()
 
 
 def _now_ms() -> int:
@@ -140,10 +147,13 @@ class LocalBus:
 
         Publishes that arrive together are committed together (bus/groupcommit.py): one fsync each batch.
         """
-        key, value, headers = encode(event)
-        encoded = json.dumps([[name, data.hex()] for name, data in headers])
-        with timed_publish("local"):
-            await self._commits.append((topic, key, value, encoded))
+        await self.publish_many([(topic, event)])
+
+    async def publish_many(self, records: Sequence[tuple[str, Envelope]]) -> None:
+        """Append the events in one batch of the group commit; all are fsynced when this returns."""
+        rows = [_row(topic, event) for topic, event in records]
+        with timed_publish("local", len(rows)):
+            await self._commits.append_all(rows)
 
     async def ready(self) -> bool:
         try:

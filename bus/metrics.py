@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import Gauge, Histogram
 
@@ -24,24 +25,39 @@ CONSUMER_LAG = Gauge("scanbridge_consumer_lag", "Events after the group's commit
                      ["group", "topic", "partition"])
 
 
+_publish_children: dict[tuple[str, str], Any] = {}  # (backend, outcome) → its histogram child
+
+
+def observe_publish(backend: str, outcome: str, seconds: float, count: int = 1) -> None:
+    """`count` publishes that took `seconds` together; the labelled child looked up once (issue 16)."""
+    child = _publish_children.get((backend, outcome))
+    if child is None:
+        child = _publish_children[(backend, outcome)] = PUBLISH_SECONDS.labels(backend, outcome)
+    for _ in range(count):
+        child.observe(seconds)
+
+
+def outcome_of(exc: BaseException) -> str:
+    """The outcome label of a publish that raised `exc`."""
+    if isinstance(exc, BusUnavailable):
+        return "unavailable"
+    if isinstance(exc, EventTooLarge):
+        return "too_large"
+    return "error"
+
+
 @contextmanager
-def timed_publish(backend: str) -> Iterator[dict[str, str]]:
-    """Observe one publish: outcome "ok", or the kind of error it raised; the caller may set another."""
+def timed_publish(backend: str, count: int = 1) -> Iterator[dict[str, str]]:
+    """Observe `count` publishes: outcome "ok", or the kind of error raised; the caller may set another."""
     state = {"outcome": "ok"}
     started = time.perf_counter()
     try:
         yield state
-    except BusUnavailable:
-        state["outcome"] = "unavailable"
-        raise
-    except EventTooLarge:
-        state["outcome"] = "too_large"
-        raise
-    except BaseException:
-        state["outcome"] = "error"
+    except BaseException as exc:
+        state["outcome"] = outcome_of(exc)
         raise
     finally:
-        PUBLISH_SECONDS.labels(backend, state["outcome"]).observe(time.perf_counter() - started)
+        observe_publish(backend, state["outcome"], time.perf_counter() - started, count)
 
 
 def set_lag(group: str, lags: dict[tuple[str, int], int]) -> None:

@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from itertools import groupby
 from pathlib import Path
@@ -83,31 +84,38 @@ class SpoolingBus:
         await self._spool.close()
 
     async def publish(self, topic: str, event: Envelope) -> None:
+        await self.publish_many([(topic, event)])
+
+    async def publish_many(self, records: Sequence[tuple[str, Envelope]]) -> None:
+        """To the primary together; all to the spool (in order, one commit) when it is in use or the primary
+        did not acknowledge them all (those it did are forwarded again later: their ids collapse)."""
         async with self._lock:
             if self._spooling:
-                await self._to_spool(topic, event)
+                await self._to_spool(records)
                 return
         try:
-            await self._primary.publish(topic, event)
+            await self._primary.publish_many(records)
         except BusUnavailable as exc:
-            log.warning("primary bus did not acknowledge; spooling event %s: %s", event.id, exc)
+            log.warning("primary bus did not acknowledge; spooling event %s: %s",
+                        ", ".join(event.id for _, event in records), exc)
             async with self._lock:
-                await self._to_spool(topic, event)
+                await self._to_spool(records)
             return
-        self.counters["published"] += 1
+        self.counters["published"] += len(records)
 
-    async def _to_spool(self, topic: str, event: Envelope) -> None:
+    async def _to_spool(self, records: Sequence[tuple[str, Envelope]]) -> None:
         """Append to the spool (the lock is held). Raises BusUnavailable if the disk fails too."""
-        if topic not in self._spool_topics:
-            await self._spool.ensure_topics([topic])
-            self._spool_topics.add(topic)
-        await self._spool.publish(topic, event)
-        self._depth += 1
+        missing = list(dict.fromkeys(topic for topic, _ in records if topic not in self._spool_topics))
+        if missing:
+            await self._spool.ensure_topics(missing)
+            self._spool_topics.update(missing)
+        await self._spool.publish_many(records)
+        self._depth += len(records)
         if self._oldest is None:
-            self._oldest = event.time
+            self._oldest = records[0][1].time
         self._spooling = True
         self._wake.set()
-        self.counters["spooled"] += 1
+        self.counters["spooled"] += len(records)
 
     def oldest_age_s(self) -> float:
         """How long the oldest spooled event has waited (0 with an empty spool)."""

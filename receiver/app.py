@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from bus.base import Bus
 from receiver import contract, health, metrics, openapi
 from receiver.errors import EXCEPTION_HANDLERS
+from receiver.hookasgi import ReceiverApp
 from schemas.settings import Settings
 from state.shared import SharedLink, SharedState
 
@@ -39,7 +40,7 @@ def create_app(settings: Settings, bus: Bus, *, vendor_routes: Sequence[BaseRout
                 link.current = await stack.enter_async_context(open_state())
             yield
 
-    return Starlette(
+    return ReceiverApp(
         routes=[*health.routes(bus, problems), *metrics.routes(), *contract.routes(settings),
                 *openapi.routes(), *vendor_routes],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -14,9 +14,11 @@ from typing import Protocol, TypeVar
 
 from pydantic import SecretStr
 from starlette.requests import Request
+from starlette.types import Receive, Scope
 
-from receiver.body import read_bounded, require_json
+from receiver.body import read_bounded, receive_bounded, require_json, require_json_type
 from receiver.errors import ApiError
+from receiver.hookasgi import header
 from schemas.settings import WebhookAuth
 
 
@@ -67,4 +69,16 @@ async def authenticated_body(request: Request, connections: Sequence[C], limit: 
     require_json(request)
     raw = await read_bounded(request, limit)
     verify_signature(connection.webhook, request.headers.get(connection.webhook.hmac_header), raw)
+    return connection, raw
+
+
+async def authenticated_asgi(scope: Scope, receive: Receive, connections: Sequence[C],
+                             limit: int) -> tuple[C, bytes]:
+    """`authenticated_body` for a plain ASGI hook route (receiver/hookasgi.py): the same steps in the
+    same order, read from the scope's headers and the `receive` messages."""
+    connection = find_connection(connections, scope["path_params"]["token"])
+    require_json_type(header(scope, b"content-type") or "")
+    raw = await receive_bounded(receive, header(scope, b"content-length"), limit)
+    signature = header(scope, connection.webhook.hmac_header.lower().encode("latin-1"))
+    verify_signature(connection.webhook, signature, raw)
     return connection, raw

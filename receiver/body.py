@@ -4,6 +4,11 @@ Whatever the bytes, the answer is a 4xx, never a 5xx: the body must be UTF-8 (a 
 tolerated), JSON whose strings are valid Unicode (no lone surrogates, which no UTF-8 consumer can
 carry), no NaN or Infinity, integers within Python's 4,300-digit conversion limit and at most
 `MAX_DEPTH` levels of nesting (deeper input would exhaust the parser's recursion).
+
+The same rules serve Starlette routes (`Request`) and the plain ASGI hook routes (receiver/hookasgi.py).
+A flat object of strings, integers, booleans and nulls — every webhook body seen so far — is parsed
+with orjson (issue 16); anything else, and anything orjson refuses, takes the standard parser, whose
+answer (value or error) is the rule.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from receiver.errors import ApiError
 
 
-async def read_bounded(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def check_declared(declared: str | None, limit: int) -> None:
+    """A declared Content-Length must be a number within `limit`."""
     if declared is not None:
         try:
             size = int(declared)
@@ -25,6 +32,10 @@ async def read_bounded(request: Request, limit: int) -> bytes:
             raise ApiError(400, "bad_request", "Content-Length is not a number") from None
         if size > limit:
             raise ApiError(413, "too_large", f"body exceeds {limit} bytes")
+
+
+async def read_bounded(request: Request, limit: int) -> bytes:
+    check_declared(request.headers.get("content-length"), limit)
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
@@ -35,8 +46,30 @@ async def read_bounded(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def receive_bounded(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """`read_bounded` for a plain ASGI app: the request body from `receive`."""
+    check_declared(declared, limit)
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise ApiError(413, "too_large", f"body exceeds {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def require_json(request: Request) -> None:
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    require_json_type(request.headers.get("content-type", ""))
+
+
+def require_json_type(content_type: str) -> None:
+    media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
 
@@ -44,7 +77,21 @@ def require_json(request: Request) -> None:
 MAX_DEPTH = 32
 
 
+_FLAT = (str, int, bool, type(None))  # int: orjson reads integers beyond 64 bits as floats, caught below
+
+
 def parse_object(raw: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass  # a BOM, a lone surrogate, NaN, 1e400, not UTF-8, not JSON: the standard parser's answer
+    else:
+        if isinstance(value, dict) and all(type(v) in _FLAT for v in value.values()):
+            return value  # orjson checked UTF-8 and refuses lone surrogates; one level deep
+    return _parse_standard(raw)
+
+
+def _parse_standard(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw.decode("utf-8-sig"), parse_constant=_no_constant)
     except UnicodeDecodeError:

@@ -4,6 +4,7 @@ answered — and `GET /metrics`; labels never carry tokens or patient data."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
@@ -20,6 +21,31 @@ WEBHOOK_SECONDS = Histogram(
 )
 
 
+_children: dict[tuple[str, int], tuple[Any, Any]] = {}  # (vendor, status) → its counter and histogram
+
+
+def observe(vendor: str, status: int, seconds: float) -> None:
+    """Count one answer; the labelled children are looked up once per (vendor, status) (issue 16)."""
+    pair = _children.get((vendor, status))
+    if pair is None:
+        pair = _children[(vendor, status)] = (WEBHOOKS.labels(vendor, str(status)),
+                                              WEBHOOK_SECONDS.labels(vendor, str(status)))
+    pair[0].inc()
+    pair[1].observe(seconds)
+
+
+async def counted(app: ASGIApp, vendor: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run `app`, counting its answer under `vendor` (a registered vendor's name or "unknown")."""
+    started = time.perf_counter()
+
+    async def counting_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            observe(vendor, message["status"], time.perf_counter() - started)
+        await send(message)
+
+    await app(scope, receive, counting_send)
+
+
 class WebhookCounter:
     """Counts every `/hooks/<vendor>/…` answer; the token part of the path is never used as a label."""
 
@@ -32,17 +58,7 @@ class WebhookCounter:
         if len(parts) < 3 or parts[1] != "hooks":
             await self.app(scope, receive, send)
             return
-        vendor = parts[2] if parts[2] in self.vendors else "unknown"
-        started = time.perf_counter()
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status = str(message["status"])
-                WEBHOOKS.labels(vendor, status).inc()
-                WEBHOOK_SECONDS.labels(vendor, status).observe(time.perf_counter() - started)
-            await send(message)
-
-        await self.app(scope, receive, counting_send)
+        await counted(self.app, parts[2] if parts[2] in self.vendors else "unknown", scope, receive, send)
 
 
 def routes() -> list[Route]:

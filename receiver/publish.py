@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 from bus.base import Bus
@@ -25,16 +24,13 @@ async def publish_notification(
     """Both events are acknowledged durably when this returns; raises BusUnavailable otherwise."""
     inbound = inbound_record(vendor=notified.vendor, account=notified.account, subject=subject, raw=raw,
                              content_type=content_type, route=route, time=notified.received_at)
-    notified = notified.model_copy(update={"inbound_id": inbound.id})
+    data = notified.model_dump(mode="json")
+    data["inbound_id"] = inbound.id  # the data of `notified` with its inbound record's id
     # A webhook carries no version: each delivery is its own signal, tied to its inbound record.
     event = vendor_event(SCAN_NOTIFIED, vendor=notified.vendor, account=notified.account, subject=subject,
-                         version=inbound.id, data=notified.model_dump(mode="json"), time=notified.received_at)
+                         version=inbound.id, data=data, time=notified.received_at)
     # Both in flight at once: one acknowledgement wait instead of two (bench/README.md, "ingest").
-    outcomes = await asyncio.gather(bus.publish(topics.inbound, inbound), bus.publish(topics.events, event),
-                                    return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
+    await bus.publish_many([(topics.inbound, inbound), (topics.events, event)])
     return event
 
 

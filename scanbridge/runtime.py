@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 
 import uvicorn
@@ -24,6 +26,7 @@ from consumers.http import new_client
 from consumers.polling import PollerRuntime
 from consumers.publish import Publisher
 from consumers.worker import Worker
+from scanbridge import eventloop
 from scanbridge import vendors as registry
 from scanbridge.configload import load_settings as load_settings  # re-exported for the commands
 from scanbridge.opsserver import READY, Readiness, serve_ops
@@ -142,13 +145,19 @@ async def run_pollers(settings: Settings, bus: Bus, stop: asyncio.Event, clock: 
 
 
 async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event,
-                       shared: SharedState | None = None, readiness: Readiness | None = None) -> None:
+                       shared: SharedState | None = None, readiness: Readiness | None = None,
+                       listen: socket.socket | None = None) -> None:
+    """uvicorn on the running loop (uvloop under `eventloop.run`), httptools, no access log; on `listen`
+    (a bound socket: one of several receiver processes, scanbridge/receivers.py) or host:port."""
     app = create_app(settings, bus, manage_bus=False, shared=shared,
                      problems=None if readiness is None else readiness.problems)
     config = uvicorn.Config(app, host=settings.receiver.host, port=settings.receiver.port,
                             log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
+    loop, http, pid = eventloop.describe(), eventloop.http_protocol(), os.getpid()
+    log.info("receiver on %s:%d (event loop %s, HTTP %s, pid %d)", settings.receiver.host,
+             settings.receiver.port, loop, http, pid, extra={"event_loop": loop, "http": http, "pid": pid})
+    serving = asyncio.create_task(server.serve(sockets=[listen] if listen is not None else None))
     await stop.wait()
     server.should_exit = True
     await serving
@@ -172,11 +181,11 @@ async def serve_artifacts(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def serve_receiver(settings: Settings, stop: asyncio.Event, shared: SharedState | None = None,
-                         readiness: Readiness | None = None) -> None:
+                         readiness: Readiness | None = None, listen: socket.socket | None = None) -> None:
     """The receiver on its own bus: with Kafka, a spool answers 202 while Kafka is down; `readiness`: of the
     worker and pollers of the same process, shown by the receiver's `/readyz`."""
     async with started_bus(settings, spool=True) as ingress:
-        await run_receiver(settings, ingress, stop, shared, readiness)
+        await run_receiver(settings, ingress, stop, shared, readiness, listen)
 
 
 async def serve_consumers(settings: Settings, stop: asyncio.Event, *, worker: bool, poller: bool,
@@ -208,14 +217,16 @@ async def run_console(settings: Settings, stop: asyncio.Event, shared: SharedSta
 
 
 async def run(settings: Settings, *, receiver: bool, worker: bool, poller: bool = False,
-              stop: asyncio.Event | None = None, delivery: bool = False) -> None:
-    """The processes asked for, until SIGINT/SIGTERM (or `stop` is set), sharing one state store."""
+              stop: asyncio.Event | None = None, delivery: bool = False,
+              listen: socket.socket | None = None) -> None:
+    """The processes asked for, until SIGINT/SIGTERM (or `stop` is set), sharing one state store;
+    the receiver on `listen` when given (a socket bound for it), else on receiver.host:port."""
     stop = stop or stop_event()
     async with open_state(settings) as opened:
         tasks = []
         readiness = Readiness()
         if receiver:
-            tasks.append(serve_receiver(settings, stop, opened, readiness))
+            tasks.append(serve_receiver(settings, stop, opened, readiness, listen))
         elif settings.ops.port:  # the receiver's port already serves /healthz, /readyz and /metrics
             tasks.append(serve_ops(settings.ops.host, settings.ops.port, readiness, stop))
         if receiver and worker and settings.console.port and settings.console.enabled:  # `scanbridge run`

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import sys
 
 import typer
 
-from scanbridge import logs, tracing
+from scanbridge import eventloop, logs, receivers, tracing
 from scanbridge.runtime import load_settings, run
 from scanbridge.summary import startup_fields, version
 
@@ -22,9 +22,12 @@ def register(app: typer.Typer) -> None:
         _start(receiver=True, worker=True, poller=None, delivery=None)
 
     @app.command("receiver")
-    def receiver() -> None:
+    def receiver(
+        workers: int = typer.Option(1, "--workers", "-w", min=1, help=(
+            "receiver processes on the one port (SO_REUSEPORT), each with its own spool: one per core")),
+    ) -> None:
         """Only the webhook receiver."""
-        _start(receiver=True, worker=False)
+        _start(receiver=True, worker=False, workers=workers)
 
     @app.command("worker")
     def worker() -> None:
@@ -45,14 +48,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _start(*, receiver: bool, worker: bool, poller: bool | None = False,
-           delivery: bool | None = False) -> None:
+           delivery: bool | None = False, workers: int = 1) -> None:
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     polling = settings.poller.enabled if poller is None else poller
     delivering = settings.delivery.enabled if delivery is None else delivery
     wanted = (("receiver", receiver), ("worker", worker), ("pollers", polling), ("delivery", delivering))
     processes = [name for name, on in wanted if on]
+    log.info("scanbridge %s starting: %s", version(), ", ".join(processes) + (
+        f" ({workers} processes)" if workers > 1 else ""), extra=startup_fields(settings, processes))
+    if workers > 1:  # each process sets up its own tracing
+        sys.exit(receivers.serve(settings, workers))
     tracing.setup_from_env("-".join(processes) if len(processes) == 1 else "run")
-    log.info("scanbridge %s starting: %s", version(), ", ".join(processes),
-             extra=startup_fields(settings, processes))
-    asyncio.run(run(settings, receiver=receiver, worker=worker, poller=polling, delivery=delivering))
+    eventloop.run(run(settings, receiver=receiver, worker=worker, poller=polling, delivery=delivering))
