@@ -64,9 +64,17 @@ def _library_encode(event: Envelope) -> tuple[bytes, bytes, list[tuple[str, byte
     return key, message.value, list(message.headers.items())
 
 
+_last_time: tuple[datetime | None, bytes] = (None, b"")  # a webhook's two records share their time
+
+
 def _time(when: datetime) -> bytes:
+    global _last_time
+    if _last_time[0] is when:
+        return _last_time[1]
     text = when.isoformat()
-    return (text[:-6] + "Z" if text.endswith("+00:00") else text).encode()
+    encoded = (text[:-6] + "Z" if text.endswith("+00:00") else text).encode()
+    _last_time = (when, encoded)
+    return encoded
 
 
 def _json(data: dict[str, Any]) -> bytes:

@@ -9,11 +9,11 @@ context (`traceparent`, schemas/tracecontext.py) when tracing is on.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
 from schemas import ids, tracecontext
+from schemas.dataschema import dataschema
 from schemas.envelope import Envelope, utcnow
 from schemas.topics import INBOUND_RECEIVED
 
@@ -27,6 +27,7 @@ def vendor_event(event_type: str, *, vendor: str, account: str, subject: str, ve
         type=event_type,
         subject=subject,
         time=time or utcnow(),
+        dataschema=dataschema(event_type),  # given: the model's fallback would copy the fields
         partitionkey=ids.partition_key(vendor, account, subject),
         data=data,
         extensions=tracecontext.event_context(),
@@ -37,12 +38,13 @@ def inbound_record(*, vendor: str, account: str, subject: str, raw: bytes, conte
                    time: datetime | None = None) -> Envelope:
     """What a webhook brought, verbatim; a random id, the same source and key as its events."""
     return Envelope(
-        id=str(uuid.uuid4()),
+        id=ids.random_id(),
         source=ids.source(vendor, account),
         type=INBOUND_RECEIVED,
         subject=subject,
         time=time or utcnow(),
         datacontenttype=content_type or "application/json",
+        dataschema=dataschema(INBOUND_RECEIVED),
         partitionkey=ids.partition_key(vendor, account, subject),
         data=raw,
         extensions={"route": route, **tracecontext.event_context()},

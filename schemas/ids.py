@@ -1,14 +1,33 @@
-"""Deterministic event ids and partition keys (EVENTS.md "the rest")."""
+"""Deterministic event ids and partition keys (EVENTS.md "the rest").
+
+`event_id` and `random_id` write the text of `uuid.uuid5` / `uuid.uuid4` without building `UUID` objects
+(a third of their cost on the webhook path, issue 16); tests/schemas/test_ids.py holds them to `uuid`.
+"""
 
 import hashlib
+import os
 import uuid
 
 _NAMESPACE = uuid.UUID("5f0c8f0e-3c1e-4c38-9a57-6a1d1f0e5b11")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+_VARIANT = "89ab89ab89ab89ab"  # RFC 9562 variant bits (10xx) over the first hex digit of the 4th group
+
+
+def _text(digest: bytes, version: str) -> str:
+    """The UUID text of the first 16 bytes of `digest` with `version` and the RFC variant set."""
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{version}{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:32]}"
 
 
 def event_id(event_type: str, vendor: str, account: str, subject: str, version: str) -> str:
     """Same vendor, account, subject and version → same id, so duplicates collapse."""
-    return str(uuid.uuid5(_NAMESPACE, "\x1f".join((event_type, vendor, account, subject, version))))
+    name = "\x1f".join((event_type, vendor, account, subject, version))
+    return _text(hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest(), "5")
+
+
+def random_id() -> str:
+    """`str(uuid.uuid4())`."""
+    return _text(os.urandom(16), "4")
 
 
 def canonical_guid(value: str) -> str | None:
