@@ -26,11 +26,15 @@ CAS_ATTEMPTS = 5
 KEPT = ("uuid", "caseuuid", "name", "size", "filetype", "status", "message", "dateupdated")
 
 
-def processed_file(body: dict[str, Any]) -> dict[str, Any]:
-    """The callback's top-level scalars that describe the processed file (keys in any case)."""
+def processed_file(body: dict[str, Any], *, names: bool = True) -> dict[str, Any]:
+    """The callback's top-level scalars that describe the processed file (keys in any case); without
+    `names`, not its name (a file name may carry a patient's: `privacy.patient_fields` is not `keep`)."""
     kept: dict[str, Any] = {}
     for key, value in body.items():
-        if str(key).lower().replace("_", "") in KEPT and isinstance(value, str | int | float | bool):
+        norm = str(key).lower().replace("_", "")
+        if norm == "name" and not names:
+            continue
+        if norm in KEPT and isinstance(value, str | int | float | bool):
             kept[str(key)] = value[:300] if isinstance(value, str) else value
     return kept
 
@@ -54,11 +58,11 @@ async def match(state: StateStore, vendor: str, connection: str, file_id: str | 
 
 
 async def finish(bus: Bus, topics: Topics, state: StateStore, record: CommandRecord, body: dict[str, Any],
-                 status: str | None) -> None:
+                 status: str | None, *, names: bool = True) -> None:
     """Record and publish the command's result, once: a repeated callback changes nothing."""
     if record.finished:
         return
-    file = processed_file(body)
+    file = processed_file(body, names=names)
     bad = failed(status)
     result = CommandResult(
         command_id=record.command_id, command_type=record.type, vendor=record.vendor,

@@ -149,7 +149,7 @@ def routes(settings: Settings, bus: Bus, shared: SharedLink) -> list[Route]:
         )
         if command is not None:
             await commands.finish(bus, settings.bus.topics, now_shared.store, command, body,
-                                  ids.get("status"))
+                                  ids.get("status"), names=settings.privacy.patient_fields == "keep")
         return JSONResponse({"accepted": True, "event_id": event.id, "recognised": sorted(ids)},
                             status_code=202)
 

@@ -19,6 +19,7 @@ from consumers.errors import CommandFailed, NotFound, RetryableError, ServerErro
 from consumers.http import json_of
 from consumers.meditlink.client import MeditClient
 from consumers.meditlink.oauth import keeper
+from consumers.privacy import Privacy
 from consumers.urlpath import segment
 from schemas.commands.base import CommandData
 from schemas.commands.meditlink import AcceptOrder, CancelOrder, DeleteFile, OrderCommand, RejectOrder
@@ -38,6 +39,14 @@ def client_of(ctx: WorkContext, command: CommandData) -> MeditClient:
         raise CommandFailed("unknown_connection", f"no meditlink connection {command.connection!r}")
     limits = ctx.settings.worker.limits
     return MeditClient(connection, ctx.http, keeper(ctx.keepers, connection, limits), limits)
+
+
+def named(ctx: WorkContext, file: dict[str, Any]) -> dict[str, Any]:
+    """A file's description with its name as `privacy.patient_fields` says (it may carry a patient's)."""
+    if "name" not in file:
+        return file
+    name = Privacy.of(ctx.settings.privacy).file_name(str(file["name"]))
+    return {k: v for k, v in file.items() if k != "name"} | ({"name": name} if name else {})
 
 
 def refusal(response: httpx.Response, what: str) -> CommandFailed:
@@ -162,7 +171,7 @@ class DeleteFileAction:
         body = json_of(answer, "delete file")
         kept = {k: body[k] for k in ("uuid", "name", "size", "fileType")
                 if isinstance(body, dict) and k in body}
-        return Done({"file_uuid": command.file_uuid}, kept)
+        return Done({"file_uuid": command.file_uuid}, named(run.ctx, kept))
 
     async def reconcile(self, command: Any, run: Run) -> Outcome:
         interrupted = CommandFailed("interrupted", "the executor stopped before Medit answered; the file is "

@@ -30,7 +30,8 @@ from consumers.errors import ArtifactRejected, CommandFailed, RetryableError
 from consumers.http import ERROR_BODY_BYTES, json_of, translate_transport_errors
 from consumers.limits import read_capped
 from consumers.meditlink.client import MeditClient
-from consumers.meditlink.commands import call, client_of
+from consumers.meditlink.commands import call, client_of, named
+from consumers.privacy import Privacy
 from consumers.urlpath import segment
 from schemas.commands.meditlink import UploadFile as UploadCommand
 from schemas.settings import MeditConnection
@@ -79,7 +80,8 @@ class UploadAction:
             answer = await self._register(client, command, run, prepared)
             file_uuid = str(answer["uuid"])
             await run.link(LINK_KIND, file_uuid)
-            await run.progress(file_uuid=file_uuid, registrations=registration, name=prepared.name,
+            name = Privacy.of(run.ctx.settings.privacy).file_name(prepared.name)  # may carry a patient's
+            await run.progress(file_uuid=file_uuid, registrations=registration, name=name,
                                size=prepared.size, case_uuid=command.case_uuid)
             if await self._put(client, run, answer, prepared):
                 await run.progress(uploaded=True)
@@ -165,7 +167,7 @@ class UploadAction:
         for listed in files if isinstance(files, list) else []:
             if isinstance(listed, dict) and listed.get("uuid") == file_uuid:
                 kept = {k: listed[k] for k in ("uuid", "name", "size", "fileType") if k in listed}
-                return Done({"file_uuid": file_uuid}, kept, reconciled=True)
+                return Done({"file_uuid": file_uuid}, named(run.ctx, kept), reconciled=True)
         if progress.get("uploaded"):
             return Awaiting({"file_uuid": file_uuid})  # still processing: Medit's callback finishes it
         raise CommandFailed("outcome_unknown", "the executor stopped while uploading; whether the upload "

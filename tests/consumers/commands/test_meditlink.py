@@ -378,3 +378,14 @@ async def test_an_upload_whose_callback_was_lost_finishes_when_delivered_again(
     assert data["vendor_ids"] == {"file_uuid": file_uuid}
     assert stack.requests("/v1/files", "POST") == 1 and stack.requests("/s3/", "PUT") == 1
 
+
+async def test_with_patient_fields_dropped_no_file_name_reaches_the_result_or_the_log(
+        stack: CommandStack, tmp_path: Path) -> None:
+    stack.settings.privacy.patient_fields = "drop"  # a file name may carry a patient's
+    command = _upload(stack, _file(tmp_path, "Jane_Doe_crown.stl", 2000))
+    await stack.send(command)
+    data = await stack.result(str(command.command_id))
+    assert data["succeeded"] is True and "name" not in data["result"]
+    record = await stack.log.get(str(command.command_id))
+    assert record is not None and "Jane" not in str(record.as_json())
+
