@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from pathlib import Path
 
 from schemas.settings import StateSettings
 from state.base import ConnectionKey, Credentials
 from state.factory import make_state_store
+from state.sqlite import SqliteDatabase
 
 KEY = ConnectionKey("itero", "c1")
 
@@ -40,3 +42,25 @@ async def test_an_existing_file_with_loose_permissions_is_made_private(tmp_path:
     await store.start()
     await store.close()
     assert _mode(path) == 0o600
+
+
+async def test_a_write_cancelled_while_it_begins_leaves_the_connection_usable(tmp_path: Path) -> None:
+    """Before: a task cancelled while its BEGIN ran in aiosqlite's thread left that transaction open, and
+    every later write of the process failed ("cannot start a transaction within a transaction") — the
+    poller runtime cancels a round when its lease is lost or its connection removed."""
+    db = SqliteDatabase(tmp_path / "state.sqlite3")
+    await db.open()
+    try:
+        for _ in range(5):
+            async def write() -> None:
+                async with db.transaction() as tx:
+                    await tx.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+
+            task = asyncio.create_task(write())
+            await asyncio.sleep(0)  # the task is now waiting on its BEGIN
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            async with db.transaction() as tx:
+                await tx.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+    finally:
+        await db.close()
