@@ -10,7 +10,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
+from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from scanbridge.runtime import run
 from schemas.kafkaconfig import KafkaSettings
@@ -19,6 +22,7 @@ from schemas.settings import (
     OpsSettings,
     ReceiverSettings,
     Settings,
+    StateSettings,
     StorageSettings,
     WorkerSettings,
 )
@@ -29,7 +33,8 @@ WORKER_METRICS = {"scanbridge_worker_events", "scanbridge_orders_in_flight", "sc
                   "scanbridge_dead_letters", "scanbridge_consumer_lag", "scanbridge_download_bytes",
                   "scanbridge_download_seconds", "scanbridge_token_refreshes", "scanbridge_publish_seconds"}
 POLLER_METRICS = {"scanbridge_polls", "scanbridge_poll_last_success_timestamp_seconds",
-                  "scanbridge_token_refreshes", "scanbridge_publish_seconds"}
+                  "scanbridge_token_refreshes", "scanbridge_publish_seconds", "scanbridge_poll_errors",
+                  "scanbridge_poller_leases", "scanbridge_poller_leases_held"}
 RECEIVER_METRICS = {"scanbridge_webhooks", "scanbridge_webhook_seconds", "scanbridge_publish_seconds",
                     "scanbridge_spool_events", "scanbridge_spool_oldest_age_seconds"}
 
@@ -112,3 +117,29 @@ async def test_the_receiver_serves_health_and_its_metrics(
         assert RECEIVER_METRICS <= families(scraped)
         assert 'scanbridge_webhooks_total{status="404",vendor="itero"}' in scraped.text
         assert "not-a-configured-token" not in scraped.text
+
+
+async def test_pollers_that_cannot_reach_the_state_store_say_so_on_readyz(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poller process: 503 naming the store; `scanbridge run`: its receiver still takes webhooks, so
+    200 "degraded" with the same problem."""
+    monkeypatch.setenv("SCANBRIDGE_CREDENTIALS_KEYS", Fernet.generate_key().decode())
+    nobody = SecretStr(f"postgresql://scanbridge:x@127.0.0.1:{free_port()}/scanbridge")  # nothing listens
+    port = free_port()
+    settings = Settings(bus=BusSettings(backend="local", local_path=tmp_path / "bus.sqlite3"),
+                        ops=OpsSettings(port=port), receiver=ReceiverSettings(port=port),
+                        state=StateSettings(backend="postgres", dsn=nobody, timeout_s=0.5),
+                        storage=StorageSettings(root=tmp_path / "artifacts"), state_dir=tmp_path / "state")
+    async with process(settings, port, receiver=False, worker=False, poller=True) as client:
+        answer = (await until(client, "/readyz", 503)).json()
+        while answer["status"] != "not ready":  # first "waiting for the bus", briefly
+            await asyncio.sleep(0.05)
+            answer = (await client.get("/readyz")).json()
+        assert "state store unreachable" in answer["problems"][0]
+    async with process(settings, port, receiver=True, worker=False, poller=True) as client:
+        answer = (await until(client, "/readyz", 200)).json()
+        while not answer.get("problems"):
+            await asyncio.sleep(0.05)
+            answer = (await client.get("/readyz")).json()
+        assert answer["status"].startswith("degraded") and "state store unreachable" in answer["problems"][0]
