@@ -87,6 +87,7 @@ class ThreeShapePoller:
         self.patients: dict[str, PatientState] = {}  # of the watched patients, read at each round
         self.health: tuple[str, str | None] = ("ok", None)  # as last reported by this process
         self._lease: Lease | None = None
+        self._adopted = False  # the watch file of an earlier version, if any, was imported
         self.counters: dict[str, int] = defaultdict(int)
         self._wall = wall
         self._http: httpx.AsyncClient | None = None
@@ -116,6 +117,9 @@ class ThreeShapePoller:
         """Poll the patients that are due (all with `every_patient`); never raises for one patient (the
         state store's errors do raise: a round that cannot remember what it saw publishes nothing more)."""
         self._lease = lease
+        if not self._adopted:
+            await self.watchlist.adopt_file(self.settings.state_dir)
+            self._adopted = True
         watched = await self.watchlist.ids()
         await self.state.forget_except(set(watched), fence=lease)
         self.patients = await self.state.load(watched)

@@ -4,16 +4,24 @@ on the commands topic (3shape-dental-desktop-pms-integration.txt, "Concept of pa
 
 The additions and removals are two ordered sets of the connection in the state store (DESIGN.md §7: the
 3Shape watch sets), so the CLI, a command listener and the poller — on any host — see the same list, and
-each set operation is one transaction (no change is lost to another writer).
+each set operation is one transaction (no change is lost to another writer). A watch file of an
+earlier version (`state_dir/threeshape/<connection>.watch.json`) is imported once by the poller and
+renamed `….imported`.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable
+from pathlib import Path
 
+from consumers.storage import safe_component
 from consumers.threeshape.normalize import VENDOR
 from schemas.settings import ThreeShapeConnection
 from state.base import ConnectionKey, StateStore
+
+log = logging.getLogger(__name__)
 
 MAX_ID_CHARS = 200  # "Any PMS patient entry value can be used as the integration ID"
 ADDED, REMOVED = "watch.added", "watch.removed"
@@ -60,3 +68,24 @@ class WatchList:
         await self._state.sets.remove(self.key, ADDED, unwanted)
         await self._state.sets.add(self.key, REMOVED, unwanted)
         return [i for i in unwanted if i in before]
+
+    async def adopt_file(self, state_dir: Path) -> bool:
+        """Import the watch file an earlier version kept on disk, then rename it; True when imported. An
+        unreadable file is reported and left in place (never read as empty)."""
+        path = state_dir / "threeshape" / f"{safe_component(self.key.id)}.watch.json"
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError) as exc:
+            log.error("3shape %s: the watch file %s cannot be read (%s); its patients are not imported",
+                      self.key.id, path, type(exc).__name__)
+            return False
+        lists = {name: [str(v) for v in raw.get(name, [])] if isinstance(raw, dict) else []
+                 for name in ("added", "removed")}
+        await self._state.sets.add(self.key, ADDED, clean_ids(lists["added"]))
+        await self._state.sets.add(self.key, REMOVED, clean_ids(lists["removed"]))
+        path.rename(path.with_name(path.name + ".imported"))
+        log.warning("3shape %s: %d added and %d removed patient(s) imported from %s into the state store",
+                    self.key.id, len(lists["added"]), len(lists["removed"]), path)
+        return True

@@ -189,3 +189,14 @@ async def test_bytes_that_are_not_an_image_are_announced_as_failed_and_not_store
 
 def _files(stack: Stack) -> list[Path]:
     return [p for p in Path(stack.settings.storage.root).rglob("*") if p.is_file()]
+
+
+async def test_a_watch_file_of_an_earlier_version_is_imported_once(stack: Stack, server: Server) -> None:
+    legacy = stack.settings.state_dir / "threeshape" / "clinic-1.watch.json"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text('{"added": ["789"], "removed": ["123"]}')
+    server.state.create_case("789")
+    poller = stack.poller()
+    assert (await poller.poll_once()).orders == 1  # 789 polled, 123 (configured, then removed) not
+    assert await poller.watchlist.ids() == ["789"] and not legacy.exists()
+    assert legacy.with_name("clinic-1.watch.json.imported").exists()
