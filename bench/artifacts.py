@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import HOST, background, free_port, ratio, run_json
-from consumers.artifacts import index
 from consumers.artifacts.base import ArtifactStore, Intent, ObjectMeta, intending
 from consumers.artifacts.s3 import S3Store
 from consumers.clock import RealClock
 from consumers.storage import FolderStore
-from schemas.settings import RetrySettings, S3Settings
+from schemas.settings import RetrySettings, S3Settings, StateSettings
+from state.base import Marker, MarkerKey
+from state.factory import make_state_store
 from tests.s3_server import S3Server, s3_server
 
 MB = 1024 * 1024
@@ -88,8 +89,9 @@ async def _random(size: int) -> AsyncIterator[bytes]:
         yield os.urandom(min(MB, size - offset))
 
 
-async def _stored(store: ArtifactStore, size: int) -> dict[str, Any]:
-    """One artifact written and remembered as the worker does (its `artifact.stored`, for the route)."""
+async def _stored(store: ArtifactStore, size: int, state_dir: Path) -> dict[str, Any]:
+    """One artifact written and remembered as the worker does (its `artifact.stored` as the announcement's
+    marker in the SQLite state store of `state_dir`, where the route finds it)."""
     meta = ObjectMeta(vendor="itero", account="bench", order="o", version="v1", kind="scan_3d",
                       file_name="IDE.zip", media_type="application/zip")
     relative = "itero/bench/o/v1/scan_3d/IDE.zip"
@@ -98,11 +100,18 @@ async def _stored(store: ArtifactStore, size: int) -> dict[str, Any]:
     placement = await store.commit(staged, meta)
     announced = {"artifact_id": str(uuid.uuid4()), "relative_path": relative, "sha256": placement.sha256,
                  "size": placement.size, "media_type": meta.media_type, "file_name": meta.file_name}
-    index.remember(store, announced)
+    state = make_state_store(StateSettings(path=state_dir / "state.sqlite3"))
+    await state.start()
+    try:
+        key = MarkerKey("itero", "bench", "o", "v1", "scan_3d/IDE.zip")
+        await state.markers.put_if_absent(Marker(key, announced, artifact_id=announced["artifact_id"]))
+    finally:
+        await state.close()
     return announced
 
 
-async def _prepare(backend: str, spec: dict[str, Any], root: Path, size: int) -> dict[str, Any]:
+async def _prepare(backend: str, spec: dict[str, Any], root: Path, size: int,
+                   state_dir: Path) -> dict[str, Any]:
     store: ArtifactStore
     if backend == "folder":
         store = FolderStore(root)
@@ -111,7 +120,7 @@ async def _prepare(backend: str, spec: dict[str, Any], root: Path, size: int) ->
                         policy=RetrySettings(), clock=RealClock())
     await store.start(sweep=False)
     try:
-        announced = await _stored(store, size)
+        announced = await _stored(store, size, state_dir)
         where = await store.locate(announced["relative_path"], ttl_s=3600)
     finally:
         await store.close()
@@ -132,7 +141,8 @@ def route(size: int, rounds: int) -> list[dict[str, Any]]:
             spec = _spec(s3, tmp)
             asyncio.run(_create_bucket(spec, tmp / "root-bucket"))
             for backend in ("folder", "s3"):
-                prepared = asyncio.run(_prepare(backend, spec, tmp / f"root-{backend}", size))
+                prepared = asyncio.run(_prepare(backend, spec, tmp / f"root-{backend}", size,
+                                                tmp / f"state-{backend}"))
                 port = free_port()
                 subscriber = {"name": "bench", "token_sha256": hashlib.sha256(token.encode()).hexdigest()}
                 settings = {"storage": prepared["storage"], "state_dir": str(tmp / f"state-{backend}"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from consumers import announced
 from consumers.context import WorkContext
 from schemas import ids
 from schemas.events import ArtifactFailed, ArtifactKind, ArtifactOutcome, Order, OrderCompleted, OrderRef
@@ -32,11 +33,10 @@ def artifact_id(order: Order, subject: str, kind: str, file_name: str) -> str:
     return ids.artifact_id(order.vendor, order.account, subject, order.version, kind, file_name)
 
 
-async def announce_completed(order: Order, subject: str, folder: str, outcomes: list[ArtifactOutcome],
+async def announce_completed(order: Order, subject: str, outcomes: list[ArtifactOutcome],
                              ctx: WorkContext) -> bool:
     """Publish `order.completed` for this version unless it was; True when published now."""
-    marker = f"{folder}/completed.json"
-    if ctx.store.read_marker(marker) is not None:
+    if await announced.get(ctx.state, order, subject, announced.COMPLETED) is not None:
         return False
     completed = OrderCompleted(
         order=OrderRef(vendor=order.vendor, account=order.account, order_id=order.order_id,
@@ -45,5 +45,6 @@ async def announce_completed(order: Order, subject: str, folder: str, outcomes: 
         failed=sum(o.outcome == "failed" for o in outcomes), completed_at=datetime.now(UTC),
     )
     event = await ctx.publisher.order_completed(completed, subject)
-    ctx.store.write_marker(marker, {"event_id": event.id, "at": completed.completed_at})
+    await announced.record(ctx.state, order, subject, announced.COMPLETED,
+                           {"event_id": event.id, "at": completed.completed_at.isoformat()})
     return True

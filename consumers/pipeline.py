@@ -1,5 +1,6 @@
 """The vendor-neutral part of handling one order: announce the version once, then fetch, verify,
-store and announce each artifact once. Idempotent: markers in the store record what was announced.
+store and announce each artifact once. Idempotent: markers in the state store record what was announced
+(consumers.announced), so a redelivery on any worker or host announces nothing twice.
 
 An artifact that cannot be fetched is announced as `artifact.failed`; once all are settled
 `order.completed` lists them (consumers.completion), and if one failed the order's notification fails
@@ -17,8 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
-from consumers import completion
-from consumers.artifacts import index
+from consumers import announced, completion
 from consumers.artifacts.base import Intent, ObjectMeta, Placement, intending
 from consumers.context import WorkContext
 from consumers.errors import ArtifactsFailed, PermanentError, Unauthorized
@@ -62,17 +62,15 @@ async def announce_order(order: Order, subject: str, ctx: WorkContext,
                          inbound_id: str | None = None) -> Order:
     """Publish `order.updated` unless this version was announced; returns the order as announced (before
     the event's caps; `inbound_id`: the inbound record the change arrived with, kept as a pointer)."""
-    folder = order_folder(order, subject)
-    version_marker = f"{folder}/{safe_component(order.version)}/order.json"
-    if ctx.store.read_marker(version_marker) is not None:
+    if await announced.get(ctx.state, order, subject, announced.ORDER) is not None:
         return order
-    latest = ctx.store.read_marker(f"{folder}/latest.json")
+    latest = await announced.previous_version(ctx.state, order, subject)
     if latest and latest.get("version") != order.version:
         order = order.model_copy(update={"previous_vendor_status": latest.get("vendor_status")})
     await ctx.publisher.order_updated(order, subject, inbound_id)
-    ctx.store.write_marker(version_marker, {"version": order.version, "at": datetime.now(UTC)})
-    ctx.store.write_marker(f"{folder}/latest.json",
-                           {"version": order.version, "vendor_status": order.vendor_status})
+    await announced.record(ctx.state, order, subject, announced.ORDER,
+                           {"version": order.version, "vendor_status": order.vendor_status,
+                            "at": datetime.now(UTC).isoformat()})
     return order
 
 
@@ -102,7 +100,8 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
         relative = f"{folder}/{job.ref.kind}/{safe_component(job.file_name)}"
         name = safe_component(job.file_name)
         aid = completion.artifact_id(order, subject, job.ref.kind, name)
-        if (marker := ctx.store.read_marker(relative)) is not None:
+        file = announced.artifact_file(job.ref.kind, name)
+        if (marker := await announced.get(ctx.state, order, subject, file)) is not None:
             outcomes.append(completion.stored(marker, job.ref.kind, name, aid, job.ref.vendor_ref))
             continue
         attempts = Attempts()
@@ -141,12 +140,11 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
             bucket=placement.bucket, key=placement.key, etag=placement.etag, version_id=placement.version_id,
         )
         await ctx.publisher.artifact_stored(artifact, subject)
-        announced = artifact.model_dump(mode="json")
-        ctx.store.write_marker(relative, announced)
-        index.remember(ctx.store, announced)
-        outcomes.append(completion.stored(announced, job.ref.kind, name, aid, job.ref.vendor_ref))
+        data = artifact.model_dump(mode="json")
+        await announced.record(ctx.state, order, subject, file, data, artifact.artifact_id)
+        outcomes.append(completion.stored(data, job.ref.kind, name, aid, job.ref.vendor_ref))
     if completes:
-        await completion.announce_completed(order, subject, folder, outcomes, ctx)
+        await completion.announce_completed(order, subject, outcomes, ctx)
     if failures:
         raise ArtifactsFailed(_summary(order, failures, len(jobs)), history)
 

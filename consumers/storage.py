@@ -2,8 +2,7 @@
 It stages in place (`consumers.artifacts.base`): a written file is at its final path; `discard`
 removes one that failed its checks.
 
-Every stored file has a sidecar marker (`.<name>.stored.json`) written only after its
-`artifact.stored` event was acknowledged; a file with a marker is never fetched or announced again.
+What was announced is recorded in the state store (consumers.announced), not beside the files.
 A full disk (ENOSPC, EDQUOT) is `StorageFull`, retryable. A file being written is a `.<name>.part-…`
 held under an exclusive `flock` by its writer; one that no live writer holds was left by a killed
 process and is removed by `remove_leftovers` at start.
@@ -16,7 +15,6 @@ import contextlib
 import errno
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import re
@@ -29,14 +27,14 @@ from typing import Any, BinaryIO
 
 from consumers.artifacts.base import Aged, Intent, ObjectMeta, Placement
 from consumers.errors import ArtifactRejected, StorageFull
-from schemas.files import make_dirs, open_private, write_private_text
+from schemas.files import make_dirs, open_private
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_COMPONENT = 120
 DIGEST_CHARS = 20  # 80 bits: no two raw values of one account share a folder, even chosen ones
 _PART = ".part-"
-_PART_FILE = re.compile(r"\..+\.part-[0-9a-f]{8}")  # `.<name>.part-<8 hex>`: never a stored file or marker
+_PART_FILE = re.compile(r"\..+\.part-[0-9a-f]{8}")  # `.<name>.part-<8 hex>`: never a stored file
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 Opener = Callable[[Path], BinaryIO]
 
@@ -191,7 +189,7 @@ class FolderStore:
         for folder, dirs, names in os.walk(self.root):
             dirs[:] = [d for d in dirs if not d.startswith(".")]  # .spool, .artifacts: not artifacts
             for name in names:
-                if name.startswith("."):  # markers and partial files
+                if name.startswith("."):  # partial files (and old releases' markers)
                     continue
                 path = Path(folder) / name
                 with contextlib.suppress(FileNotFoundError):
@@ -214,21 +212,6 @@ class FolderStore:
         if removed:
             log.warning("removed %d partial files left by a stopped worker", removed)
         return removed
-
-    def _marker(self, relative: str) -> Path:
-        path = self._path(relative)
-        return path.with_name(f".{path.name}.stored.json")
-
-    def read_marker(self, relative: str) -> dict[str, Any] | None:
-        marker = self._marker(relative)
-        try:
-            return dict(json.loads(marker.read_text()))
-        except FileNotFoundError:
-            return None
-
-    def write_marker(self, relative: str, data: dict[str, Any]) -> None:
-        with translate_disk_full():
-            write_private_text(self._marker(relative), json.dumps(data, default=str))
 
 
 def _create(path: Path) -> BinaryIO:

@@ -1,22 +1,19 @@
 """Retention (issue 13 item 5, DESIGN.md §8): what is older than `[retention]` goes — artifacts (folder or
-bucket), announcement markers, and the embedded bus log. `plan` lists it (counts and bytes per kind)
-without touching anything; `apply` deletes it, reporting progress item by item."""
+bucket), announcement markers (in the state store), and the embedded bus log. `plan` lists it (counts and
+bytes per kind) without touching anything; `apply` deletes it, reporting progress item by item."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from bus.local import LocalBus
 from consumers.artifacts.base import ArtifactStore
 from schemas.settings import RetentionSettings
+from state.base import StateStore
 
 ARTIFACTS, MARKERS, BUS_LOG = "artifacts", "markers", "bus log"
-MARKER_SUFFIX = ".stored.json"
 
 
 @dataclass
@@ -57,31 +54,15 @@ async def expired_artifacts(store: ArtifactStore, before: datetime) -> list[Doom
     return [Doomed(ARTIFACTS, 1, aged.size, remover(aged.key)) for aged in await store.older_than(before)]
 
 
-async def expired_markers(root: Path, before: datetime) -> list[Doomed]:
-    """Announcement markers written before `before`. The one function that knows where markers live: today
-    `.<name>.stored.json` beside the artifacts (the S3 backend keeps them under `storage.root` too), with
-    the artifact-route index (`.artifacts/`); it follows them into the state store when they move there."""
+async def expired_markers(state: StateStore, before: datetime) -> list[Doomed]:
+    """Announcement markers written before `before` (one item: the state store deletes them in one go). A
+    redelivered order whose markers went is announced again."""
+    count, size = await state.markers.aged(before)
 
-    def scan() -> list[tuple[Path, int]]:
-        found = []
-        limit = before.timestamp()
-        for folder, dirs, names in os.walk(root):
-            dirs[:] = [d for d in dirs if d != ".spool"]
-            for name in names:
-                if name.startswith(".") and name.endswith(MARKER_SUFFIX):
-                    path = Path(folder) / name
-                    try:
-                        stat = path.stat()
-                    except FileNotFoundError:
-                        continue
-                    if stat.st_mtime < limit:
-                        found.append((path, stat.st_size))
-        return found
+    async def remove() -> None:
+        await state.markers.prune(before)
 
-    def remover(path: Path) -> Callable[[], Awaitable[None]]:
-        return lambda: asyncio.to_thread(path.unlink, missing_ok=True)
-
-    return [Doomed(MARKERS, 1, size, remover(path)) for path, size in await asyncio.to_thread(scan)]
+    return [Doomed(MARKERS, count, size, remove)] if count else []
 
 
 async def expired_bus_records(bus: LocalBus, before: datetime) -> list[Doomed]:
@@ -100,15 +81,15 @@ async def apply(plan: Plan, advance: Callable[[int], None]) -> None:
         advance(item.count)
 
 
-async def build_plan(retention: RetentionSettings, root: Path, store: ArtifactStore, bus: LocalBus | None,
-                     now: datetime) -> Plan:
+async def build_plan(retention: RetentionSettings, state: StateStore, store: ArtifactStore,
+                     bus: LocalBus | None, now: datetime) -> Plan:
     """Everything older than its retention; a kind without a retention (None) is kept whole. `bus` is the
     embedded log (None on Kafka, whose topics have their own retention.ms)."""
     plan = Plan()
     if (before := cutoff(now, retention.artifacts_days)) is not None:
         plan.items += await expired_artifacts(store, before)
     if (before := cutoff(now, retention.markers_days)) is not None:
-        plan.items += await expired_markers(root, before)
+        plan.items += await expired_markers(state, before)
     if bus is not None and (before := cutoff(now, retention.bus_log_days)) is not None:
         plan.items += await expired_bus_records(bus, before)
     return plan

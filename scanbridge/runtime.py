@@ -34,6 +34,7 @@ from scanbridge.plugin import actions_of, handlers_of, poller_builder, runners_o
 from scanbridge.receiving import create_app
 from scanbridge.shared import consumer_state, open_state
 from schemas.settings import Settings
+from state.factory import make_state_store
 from state.shared import SharedState
 
 log = logging.getLogger(__name__)
@@ -164,11 +165,14 @@ async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event,
 
 
 async def serve_artifacts(settings: Settings, stop: asyncio.Event) -> None:
-    """`scanbridge artifacts serve`: the artifact route on its own port, over the configured store."""
+    """`scanbridge artifacts serve`: the artifact route on its own port, over the configured store; the
+    artifacts are found by id in the state store (their announcement markers)."""
     store = make_store(settings.storage, policy=settings.worker.retry, clock=RealClock())
+    state = make_state_store(settings.state)
     await store.start(sweep=False)  # only reads: the sweep of spools and uploads belongs to the worker
     try:
-        app = create_route_app(settings.artifacts, store)
+        await state.start()
+        app = create_route_app(settings.artifacts, store, state)
         config = uvicorn.Config(app, host=settings.artifacts.host, port=settings.artifacts.port,
                                 log_config=None, access_log=False, lifespan="on")
         server = uvicorn.Server(config)
@@ -177,6 +181,7 @@ async def serve_artifacts(settings: Settings, stop: asyncio.Event) -> None:
         server.should_exit = True
         await serving
     finally:
+        await state.close()
         await store.close()
 
 

@@ -66,7 +66,7 @@ def artifact_line(settings: Settings) -> str:
     if storage.backend == "s3":
         where = mask_url(storage.s3.endpoint) if storage.s3.endpoint else f"AWS S3 {storage.s3.region}"
         prefix = f" prefix {storage.s3.prefix!r}" if storage.s3.prefix else ""
-        return f"artifacts: s3 bucket {storage.s3.bucket!r}{prefix} at {where} (markers in {storage.root})"
+        return f"artifacts: s3 bucket {storage.s3.bucket!r}{prefix} at {where} (spool in {storage.root})"
     return f"artifacts: folder {storage.root}"
 
 

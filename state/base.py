@@ -101,6 +101,7 @@ class Marker:
     key: MarkerKey
     data: Mapping[str, Any]  # what the announcement said (event id, digest, location)
     created_at: datetime | None = None  # set by the store
+    artifact_id: str | None = None  # the announced artifact's id (the artifact route looks it up)
 
 
 NeedsRefresh = Callable[[Credentials], bool]
@@ -238,7 +239,25 @@ class Markers(Protocol):
         """True if this call recorded it; False if it was already there (the earlier one stays)."""
         ...
 
-    async def get(self, key: MarkerKey) -> Marker | None: ...
+    async def get(self, key: MarkerKey) -> Marker | None:
+        """The marker, or None; CorruptState (naming the order's account) when its row cannot be read."""
+        ...
+
+    async def find(self, artifact_id: str) -> Marker | None:
+        """The marker that announced the artifact with this id."""
+        ...
+
+    async def latest(self, vendor: str, account: str, order: str, file: str) -> Marker | None:
+        """The marker of `file` written last over all versions of the order."""
+        ...
+
+    async def aged(self, before: datetime) -> tuple[int, int]:
+        """How many markers were written before `before`, and their size in bytes (retention's plan)."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forget the markers written before `before`; returns how many."""
+        ...
 
 
 class OAuthStates(Protocol):

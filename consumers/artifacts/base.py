@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from consumers.storage import StoredFile
@@ -98,8 +98,8 @@ class Aged:
 
 
 class ArtifactStore(Protocol):
-    """Where artifacts go. Markers (what was announced) still live beside the store until the
-    state store takes them over."""
+    """Where artifacts go. What was announced is not kept here but in the state store
+    (consumers.announced), alike for every backend and host."""
 
     async def start(self, *, sweep: bool = True) -> None:
         """Open the store; `sweep` also clears what a stopped writer left (partial files, the spool,
@@ -129,13 +129,9 @@ class ArtifactStore(Protocol):
         ...
 
     async def older_than(self, before: datetime) -> list[Aged]:
-        """Stored artifacts last written before `before` (never markers, staged or partial files)."""
+        """Stored artifacts last written before `before` (never staged or partial files)."""
         ...
 
     async def delete(self, key: str) -> None:
         """Remove one stored artifact (a key from `older_than`); one already gone is no error."""
         ...
-
-    def read_marker(self, relative: str) -> dict[str, Any] | None: ...
-
-    def write_marker(self, relative: str, data: dict[str, Any]) -> None: ...

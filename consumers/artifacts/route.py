@@ -22,10 +22,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from consumers.artifacts import index
+from consumers import announced
 from consumers.artifacts.base import ArtifactStore
 from consumers.errors import ArtifactRejected
 from schemas.settings import ArtifactRouteSettings, Subscriber
+from state.base import StateStore
 
 audit = logging.getLogger("scanbridge.audit")
 
@@ -60,11 +61,12 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-async def serve_artifact(request: Request, store: ArtifactStore, artifact_id: str, presign_ttl_s: int,
-                         who: str) -> Response:
+async def serve_artifact(request: Request, store: ArtifactStore, state: StateStore, artifact_id: str,
+                         presign_ttl_s: int, who: str) -> Response:
     """The artifact's bytes (folder: a file answer with Range and ETag; S3: a redirect to a pre-signed URL)
-    for someone already authenticated (`who`, as the audit line names them: `subscriber=…`, `console=…`)."""
-    artifact = index.find(store, artifact_id)
+    for someone already authenticated (`who`, as the audit line names them: `subscriber=…`, `console=…`).
+    The artifact is found by id in `state`: the marker of its announcement (consumers.announced)."""
+    artifact = await announced.find(state, artifact_id)
     if artifact is None:
         audit.info("artifact fetch: %s artifact=- outcome=not_found", who)
         return JSONResponse({"error": "not found"}, 404)
@@ -89,14 +91,14 @@ async def serve_artifact(request: Request, store: ArtifactStore, artifact_id: st
     return RedirectResponse(where, 307, headers={"etag": etag, "cache-control": "no-store"})
 
 
-def create_route_app(settings: ArtifactRouteSettings, store: ArtifactStore) -> Starlette:
+def create_route_app(settings: ArtifactRouteSettings, store: ArtifactStore, state: StateStore) -> Starlette:
     async def get_artifact(request: Request) -> Response:
         artifact_id = request.path_params["artifact_id"]
         subscriber = authenticate(request.headers.get("authorization"), settings.subscribers)
         if subscriber is None:
             audit.info("artifact fetch refused: unauthorized")
             return JSONResponse({"error": "unauthorized"}, 401, headers={"www-authenticate": "Bearer"})
-        return await serve_artifact(request, store, artifact_id, settings.presign_ttl_s,
+        return await serve_artifact(request, store, state, artifact_id, settings.presign_ttl_s,
                                     f"subscriber={subscriber.name}")
 
     async def not_found(request: Request, exc: Exception) -> Response:

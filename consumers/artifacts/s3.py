@@ -40,7 +40,7 @@ from consumers.artifacts.s3stream import Pending
 from consumers.clock import Clock
 from consumers.errors import ArtifactRejected, StoreRefused, VendorError
 from consumers.retry import retrying
-from consumers.storage import FolderStore, StoredFile
+from consumers.storage import StoredFile
 from schemas.files import make_dirs
 from schemas.section import read_secret_file
 from schemas.settings import RetrySettings, S3Settings
@@ -68,7 +68,6 @@ class S3Store:
         self.settings = settings
         self.bucket = settings.bucket
         self.spool = root / ".spool"
-        self._markers = FolderStore(root)
         self._policy = policy
         self._clock = clock
         self.buffers = asyncio.Semaphore(settings.max_parts_in_flight)
@@ -290,14 +289,6 @@ class S3Store:
 
     async def delete(self, key: str) -> None:
         await self._call("delete object", lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
-
-    # --- markers (until the state store holds them) -----------------------------------------------
-
-    def read_marker(self, relative: str) -> dict[str, Any] | None:
-        return self._markers.read_marker(relative)
-
-    def write_marker(self, relative: str, data: dict[str, Any]) -> None:
-        self._markers.write_marker(relative, data)
 
 
 def _credentials(settings: S3Settings) -> tuple[str | None, str | None]:

@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from consumers import announced
 from consumers.context import WorkContext
 from consumers.errors import PermanentError, Unauthorized
-from consumers.pipeline import ArtifactJob, order_folder, store_artifacts
+from consumers.pipeline import ArtifactJob, store_artifacts
 from consumers.retry import RetriesExhausted, retrying
 from consumers.storage import StoredFile, safe_component
 from consumers.threeshape.client import AttachedImage, DentalDesktopClient
@@ -60,10 +61,11 @@ class ThreeShapeHandler:
         if not case_id or not image_id or not notified.version:
             return  # a change without an image to fetch: the poller announced the order itself
         order = _order_ref(notified, case_id, notified.version)
-        folder = f"{order_folder(order, case_id)}/{safe_component(order.version)}/clinical_photo"
         stem = safe_component(image_id)
-        if any(ctx.store.read_marker(f"{folder}/{stem}{ext}") is not None for ext in _EXTENSIONS.values()):
-            return  # this image version is stored and announced already
+        for ext in _EXTENSIONS.values():
+            if await announced.get(ctx.state, order, case_id, announced.artifact_file("clinical_photo",
+                                                                                      stem + ext)):
+                return  # this image version is stored and announced already
         policy, what = ctx.settings.worker.retry, f"{VENDOR} attached image"
         client = await retrying(lambda: self._client(connection), policy=policy, clock=ctx.clock, what=what)
         image: AttachedImage | None = None

@@ -17,6 +17,7 @@ from scanbridge import logs
 from scanbridge.retention import ARTIFACTS, BUS_LOG, MARKERS, Plan, apply, build_plan
 from scanbridge.runtime import load_settings
 from schemas.settings import Settings
+from state.factory import make_state_store
 
 
 def register(app: typer.Typer) -> None:
@@ -48,12 +49,14 @@ def describe(plan: Plan, settings: Settings, dry_run: bool) -> Table:
 
 async def run(settings: Settings, dry_run: bool, console: Console) -> Plan:
     store = make_store(settings.storage, policy=settings.worker.retry, clock=RealClock())
+    state = make_state_store(settings.state)
     await store.start(sweep=False)  # beside a running worker: its spool and uploads stay untouched
     bus = LocalBus(settings.bus.local_path) if settings.bus.backend == "local" else None
     try:
+        await state.start()
         if bus is not None:
             await bus.start()
-        plan = await build_plan(settings.retention, settings.storage.root, store, bus, datetime.now(UTC))
+        plan = await build_plan(settings.retention, state, store, bus, datetime.now(UTC))
         console.print(describe(plan, settings, dry_run))
         if dry_run or not plan.count:
             return plan
@@ -66,4 +69,5 @@ async def run(settings: Settings, dry_run: bool, console: Console) -> Plan:
     finally:
         if bus is not None:
             await bus.close()
+        await state.close()
         await store.close()

@@ -23,6 +23,7 @@ from schemas.events import StoredArtifact
 from schemas.settings import ArtifactRouteSettings, StorageSettings, Subscriber
 from schemas.topics import ARTIFACT_STORED, Topics
 from simulators.itero.notify import post_notification
+from state.factory import make_state_store
 from tests.consumers.artifacts.conftest import BUCKET, open_client, s3_settings_for
 from tests.events import collect, of_type
 from tests.examples.test_consumers import _event
@@ -75,10 +76,12 @@ async def test_the_downstream_example_fetches_each_artifact_through_s3_and_the_r
 
     store = make_store(storage, policy=settings.worker.retry, clock=RealClock())
     await store.start()
+    state = make_state_store(settings.state)  # the worker's: the route finds the artifacts there
+    await state.start()
     elsewhere = tmp_path / "downstream"
     elsewhere.mkdir()
     try:
-        async with serve(create_route_app(route_settings, store)) as route:
+        async with serve(create_route_app(route_settings, store, state)) as route:
             command = [sys.executable, str(EXAMPLE), "--bootstrap", kafka_bootstrap,
                        "--topic", stack.topics.artifacts, "--group", f"ex-{uuid.uuid4().hex}",
                        "--s3-endpoint", s3.endpoint, "--route", route, "--count", str(len(stored)),
@@ -86,6 +89,7 @@ async def test_the_downstream_example_fetches_each_artifact_through_s3_and_the_r
             env = _downstream_env(s3, token)
             code, lines, stderr = await asyncio.to_thread(_run, command, elsewhere, env)
     finally:
+        await state.close()
         await store.close()
     assert code == 0, stderr[-3000:]
     assert {line["artifact_id"]: (line["s3"], line["route"]) for line in lines} == {

@@ -139,7 +139,7 @@ public_url = "https://hooks.example"
     assert (f"bus: kafka at b-1.kafka.example:9096 (SASL_SSL, SCRAM-SHA-512 as 'scanbridge', CA {ca})"
             in lines)
     assert "state: postgres postgresql://scanbridge:****@db.example:5432/scanbridge" in lines
-    assert "artifacts: s3 bucket 'scans' at AWS S3 eu-central-1 (markers in var/artifacts)" in lines
+    assert "artifacts: s3 bucket 'scans' at AWS S3 eu-central-1 (spool in var/artifacts)" in lines
     assert "    hook: https://hooks.example/hooks/itero/****" in lines
     assert lines[-1] == "configuration OK"
     for secret in [*SECRETS, "webhook-token-0123456789abcdef"]:

@@ -1,5 +1,6 @@
-"""`scanbridge prune [--dry-run]` on the folder store and the embedded bus log: the dry run lists counts
-and bytes per kind and deletes nothing; the run deletes exactly that, with a progress bar (issue 13 #5)."""
+"""`scanbridge prune [--dry-run]` on the folder store, the markers in the state store and the embedded bus
+log: the dry run lists counts and bytes per kind and deletes nothing; the run deletes exactly that, with a
+progress bar (issue 13 #5)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from rich.console import Console
 from bus.local import LocalBus
 from scanbridge.commands.prune import run
 from schemas.settings import BusSettings, RetentionSettings, Settings, StorageSettings
+from state.base import Marker, MarkerKey
+from state.factory import make_state_store
 from tests.bus.test_local import TOPIC, _event
 
 OLD = (datetime.now(UTC) - timedelta(days=40)).timestamp()
@@ -25,9 +28,18 @@ async def _world(tmp_path: Path) -> Settings:
         path = root / "itero" / "42" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x" * size)
-        (path.parent / f".{name}.stored.json").write_text("{}")
     os.utime(root / "itero" / "42" / "old.zip", (OLD, OLD))
-    os.utime(root / "itero" / "42" / ".old.zip.stored.json", (OLD, OLD))
+    settings = Settings(bus=BusSettings(backend="local", local_path=tmp_path / "bus.sqlite3"),
+                        storage=StorageSettings(root=root), state_dir=tmp_path / "state",
+                        retention=RetentionSettings(artifacts_days=30, markers_days=30, bus_log_days=7))
+    state = make_state_store(settings.state)
+    await state.start()
+    for name in ("old.zip", "new.zip"):
+        await state.markers.put_if_absent(Marker(MarkerKey("itero", "42", "rx", "v1", f"scan_3d/{name}"), {}))
+    async with state.db.transaction() as tx:
+        await tx.execute("UPDATE markers SET created_ms = ? WHERE file = ?", int(OLD * 1000),
+                         "scan_3d/old.zip")
+    await state.close()
     bus = LocalBus(tmp_path / "bus.sqlite3")
     await bus.ensure_topics([TOPIC])
     await bus.start()
@@ -36,9 +48,17 @@ async def _world(tmp_path: Path) -> Settings:
     await bus.close()
     with sqlite3.connect(tmp_path / "bus.sqlite3") as conn:
         conn.execute("UPDATE records SET ts_ms = ? WHERE pos < 3", (int(OLD * 1000),))
-    return Settings(bus=BusSettings(backend="local", local_path=tmp_path / "bus.sqlite3"),
-                    storage=StorageSettings(root=root),
-                    retention=RetentionSettings(artifacts_days=30, markers_days=30, bus_log_days=7))
+    return settings
+
+
+async def _markers(settings: Settings) -> list[str]:
+    state = make_state_store(settings.state)
+    await state.start()
+    try:
+        async with state.db.transaction(write=False) as tx:
+            return sorted(str(row[0]) for row in await tx.fetch("SELECT file FROM markers"))
+    finally:
+        await state.close()
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -55,6 +75,7 @@ async def test_a_dry_run_lists_counts_and_bytes_per_kind_and_deletes_nothing(tmp
     text = out.getvalue()
     assert "would be deleted (dry run)" in text and "1,000" in text and "30 days" in text
     assert (settings.storage.root / "itero" / "42" / "old.zip").exists()
+    assert await _markers(settings) == ["scan_3d/new.zip", "scan_3d/old.zip"]
     with sqlite3.connect(tmp_path / "bus.sqlite3") as conn:
         assert conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 4
 
@@ -64,7 +85,8 @@ async def test_prune_deletes_what_is_past_its_retention_with_a_progress_bar(tmp_
     console, out = _console()
     await run(settings, False, console)
     folder = settings.storage.root / "itero" / "42"
-    assert sorted(p.name for p in folder.iterdir()) == [".new.zip.stored.json", "new.zip"]
+    assert sorted(p.name for p in folder.iterdir()) == ["new.zip"]
+    assert await _markers(settings) == ["scan_3d/new.zip"]
     with sqlite3.connect(tmp_path / "bus.sqlite3") as conn:
         assert conn.execute("SELECT pos FROM records").fetchall() == [(3,)]
     assert "pruning" in out.getvalue() and "5/5" in out.getvalue()  # 1 artifact, 1 marker, 3 records

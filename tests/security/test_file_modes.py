@@ -81,11 +81,9 @@ async def test_a_local_bus_file_left_readable_by_an_older_run_is_made_private(tm
     assert_private(tmp_path)
 
 
-async def test_artifacts_markers_and_their_folders_are_private(tmp_path: Path) -> None:
+async def test_artifacts_and_their_folders_are_private(tmp_path: Path) -> None:
     store = FolderStore(tmp_path / "artifacts")
     await store.write("itero/clinic-1/rx/v1/scan_3d/scan.zip", _chunks(), max_bytes=100)
-    store.write_marker("itero/clinic-1/rx/v1/scan_3d/scan.zip", {"stored": True})
-    store.write_marker("itero/clinic-1/rx/latest.json", {"version": "v1"})
     assert_private(tmp_path)
 
 

@@ -372,6 +372,33 @@ async def test_an_artifact_marker_is_recorded_once_and_the_first_one_stays(
     assert await state_store.markers.put_if_absent(Marker(other_version, {"event": "e9"}))
 
 
+async def test_markers_are_found_by_artifact_id_by_latest_version_and_pruned_by_age(
+    state_store: SqlStateStore,
+) -> None:
+    markers = state_store.markers
+    v1 = MarkerKey("itero", "4242", "rx-1", "v1", ":order")
+    v2 = MarkerKey("itero", "4242", "rx-1", "v2", ":order")
+    artifact = MarkerKey("itero", "4242", "rx-1", "v1", "scan_3d/IDE.zip")
+    assert await markers.latest("itero", "4242", "rx-1", ":order") is None
+    await markers.put_if_absent(Marker(v1, {"status": "scanned"}))
+    await markers.put_if_absent(Marker(artifact, {"sha256": "ab"}, artifact_id="0b7f6c1e-0000-4000-8000-1"))
+    await _raw(state_store, "UPDATE markers SET created_ms = created_ms - 86400000")  # a day old
+    await markers.put_if_absent(Marker(v2, {"status": "delivered"}))
+    latest = await markers.latest("itero", "4242", "rx-1", ":order")
+    assert latest is not None and latest.key == v2 and latest.data == {"status": "delivered"}
+    found = await markers.find("0b7f6c1e-0000-4000-8000-1")
+    assert found is not None and found.key == artifact and found.data == {"sha256": "ab"}
+    assert await markers.find("0b7f6c1e-0000-4000-8000-2") is None
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    count, size = await markers.aged(hour_ago)
+    assert count == 2 and size == len('{"status":"scanned"}') + len('{"sha256":"ab"}')
+    assert await markers.prune(hour_ago) == 2
+    assert await markers.get(v1) is None and await markers.get(v2) is not None
+    await _raw(state_store, "UPDATE markers SET data = ? WHERE version = ?", "{broken", "v2")
+    with pytest.raises(CorruptState, match="itero/4242"):
+        await markers.get(v2)
+
+
 async def test_an_oauth_state_is_taken_once_and_expires(state_store: SqlStateStore) -> None:
     pending = PendingAuthorization(C2, "https://receiver/oauth/meditlink/callback", {"code_verifier": "v"})
     await state_store.oauth.put("s-1", pending, ttl_s=600)

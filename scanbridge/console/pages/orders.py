@@ -76,7 +76,7 @@ def routes(console: Console) -> list[Route]:
             raise HTTPException(404, "This console has no artifact store.")
         artifact_id = request.path_params["artifact_id"]
         await console.audit(operator.name, "artifact.download", artifact_id)
-        return await serve_artifact(request, console.artifacts, artifact_id,
+        return await serve_artifact(request, console.artifacts, console.store, artifact_id,
                                     console.settings.artifacts.presign_ttl_s, f"console={operator.name}")
 
     return [Route("/orders", search), Route("/order", show), Route("/order/reveal", reveal, methods=["POST"]),

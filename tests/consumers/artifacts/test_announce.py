@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bus.base import Bus
+from consumers import announced
 from consumers.artifacts.base import Placement
 from consumers.artifacts.factory import make_store
 from consumers.clock import RealClock
@@ -65,7 +66,7 @@ async def test_artifact_stored_says_where_and_how_to_fetch(
         assert stored.bucket is None and stored.storage_uri.startswith("file:///")
     where = Placement(uri=stored.storage_uri, key=stored.key, sha256="", size=0, bucket=stored.bucket)
     assert await read_back(where) == SCAN
-    assert ctx.store.read_marker(stored.relative_path) is not None
+    assert await announced.get(ctx.state, _order(), "rx-1", "scan_3d/IDE.zip") == event.data
 
 
 async def test_bytes_failing_the_vendor_check_are_neither_placed_nor_announced(
@@ -88,7 +89,7 @@ async def test_bytes_failing_the_vendor_check_are_neither_placed_nor_announced(
            else (storage_settings.root / "itero/42/rx-1/v1/scan_3d/IDE.zip").resolve().as_uri())
     assert await read_back(Placement(uri=uri, key=key, sha256="", size=0,
                                      bucket=storage_settings.s3.bucket)) is None
-    assert ctx.store.read_marker("itero/42/rx-1/v1/scan_3d/IDE.zip") is None
+    assert await announced.get(ctx.state, _order(), "rx-1", "scan_3d/IDE.zip") is None
 
 
 @pytest.mark.parametrize("size", [len(SCAN), 6 * 1024 * 1024], ids=["one PUT", "multipart"])
@@ -110,9 +111,9 @@ async def test_an_unreachable_s3_store_is_retried_then_the_artifact_fails_and_no
                               clock=RealClock(), http=http, shared=shared)
             with pytest.raises(ArtifactsFailed):
                 await store_artifacts(_order(), "rx-1", [_job(ctx, SCAN * (size // len(SCAN)))], ctx)
+            assert await announced.get(ctx.state, _order(), "rx-1", "scan_3d/IDE.zip") is None
     finally:
         await store.close()
     [event, completed] = await collect(bus, [topics.artifacts], lambda e: len(e) >= 2)
     assert event.type == ARTIFACT_FAILED and completed.type == ORDER_COMPLETED  # no artifact.stored
     assert event.data["reason"].startswith("S3 ") and "gave up after" in event.data["reason"]
-    assert store.read_marker("itero/42/rx-1/v1/scan_3d/IDE.zip") is None

@@ -1,14 +1,15 @@
 """Retention over both artifact stores (folder and the project's S3Proxy): what is older than the retention
-goes, what is newer stays, a dry run (the plan alone) deletes nothing; markers likewise (issue 13 item 5)."""
+goes, what is newer stays, a dry run (the plan alone) deletes nothing (issue 13 item 5; markers:
+test_markers)."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from consumers.artifacts.base import ArtifactStore, Placement
-from scanbridge.retention import ARTIFACTS, MARKERS, apply, build_plan, expired_markers
+from consumers.context import WorkContext
+from scanbridge.retention import ARTIFACTS, apply, build_plan
 from schemas.settings import RetentionSettings, StorageSettings
 from tests.consumers.artifacts.test_store import stored
 
@@ -20,15 +21,16 @@ async def _stored(store: ArtifactStore, name: str, data: bytes) -> Placement:
 
 
 async def test_artifacts_older_than_the_retention_go_and_newer_ones_stay(
-    store: ArtifactStore, storage_settings: StorageSettings, read_back: Any
+    store: ArtifactStore, ctx: WorkContext, read_back: Any
 ) -> None:
+    state = ctx.state
     one = await _stored(store, "one.zip", b"1" * 1000)
     two = await _stored(store, "two.zip", b"2" * 3000)
     now = datetime.now(UTC)
     keep_a_day = RetentionSettings(artifacts_days=1)
 
-    assert (await build_plan(keep_a_day, storage_settings.root, store, None, now)).totals() == {}  # newer
-    later = await build_plan(keep_a_day, storage_settings.root, store, None, now + 2 * DAY)
+    assert (await build_plan(keep_a_day, state, store, None, now)).totals() == {}  # newer
+    later = await build_plan(keep_a_day, state, store, None, now + 2 * DAY)
     assert later.totals() == {ARTIFACTS: (2, 4000)}
     assert await read_back(one) == b"1" * 1000  # the plan (a dry run) deleted nothing
 
@@ -36,7 +38,7 @@ async def test_artifacts_older_than_the_retention_go_and_newer_ones_stay(
     await apply(later, advanced.append)
     assert advanced == [1, 1]
     assert await read_back(one) is None and await read_back(two) is None
-    assert (await build_plan(keep_a_day, storage_settings.root, store, None, now + 2 * DAY)).count == 0
+    assert (await build_plan(keep_a_day, state, store, None, now + 2 * DAY)).count == 0
 
 
 async def test_deleting_one_old_artifact_keeps_the_others(
@@ -50,23 +52,3 @@ async def test_deleting_one_old_artifact_keeps_the_others(
     await store.delete(old.key)
     assert await read_back(old) is None and await read_back(new) == b"n" * 700
     assert {a.key for a in await store.older_than(datetime.now(UTC) + DAY)} == {new.key}
-
-
-async def test_markers_older_than_the_retention_go_and_newer_ones_stay(
-    store: ArtifactStore, storage_settings: StorageSettings
-) -> None:
-    store.write_marker("itero/42/rx/v1/scan_3d/old.zip", {"announced": True})
-    store.write_marker("itero/42/rx/v1/scan_3d/new.zip", {"announced": True})
-    store.write_marker(".artifacts/0b7f6c1e-1111-4222-8333-444455556666", {"artifact_id": "x"})
-    root = storage_settings.root
-    three_days_ago = (datetime.now(UTC) - 3 * DAY).timestamp()
-    for marker in root.rglob(".*.stored.json"):
-        if "new.zip" not in marker.name:
-            os.utime(marker, (three_days_ago, three_days_ago))
-    plan = await build_plan(RetentionSettings(markers_days=2), root, store, None, datetime.now(UTC))
-    assert plan.totals()[MARKERS][0] == 2
-    assert store.read_marker("itero/42/rx/v1/scan_3d/old.zip") is not None  # planned, not yet deleted
-    await apply(plan, lambda n: None)
-    assert store.read_marker("itero/42/rx/v1/scan_3d/old.zip") is None
-    assert store.read_marker("itero/42/rx/v1/scan_3d/new.zip") == {"announced": True}
-    assert await expired_markers(root, datetime.now(UTC) - DAY) == []

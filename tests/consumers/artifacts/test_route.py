@@ -36,12 +36,13 @@ async def stored(ctx: WorkContext, bus: Bus, topics: Topics) -> StoredArtifact:
 
 
 @pytest.fixture
-async def route(store: ArtifactStore) -> AsyncIterator[httpx.AsyncClient]:
+async def route(store: ArtifactStore, ctx: WorkContext) -> AsyncIterator[httpx.AsyncClient]:
     settings = ArtifactRouteSettings(presign_ttl_s=60, subscribers=[
         Subscriber(name="lab-a", token_sha256=token_digest(TOKEN)),
         Subscriber(name="lab-b", token_sha256=token_digest("another-token-" + "y" * 30)),
     ])
-    async with serve(create_route_app(settings, store)) as url, httpx.AsyncClient(base_url=url) as client:
+    app = create_route_app(settings, store, ctx.state)
+    async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
         yield client
 
 

@@ -65,9 +65,3 @@ async def test_discarded_bytes_are_never_readable(store: ArtifactStore, read_bac
     assert staged.path is None or not staged.path.exists()
     placement = await stored(store, "v/a/o/v1/images/bad.zip", b"z")
     assert await read_back(placement) == b"z"
-
-
-async def test_a_marker_is_read_back_as_written(store: ArtifactStore) -> None:
-    assert store.read_marker("v/a/o/v1/scan_3d/IDE.zip") is None
-    store.write_marker("v/a/o/v1/scan_3d/IDE.zip", {"sha256": "abc", "size": 3})
-    assert store.read_marker("v/a/o/v1/scan_3d/IDE.zip") == {"sha256": "abc", "size": 3}

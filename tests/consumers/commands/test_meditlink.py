@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from consumers.artifacts import index
 from schemas.commands.meditlink import AcceptOrder, CancelOrder, DeleteFile, RejectOrder, UploadFile
 from schemas.commands.settings import CommandSettings
+from state.base import Marker, MarkerKey
 from tests.consumers.commands.conftest import CommandStack
 from tests.events import collect
 
@@ -335,7 +335,9 @@ async def test_an_artifact_of_our_store_is_uploaded_by_its_id(stack: CommandStac
     stored.parent.mkdir(parents=True)
     stored.write_bytes(b"solid design\n" * 1000)
     artifact_id = str(uuid.uuid4())
-    index.remember(stack.ctx.store, {"artifact_id": artifact_id, "relative_path": relative})
+    marker = MarkerKey("meditlink", "g", "1", "v", "scan_3d/design.stl")  # what the worker announced
+    data = {"artifact_id": artifact_id, "relative_path": relative}
+    await stack.ctx.state.markers.put_if_absent(Marker(marker, data, artifact_id=artifact_id))
     case = stack.sim.create_case()
     command = UploadFile(command_id=uuid.uuid4(), connection="clinic-1", case_uuid=case.uuid,
                          source=artifact_id)
