@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Discriminator, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import SettingsError
 
@@ -65,9 +65,20 @@ def explain(exc: ValidationError, path: Path | None) -> list[str]:
     origins = _Origins(path)
     lines = []
     for error in exc.errors(include_input=False, include_url=False, include_context=False):
-        loc: Loc = tuple(error["loc"])
+        loc = _untagged(tuple(error["loc"]))
         lines.append(f"{origins.of(loc)}: {origins.key(loc)}: {_advice(loc, error)}")
     return lines
+
+
+def _untagged(loc: Loc) -> Loc:
+    """Without the tag pydantic puts after the index of an entry of a discriminated union (`itero[0].align.…`
+    is the key `itero[0].…` of the TOML)."""
+    if len(loc) > 2 and isinstance(loc[0], str) and isinstance(loc[1], int) and isinstance(loc[2], str):
+        field = Settings.model_fields.get(loc[0])
+        items = typing.get_args(field.annotation) if field is not None else ()
+        if items and any(isinstance(m, Discriminator) for m in getattr(items[0], "__metadata__", ())):
+            return loc[:2] + loc[3:]
+    return loc
 
 
 def _without_quoted(text: str) -> str:
@@ -93,12 +104,16 @@ def _advice(loc: Loc, error: Any) -> str:
 
 
 def _unwrap(annotation: Any) -> Any:
-    """The model inside `X | None`, `list[X]`."""
+    """The model inside `X | None`, `list[X]`, `Annotated[X, …]`, or a union of `X` and its subclasses."""
     while True:
         origin = typing.get_origin(annotation)
-        if origin in (typing.Union, types.UnionType):
-            inner = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(inner) != 1:
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            inner = [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
+            base = inner[0]
+            if len(inner) != 1 and not (isinstance(base, type)
+                                        and all(isinstance(a, type) and issubclass(a, base) for a in inner)):
                 return annotation
             annotation = inner[0]
         elif origin in (list, tuple, set, dict):

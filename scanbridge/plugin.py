@@ -22,6 +22,7 @@ from consumers.clock import Clock
 from consumers.commands.action import Action
 from consumers.context import Handler, Shared
 from consumers.polling import Build, Poller
+from schemas.connections import vendors_of
 from schemas.settings import Settings
 from state.base import ConnectionKey
 from state.shared import SharedLink
@@ -113,9 +114,17 @@ def runners_of(plugins: Sequence[VendorPlugin], settings: Settings, bus: Bus, cl
 
 
 def connection_models(plugins: Sequence[VendorPlugin]) -> dict[str, type[BaseModel]]:
-    """vendor → its connection model, for the connections of the state store."""
-    return {vendor: plugin.connection_models[0] for plugin in plugins for vendor in plugin.vendors
-            if plugin.connection_models}
+    """vendor → its connection model (by the model's `vendor` Literal; of a plug-in's models, a later one
+    serving a vendor wins: iTero's model serves "itero" and "align", then Align's own model "align").
+    `schemas.connections.union` makes them one discriminated union on `vendor`."""
+    models: dict[str, type[BaseModel]] = {}
+    for plugin in plugins:
+        for model in plugin.connection_models:
+            for vendor in vendors_of(model):
+                if vendor not in plugin.vendors:
+                    raise TypeError(f"{model.__name__} serves {vendor!r}, not a vendor of {plugin.name!r}")
+                models[vendor] = model
+    return models
 
 
 def configured(plugins: Sequence[VendorPlugin], settings: Settings) -> list[tuple[str, BaseModel]]:

@@ -1,28 +1,61 @@
-"""Connection models as rows of the state store: a stored row back into its vendor's model (the vendor →
-model table comes from the registered vendors), and a model as JSON with its secrets revealed (the store
-seals the row; pydantic's own `model_dump(mode="json")` would write every SecretStr as "**********").
+"""Connection models as rows of the state store: the registered vendors' models as one pydantic
+discriminated union on `vendor` (DESIGN.md §11; the vendor → model table comes from the registered
+plug-ins, so this module names no vendor), a stored row back into its vendor's model, and a model as
+JSON with its secrets revealed (the store seals the row; pydantic's own `model_dump(mode="json")` would
+write every SecretStr as "**********").
+
+Every connection model has a `vendor` field, a `Literal` of the vendor(s) it serves.
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Discriminator, SecretStr, Tag, TypeAdapter
+
+
+def vendors_of(model: type[BaseModel]) -> tuple[str, ...]:
+    """The vendors a connection model serves: the values of its `vendor` Literal field."""
+    field = model.model_fields.get("vendor")
+    values = typing.get_args(field.annotation) if field is not None else ()
+    if not values or not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{model.__name__} needs a field `vendor: Literal[...]` naming its vendor(s)")
+    return tuple(values)
+
+
+def _tag(value: Any) -> str | None:
+    found = value.get("vendor") if isinstance(value, Mapping) else getattr(value, "vendor", None)
+    return found if isinstance(found, str) else None
+
+
+@lru_cache(maxsize=16)
+def _adapter(choices: tuple[tuple[str, type[BaseModel]], ...]) -> TypeAdapter[Any]:
+    tagged = tuple(Annotated[model, Tag(vendor)] for vendor, model in choices)
+    known = ", ".join(vendor for vendor, _ in choices)
+    union = Union[tagged] if len(tagged) > 1 else tagged[0]  # noqa: UP007 - built at run time
+    return TypeAdapter(Annotated[union, Discriminator(  # type: ignore[valid-type, arg-type]
+        _tag, custom_error_type="unknown_vendor",
+        custom_error_message=f"`vendor` must name a registered vendor ({known})")])
+
+
+def union(models: Mapping[str, type[BaseModel]]) -> TypeAdapter[Any]:
+    """The discriminated union on `vendor` of `models` (vendor → its connection model)."""
+    return _adapter(tuple(sorted(models.items(), key=lambda item: item[0])))
 
 
 def parse(models: Mapping[str, type[BaseModel]], vendor: str, data: Mapping[str, Any]) -> BaseModel:
-    """The vendor's connection model (`models`: the registered vendors') from stored JSON; ValueError for
-    an unknown vendor, pydantic's ValidationError for data the model refuses. A model with a `vendor`
-    field (iTero/Align) gets the key's."""
-    model = models.get(vendor)
-    if model is None:
+    """The vendor's connection model (`models`: the registered vendors') from stored JSON, through the
+    union; ValueError for an unknown vendor, pydantic's ValidationError for data the model refuses. The
+    row's key names the vendor (a `vendor` in the data is overridden)."""
+    if vendor not in models:
         raise ValueError(f"unknown vendor {vendor!r} (known: {', '.join(sorted(models))})")
-    fields = dict(data)
-    if "vendor" in model.model_fields:
-        fields["vendor"] = vendor
-    return model.model_validate(fields)
+    parsed = union(models).validate_python({**data, "vendor": vendor})
+    assert isinstance(parsed, BaseModel)
+    return parsed
 
 
 def _revealed(value: Any) -> Any:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Discriminator, Field, SecretStr, Tag, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -350,6 +350,27 @@ class IteroConnection(Section):
         return f"{self.api_root()}/orders/practice"
 
 
+class AlignConnection(IteroConnection):
+    """One Align lab account: the iTero API with the lab's order list (orders/lab v1) and its 120 s poll
+    floor (Align guideline §3.2, §3.7.1). Its own model in the union of connection models."""
+
+    vendor: Literal["align"] = "align"
+
+
+def _itero_vendor(value: Any) -> str:
+    """The discriminator of an `[[itero]]` entry: its `vendor`, "itero" when left out; a model given as it
+    is stays what it is (an `IteroConnection(vendor="align")` built in code keeps working)."""
+    if isinstance(value, dict):
+        return str(value.get("vendor", "itero"))
+    return "align" if isinstance(value, AlignConnection) else "itero"
+
+
+IteroOrAlign = Annotated[
+    Annotated[IteroConnection, Tag("itero")] | Annotated[AlignConnection, Tag("align")],
+    Discriminator(_itero_vendor),
+]
+
+
 class PollerSettings(Section):
     """The polling safety net (itero-dpms-api.txt Get Orders for Practice, Get List of Screen Captures)."""
 
@@ -370,6 +391,7 @@ class MeditConnection(Section):
     """
 
     id: str = Field(description="connection name, used in logs and as the connection label")
+    vendor: Literal["meditlink"] = "meditlink"
     webhook: WebhookAuth = Field(description="secret path token of the upload callback route")
     auth_url: str = Field("https://openapi-auth.meditlink.com",
                           description="authorization server: /oauth/authorize and /oauth/token")
@@ -410,6 +432,7 @@ class ThreeShapeConnection(Section):
     "Integration implementation", "Security", "Concept of patient mapping", "/GetCasesForPatient")."""
 
     id: str = Field(description="connection name, used in events as the account label")
+    vendor: Literal["3shape"] = "3shape"
     host: str = Field(description="the PC hosting the 3DD server (preferably its full domain name)")
     port: int = Field(5484, ge=1, le=65535)
     user: str = Field(description="a 3DD user (or its 3Shape Communicate account) for Basic auth")
@@ -504,7 +527,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = Field(
         "auto", description="auto: a readable console renderer on a terminal, JSON lines otherwise"
     )
-    itero: list[IteroConnection] = Field(default_factory=list)
+    itero: list[IteroOrAlign] = Field(default_factory=list)
     poller: PollerSettings = Field(default_factory=PollerSettings)
     meditlink: list[MeditConnection] = Field(default_factory=list)
     threeshape: list[ThreeShapeConnection] = Field(default_factory=list)

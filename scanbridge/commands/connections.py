@@ -178,7 +178,7 @@ def add(vendor: str = typer.Argument(..., help="its vendor: itero, align, meditl
     try:
         model = models.parse(connection_models(registry.VENDORS), vendor, data)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError: fields and reasons, no values
-        problems = ([f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        problems = ([f"{'.'.join(map(str, _untagged(e['loc'], vendor)))}: {e['msg']}" for e in exc.errors()]
                     if isinstance(exc, ValidationError) else [str(exc)])
         for problem in problems:
             typer.echo(f"scanbridge: {vendor} connection: {problem}", err=True)
@@ -195,6 +195,11 @@ def add(vendor: str = typer.Argument(..., help="its vendor: itero, align, meditl
         typer.echo(f"{key} exists already: --replace to change it", err=True)
         raise typer.Exit(2)
     typer.echo(f"{key} {'replaced' if replace else 'added'}")
+
+
+def _untagged(loc: tuple[int | str, ...], vendor: str) -> tuple[int | str, ...]:
+    """A field's place without the union's tag (the vendor) that pydantic puts first."""
+    return loc[1:] if loc[:1] == (vendor,) else loc
 
 
 @connections_app.command("remove")

@@ -4,12 +4,12 @@ from consumers.itero.handler import IteroHandler
 from consumers.itero.poller import build_poller
 from receiver import itero
 from scanbridge.plugin import VendorPlugin
-from schemas.settings import IteroConnection
+from schemas.settings import AlignConnection, IteroConnection
 
 PLUGIN = VendorPlugin(
     name="itero",
     vendors=("itero", "align"),
-    connection_models=(IteroConnection,),
+    connection_models=(IteroConnection, AlignConnection),
     connections=lambda settings: settings.itero,
     routes=itero.routes,
     handler=IteroHandler,

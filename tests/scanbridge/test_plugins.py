@@ -10,11 +10,24 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from bus.base import Bus
 from scanbridge import runtime
 from scanbridge import vendors as registry
-from schemas.settings import BusSettings, OpsSettings, ReceiverSettings, Settings, StorageSettings
+from scanbridge.plugin import connection_models
+from schemas import connections
+from schemas.settings import (
+    AlignConnection,
+    BusSettings,
+    IteroConnection,
+    MeditConnection,
+    OpsSettings,
+    ReceiverSettings,
+    Settings,
+    StorageSettings,
+    ThreeShapeConnection,
+)
 from tests.scanbridge import fakevendor
 from tests.tcpgate import free_port
 
@@ -104,3 +117,29 @@ def test_imports_flow_one_way_and_only_the_composition_root_knows_both_sides() -
                 wrong += [f"{path.relative_to(ROOT)}: {name}" for name in names
                           if name.split(".")[0] in OURS - allowed - {"state"}]
     assert wrong == []
+
+
+def test_connection_models_are_one_union_on_vendor_built_from_the_registered_plugins(acme: None) -> None:
+    union = connections.union(connection_models(registry.VENDORS))
+    common = {"id": "c", "webhook": {"token": "t" * 32}}
+    itero_api = {**common, "base_url": "https://x", "token_url": "https://x/t", "access_token": "a",
+                 "refresh_token": "r"}
+    assert type(union.validate_python({**itero_api, "vendor": "itero"})) is IteroConnection
+    align = union.validate_python({**itero_api, "vendor": "align", "poll_interval_s": 120})
+    assert type(align) is AlignConnection and align.orders_url().endswith("/api/third-party/v1/orders/lab")
+    assert type(union.validate_python({**common, "vendor": "meditlink", "client_id": "i",
+                                       "client_secret": "s"})) is MeditConnection
+    assert type(union.validate_python({"vendor": "3shape", "id": "dd", "host": "h", "user": "u",
+                                       "password": "p"})) is ThreeShapeConnection
+    assert type(union.validate_python({"vendor": "acme"})) is fakevendor.AcmeConnection  # the fourth
+    with pytest.raises(ValidationError, match="registered vendor"):
+        union.validate_python({**common, "vendor": "dentsply"})
+    with pytest.raises(ValidationError, match="at least 120"):  # Align's floor, in its own model
+        union.validate_python({**itero_api, "vendor": "align", "poll_interval_s": 60})
+
+
+def test_itero_settings_entries_are_itero_or_align_by_their_vendor() -> None:
+    entry = {"id": "c", "webhook": {"token": "t" * 32}, "base_url": "https://x", "token_url": "https://x/t",
+             "access_token": "a", "refresh_token": "r"}
+    settings = Settings(itero=[entry, {**entry, "id": "lab", "vendor": "align", "poll_interval_s": 300}])
+    assert [type(c) for c in settings.itero] == [IteroConnection, AlignConnection]

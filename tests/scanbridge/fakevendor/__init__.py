@@ -4,6 +4,7 @@ on the generic machinery (receiver.auth/publish, the event factory). Registered 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import httpx
 from pydantic import SecretStr
@@ -33,6 +34,7 @@ CONNECTION = "acme-lab-1"
 
 class AcmeConnection(Section):
     id: str = CONNECTION
+    vendor: Literal["acme"] = VENDOR
     webhook: WebhookAuth = WebhookAuth(token=SecretStr(TOKEN))
 
 
