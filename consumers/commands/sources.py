@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
-from consumers.artifacts import index
+from consumers import announced
 from consumers.context import WorkContext
 from consumers.errors import InvalidCommand
 
@@ -78,7 +78,7 @@ async def open_source(source: str, ctx: WorkContext, *, name: str | None) -> Upl
     elif source.startswith("s3://"):
         found = await _in_store(ctx, _s3_relative(source, ctx))
     else:
-        found = await _in_store(ctx, _artifact_relative(source, ctx))
+        found = await _in_store(ctx, await _artifact_relative(source, ctx))
     spooled = isinstance(found, Path) and found.parent == ctx.settings.state_dir / SPOOL
     if isinstance(found, str):  # a pre-signed URL of our S3 store
         found, spooled = await _fetch(found, ctx, check_host=False), True
@@ -119,8 +119,8 @@ def _local(source: str, roots: list[Path]) -> Path:
     return path
 
 
-def _artifact_relative(source: str, ctx: WorkContext) -> str:
-    found = index.find(ctx.store, source)
+async def _artifact_relative(source: str, ctx: WorkContext) -> str:
+    found = await announced.find(ctx.state, source)  # its announcement marker, in the state store
     if found is None or not isinstance(found.get("relative_path"), str):
         raise _refuse("source_unavailable", "no stored artifact has this id (nor is it a known URI scheme)")
     return str(found["relative_path"])
