@@ -45,7 +45,7 @@ def parse_size(text: str) -> int:
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="ingest,publish,download,s3,route,e2e,delivery,orders",
+    parser.add_argument("--only", default="ingest,publish,download,s3,route,e2e,delivery,orders,state",
                         help="comma list of sections")
     parser.add_argument("--ingest-seconds", type=int, default=10)
     parser.add_argument("--connections", default="16,64,256")
@@ -68,6 +68,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--webhook-rate", type=float, default=20.0, help="webhooks posted per second")
     parser.add_argument("--orders", type=int, default=100_000, help="orders in the index for the search")
     parser.add_argument("--order-queries", type=int, default=200, help="searches timed per kind")
+    parser.add_argument("--state-webhooks", type=int, default=1000, help="webhooks per state-store run")
+    parser.add_argument("--state-orders", type=int, default=200, help="orders (2 artifacts each) per run")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     return parser.parse_args()
 
@@ -134,6 +136,26 @@ def download(sizes: list[int], rounds: int) -> list[dict[str, Any]]:
     return rows
 
 
+def state_cost(dsn: str, webhooks: int, orders: int, rounds: int) -> list[dict[str, Any]]:
+    """Per webhook and per artifact: each store against the same work without one (`bench/statecost.py`),
+    the runs alternating; the best of each kept."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="scanbridge-bench-state-") as tmp:
+        for what, count in (("webhook", webhooks), ("artifact", orders)):
+            best: dict[str, dict[str, Any]] = {}
+            for _ in range(rounds):
+                for backend in ("none", "sqlite", "postgres"):
+                    args = [what, backend, str(count), tmp, *([dsn] if backend == "postgres" else [])]
+                    got = run_json("bench.statecost", args, timeout_s=900)
+                    if backend not in best or got["per_s"] > best[backend]["per_s"]:
+                        best[backend] = got
+            for backend in ("sqlite", "postgres"):
+                rows.append({"what": what, "backend": backend, "store": best[backend], "none": best["none"],
+                             "ratio": ratio(best[backend]["per_s"], best["none"]["per_s"]),
+                             "load": os.getloadavg()[0]})
+    return rows
+
+
 def ingest_rows(bootstrap: str, connections: list[int], seconds: int, processes: list[int],
                 baseline: Path | None) -> list[dict[str, Any]]:
     rows = ingest.run(bootstrap, backends(), connections, seconds, processes, baseline)
@@ -184,6 +206,10 @@ def main() -> None:
         results["orders"] = [orders_search.run_sqlite(args.orders, args.order_queries)]
         with postgres_server() as dsn:
             results["orders"].append(orders_search.run_postgres(args.orders, args.order_queries, dsn))
+    if "state" in only:
+        print(f"state store: {args.state_webhooks} webhooks, {args.state_orders} orders a run …", flush=True)
+        with postgres_server() as dsn:
+            results["state"] = state_cost(dsn, args.state_webhooks, args.state_orders, args.rounds)
     results["duration_s"] = time.perf_counter() - started
     args.results.mkdir(parents=True, exist_ok=True)
     out = args.results / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"

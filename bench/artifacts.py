@@ -98,13 +98,14 @@ async def _stored(store: ArtifactStore, size: int, state_dir: Path) -> dict[str,
     with intending(Intent(meta)):
         staged = await store.write(relative, _random(size), size)
     placement = await store.commit(staged, meta)
-    announced = {"artifact_id": str(uuid.uuid4()), "relative_path": relative, "sha256": placement.sha256,
+    artifact_id = str(uuid.uuid4())
+    announced: dict[str, Any] = {"artifact_id": artifact_id, "relative_path": relative, "sha256": placement.sha256,
                  "size": placement.size, "media_type": meta.media_type, "file_name": meta.file_name}
     state = make_state_store(StateSettings(path=state_dir / "state.sqlite3"))
     await state.start()
     try:
         key = MarkerKey("itero", "bench", "o", "v1", "scan_3d/IDE.zip")
-        await state.markers.put_if_absent(Marker(key, announced, artifact_id=announced["artifact_id"]))
+        await state.markers.put_if_absent(Marker(key, announced, artifact_id=artifact_id))
     finally:
         await state.close()
     return announced

@@ -90,6 +90,12 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                          f"({q['rows_per_query']:.0f} rows)",
                          f"bare driver p50 {q['raw']['p50_ms']:.2f} p99 {q['raw']['p99_ms']:.2f} ms",
                          f"{q['raw']['p50_ms'] / q['store']['p50_ms']:.2f}" if q["store"]["p50_ms"] else "-"))
+    for r in results.get("state", []):
+        store, none = r["store"], r["none"]
+        rows.append((f"state store {r['backend']} per {r['what']} (load {r['load']:.1f})",
+                     f"{store['us_each']:,.0f} µs/{r['what']} ({store['per_s']:,.0f}/s)",
+                     f"no store {none['us_each']:,.0f} µs/{r['what']} ({none['per_s']:,.0f}/s)",
+                     "-" if r.get("ratio") is None else f"{r['ratio']:.2f}"))
     return rows
 
 
