@@ -99,8 +99,9 @@ async def _stored(store: ArtifactStore, size: int, state_dir: Path) -> dict[str,
         staged = await store.write(relative, _random(size), size)
     placement = await store.commit(staged, meta)
     artifact_id = str(uuid.uuid4())
-    announced: dict[str, Any] = {"artifact_id": artifact_id, "relative_path": relative, "sha256": placement.sha256,
-                 "size": placement.size, "media_type": meta.media_type, "file_name": meta.file_name}
+    announced: dict[str, Any] = {"artifact_id": artifact_id, "relative_path": relative,
+                                 "sha256": placement.sha256, "size": placement.size,
+                                 "media_type": meta.media_type, "file_name": meta.file_name}
     state = make_state_store(StateSettings(path=state_dir / "state.sqlite3"))
     await state.start()
     try:
