@@ -26,6 +26,7 @@ Role = Literal["admin", "viewer"]
 ADMIN = "admin"
 _HASHER = PasswordHasher()
 _DUMMY = _HASHER.hash("not a password of anyone")
+MAX_KEYS = 10_000  # names and addresses with failures kept before the lapsed ones are dropped
 
 
 def hash_password(password: str) -> str:
@@ -97,6 +98,9 @@ class SignInLimiter:
         return wait
 
     def failed(self, *keys: str) -> None:
+        if len(self._failures) > MAX_KEYS:  # many names tried: forget those whose failures lapsed
+            for key in [k for k in self._failures if not self._recent(k)]:
+                del self._failures[key]
         for key in keys:
             self._recent(key).append(self._clock())
 

@@ -1,10 +1,13 @@
 """The overview's figures, read from the same Prometheus metrics `/metrics` serves (README "Metrics"):
 this process's registry (the console inside `scanbridge run`) plus the `/metrics` pages named in
 `console.metrics_urls` (a console of its own beside the other processes). Webhooks per minute come from
-two readings of `scanbridge_webhooks_total` at least a minute apart (kept for 10 minutes)."""
+two readings of `scanbridge_webhooks_total` at least a minute apart (one every 15 s while the console
+runs, kept for 10 minutes)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
@@ -17,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 log = logging.getLogger(__name__)
 KEEP_S = 600.0
 RATE_AFTER_S = 60.0
+SAMPLE_S = 15.0
 
 
 @dataclass
@@ -79,6 +83,13 @@ class Figures:
         while self._history and self._history[0][0] < now - KEEP_S:
             self._history.popleft()
         return reading
+
+    async def sample(self, stop: asyncio.Event, every_s: float = SAMPLE_S) -> None:
+        """Read every `every_s` until `stop`, so the per-minute rates are there at the first page view."""
+        while not stop.is_set():
+            await self.read()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
 
     def per_minute(self, reading: Reading) -> dict[str, float | None]:
         """Webhooks per minute by vendor since the oldest reading a minute or more ago (None: too early)."""

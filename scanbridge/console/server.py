@@ -49,10 +49,11 @@ async def serve_console(settings: Settings, bus: Bus, stop: asyncio.Event, share
                                     lifespan="off")
             server = uvicorn.Server(config)
             indexing = asyncio.create_task(run_indexer(bus, opened.store.orders, settings.bus.topics, stop))
+            sampling = asyncio.create_task(console.figures.sample(stop))
             serving = asyncio.create_task(server.serve())
             log.info("console on http://%s:%d", settings.console.host, settings.console.port)
             await stop.wait()
             server.should_exit = True
-            await asyncio.gather(serving, indexing)
+            await asyncio.gather(serving, indexing, sampling)
     finally:
         await store.close()
