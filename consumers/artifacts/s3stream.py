@@ -95,6 +95,9 @@ async def _send(store: S3Store, pending: Pending, chunks: AsyncIterator[bytes], 
         if pending.upload_id is None:
             pending.upload_id = await store.create_upload(pending.key, intent.meta)
         await store.buffers.acquire()  # a free part buffer, or the download waits here
+        if pending.failures:  # a part failed meanwhile: start no other
+            store.buffers.release()
+            pending.raise_failure()
         task = asyncio.create_task(_part(store, pending, len(pending.parts) + 1, body, etags))
         pending.parts.append({})  # numbered in order; filled in once all are uploaded
         pending.sending.add(task)
