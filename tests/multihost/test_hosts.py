@@ -1,12 +1,15 @@
-"""Three hosts (issue 12 item 7, DESIGN.md §9): each a group of `scanbridge` processes (receiver, worker)
-with its own working folder and no shared local disk but the artifact folder, on one real Kafka broker
+"""Three hosts (issue 12 item 7, DESIGN.md §9): each a group of `scanbridge` processes (receiver, worker,
+poller) with its own working folder and no shared local disk but the artifact folder, on one real Kafka broker
 and one real PostgreSQL state store. A stream of iTero and Align scans goes round-robin to the three
 receivers; halfway one host is killed with SIGKILL and started again.
 
+Each host also runs a poller: the host killed is the one whose poller holds the iTero clinic's lease.
 Asserted: every scan's artifacts announced exactly once (the markers are in the shared state store); no
 refresh token spent twice when every host's workers find the access token expired at once (the simulator
 refuses a spent refresh token, `refresh_reuse`); a Medit Link OAuth redirect completed on another host
-than the one that made the authorize URL (the pending `state` is in the store). The figures are printed.
+than the one that made the authorize URL (the pending `state` is in the store); no account polled by two
+instances at once and Align's 120 s floor kept (simulators/pollwatch.py); the killed host's connection
+taken over by another instance with a newer fencing token. The figures are printed.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from simulators.itero.state import IteroSimState
 from simulators.meditlink import CLIENT_ID, CLIENT_SECRET
 from simulators.meditlink.app import create_app as create_medit_sim
 from simulators.meditlink.state import MeditSimState
+from state.base import ConnectionKey, Lease
 from state.factory import make_state_store
 from tests.events import collect, of_type, read_to_end
 from tests.node import ROOT
@@ -49,6 +53,9 @@ from tests.servers import serve
 from tests.tcpgate import free_port
 
 SCANS = 12  # half iTero, half Align; the kill comes after the first half is stored
+LEASE_TTL_S = 3.0  # short, so that the killed host's connections are taken over quickly
+ROLES = ("receiver", "worker", "poller")
+CLINIC = ConnectionKey("itero", "clinic")
 PUBLIC_URL = "http://scanbridge.test"  # the load balancer's address, the same for every host
 SCANBRIDGE = str(Path(sys.executable).parent / "scanbridge")
 RETRY = {"initial_delay_s": 0.05, "max_delay_s": 0.5, "not_ready_for_s": 20.0, "server_error_for_s": 10.0,
@@ -123,7 +130,7 @@ def _env(name: str, folder: Path, port: int, topics: Topics, kafka: str, dsn: st
         "SCANBRIDGE_STATE__BACKEND": "postgres", "SCANBRIDGE_STATE__DSN": dsn,
         "SCANBRIDGE_STATE__RELOAD_S": "1", "SCANBRIDGE_CREDENTIALS_KEYS": key,
         "SCANBRIDGE_RECEIVER__PORT": str(port), "SCANBRIDGE_RECEIVER__PUBLIC_URL": PUBLIC_URL,
-        "SCANBRIDGE_OPS__PORT": "0", "SCANBRIDGE_POLLER__ENABLED": "false",
+        "SCANBRIDGE_OPS__PORT": "0", "SCANBRIDGE_POLLER__LEASE_TTL_S": str(LEASE_TTL_S),
         "SCANBRIDGE_WORKER__GROUP": "multihost-workers", "SCANBRIDGE_WORKER__RETRY": json.dumps(RETRY),
         "SCANBRIDGE_LOG_FORMAT": "console", "SCANBRIDGE_LOG_LEVEL": "INFO",
         "PYTHONPATH": str(ROOT),
@@ -139,11 +146,11 @@ def _connections(itero_url: str, align_url: str, medit_url: str, itero: IteroSim
     access, refresh = itero.issue_tokens()
     clinic = IteroConnection(id="clinic", company_id=str(itero.company_id), webhook=WebhookAuth(
         token=tokens["itero"]), base_url=itero_url, token_url=f"{itero_url}/oauth/token", access_token=access,
-        refresh_token=refresh, poll=False)
+        refresh_token=refresh, poll_interval_s=2.0, poll_screen_captures=False)
     access, refresh = align.issue_tokens()
     lab = AlignConnection(id="lab", company_id=str(align.company_id), webhook=WebhookAuth(
         token=tokens["align"]), base_url=align_url, token_url=f"{align_url}/oauth/token", access_token=access,
-        refresh_token=refresh, poll=False)
+        refresh_token=refresh, poll_interval_s=120.0, poll_screen_captures=False)  # Align's floor
     medit = MeditConnection(id="medit", webhook=WebhookAuth(token=tokens["meditlink"]), auth_url=medit_url,
                             api_url=medit_url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     return {"SCANBRIDGE_ITERO": json.dumps([connections.revealed(clinic), connections.revealed(lab)]),
@@ -207,6 +214,36 @@ async def _notify(world: World, order: int, start: int) -> str:
     raise AssertionError("no receiver answered")
 
 
+async def _holder_of(world: World, key: ConnectionKey) -> tuple[Host, Lease]:
+    """The host whose poller holds `key`'s lease (waits until one does), and the lease."""
+    store = make_state_store(world.state, keys=[world.key])
+    await store.start()
+    try:
+        while True:
+            lease = await store.leases.holder(key)
+            for host in world.hosts:
+                poller = host.processes.get("poller")
+                if lease is not None and poller is not None and f":{poller.pid}:" in lease.owner:
+                    return host, lease
+            await asyncio.sleep(0.2)
+    finally:
+        await store.close()
+
+
+async def _taken_over(world: World, key: ConnectionKey, held: Lease) -> Lease:
+    """The lease of `key` once another owner holds it."""
+    store = make_state_store(world.state, keys=[world.key])
+    await store.start()
+    try:
+        while True:
+            lease = await store.leases.holder(key)
+            if lease is not None and lease.owner != held.owner:
+                return lease
+            await asyncio.sleep(0.1)
+    finally:
+        await store.close()
+
+
 def _order(ref: dict[str, Any]) -> tuple[str, str, str]:
     return ref["vendor"], ref["account"], ref["order_id"]
 
@@ -229,7 +266,7 @@ async def test_three_hosts_announce_each_artifact_once_through_a_kill_and_share_
 ) -> None:
     began = time.monotonic()
     for host in world.hosts:
-        host.start("receiver", "worker")
+        host.start(*ROLES)
     await asyncio.gather(*(_serving(host) for host in world.hosts))
 
     # OAuth: host a makes the authorize URL, the redirect comes back through the balancer to host b.
@@ -242,13 +279,16 @@ async def test_three_hosts_announce_each_artifact_once_through_a_kill_and_share_
 
     answered = Counter([await _notify(world, n, n) for n in range(SCANS // 2)])
     first = await _completed(kafka_bus, topics, SCANS // 2, world)
+    victim, held = await _holder_of(world, CLINIC)  # the host whose poller polls the iTero clinic
     killed_at = time.monotonic()
-    world.hosts[2].kill()  # SIGKILL: whatever host c's worker had not committed is redelivered elsewhere
+    victim.kill()  # SIGKILL: what its worker had not committed is redelivered elsewhere, its leases lapse
+    taken = await _taken_over(world, CLINIC, held)
+    takeover_s = time.monotonic() - killed_at
     world.itero.expire_access_tokens()  # every worker now refreshes: one of them, once, per grant
     world.align.expire_access_tokens()
     answered.update([await _notify(world, n, n) for n in range(SCANS // 2, SCANS - 2)])
-    world.hosts[2].start("receiver", "worker")
-    await _serving(world.hosts[2])
+    victim.start(*ROLES)
+    await _serving(victim)
     answered.update([await _notify(world, n, n) for n in range(SCANS - 2, SCANS)])
     await _completed(kafka_bus, topics, SCANS, world)
     for host in world.hosts:
@@ -266,6 +306,9 @@ async def test_three_hosts_announce_each_artifact_once_through_a_kill_and_share_
           f"{sum(completions.values())} order.completed; kill at {killed_at - began:.1f} s; "
           f"refreshes itero={refreshed[0]} align={refreshed[1]}, "
           f"refresh token reuse itero={world.itero.refresh_reuse} align={world.align.refresh_reuse}; "
+          f"iTero clinic taken over from host {victim.name} in {takeover_s:.1f} s "
+          f"(lease TTL {LEASE_TTL_S:g} s); "
+          f"polls {world.itero.practice_polls.summary()} {world.align.lab_polls.summary()}; "
           f"{time.monotonic() - began:.1f} s in all")
     assert len(first) > 0 and len(orders) == SCANS
     assert duplicates == 0 and all(n == 1 for n in completions.values())
@@ -274,6 +317,11 @@ async def test_three_hosts_announce_each_artifact_once_through_a_kill_and_share_
     assert all(n >= 1 for n in refreshed)  # the expired tokens were refreshed (after the kill)…
     assert world.itero.refresh_reuse == 0 and world.align.refresh_reuse == 0  # …never one twice
     assert set(answered) == {"a", "b", "c"}
+    assert taken.owner != held.owner and taken.token > held.token  # another instance, a newer fence
+    practice, lab = world.itero.practice_polls.summary(), world.align.lab_polls.summary()
+    assert all(a["concurrent"] == 0 for a in [*practice.values(), *lab.values()])  # never two at once
+    assert all(a["too_frequent"] == 0 for a in lab.values())  # Align's 120 s floor, across instances
+    assert sum(a["polls"] for a in practice.values()) >= 2 and lab
 
     store = make_state_store(world.state, keys=[world.key])
     await store.start()
