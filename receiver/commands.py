@@ -44,13 +44,15 @@ def failed(status: str | None) -> bool:
     return "FAIL" in text or text == "ERROR"
 
 
-async def match(state: StateStore, vendor: str, connection: str, file_id: str | None) -> CommandRecord | None:
-    """The command that uploaded `file_id`, if one did (None also when the store does not answer)."""
+async def match(state: StateStore, vendor: str, connection: str, file_id: str | None,
+                kind: str = "upload") -> CommandRecord | None:
+    """The command that uploaded `file_id` (or, with `kind`, made another vendor id: an iTero Rx), if one
+    did (None also when the store does not answer)."""
     if not file_id:
         return None
     commands = CommandLog(state)
     try:
-        command_id = await commands.linked(vendor, connection, "upload", file_id)
+        command_id = await commands.linked(vendor, connection, kind, file_id)
         return await commands.get(command_id) if command_id else None
     except StateError as exc:
         log.warning("upload callback not matched to a command: state store %s", type(exc).__name__)

@@ -8,6 +8,7 @@ The busiest route of the receiver, so a plain ASGI app (receiver/hookasgi.py, is
 as a Starlette endpoint — token in constant time, JSON media type, bounded body, signature, validation —
 without the request and response objects; the usual body skips the pydantic round trip
 (`IteroNotification.quick`), anything else is validated and explained by the model.
+A notification for an Rx that a `scan_request` command pushed carries its `command_id` (receiver/commands.py).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from bus.base import Bus
+from receiver import commands
 from receiver.auth import authenticated_asgi
 from receiver.body import parse_object
 from receiver.errors import EXCEPTION_HANDLERS, ApiError
 from receiver.hookasgi import ErrorHandler, HookEndpoint, header, send_json
 from receiver.publish import now, publish_notification
+from schemas import ids
+from schemas.commands.itero import RX_LINK
 from schemas.events import ScanNotified
 from schemas.inbound import IteroNotification
 from schemas.settings import IteroConnection, Settings
@@ -56,13 +60,16 @@ class Notification(HookEndpoint):
         self._shared = shared
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        known = self._shared().catalog.of(IteroConnection, self._vendor)
+        now_shared = self._shared()
+        known = now_shared.catalog.of(IteroConnection, self._vendor)
         limit = self._settings.receiver.max_body_bytes
         connection, raw = await authenticated_asgi(scope, receive, known, limit)
         body = validated(raw)
         if connection.company_id and body.companyid and body.companyid != connection.company_id:
             raise ApiError(422, "unknown_account", "CompanyId does not belong to this connection")
         account = body.companyid or connection.company_id or connection.id
+        command = await commands.match(now_shared.store, self._vendor, connection.id, ids.rx_key(body.id),
+                                       kind=RX_LINK)
         notified = ScanNotified(
             vendor=self._vendor,
             account=account,
@@ -70,6 +77,7 @@ class Notification(HookEndpoint):
             rx_id=body.id,
             learned_by="webhook",
             received_at=now(),
+            command_id=command.command_id if command else None,
         )
         event = await publish_notification(
             self._bus,

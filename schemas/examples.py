@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.commands import COMMAND_FAILED, COMMAND_SUCCEEDED, CommandResult
+from schemas.commands import itero as itero_commands
 from schemas.commands import meditlink as medit_commands
 from schemas.deadletter import Attempt, DeadLetter, DeadLetterRetried, OriginalEvent
 from schemas.events import (
@@ -82,6 +83,10 @@ def _commands() -> dict[str, dict[str, Any]]:
         medit_commands.CancelOrder(command_id=COMMAND_ID, connection="clinic-1", order_number=3706720),
         medit_commands.DeleteFile(command_id=COMMAND_ID, connection="lab-1",
                                   file_uuid="a1bc5fd2-165a-447d-a1c1-28340aa038e0"),
+        itero_commands.ScanRequest(command_id=COMMAND_ID, connection="practice-1", doctor_id=501,
+                                   patient_first_name="Jane", patient_last_name="Example",
+                                   patient_chart_number="C-0001", procedure_map_id=30, lab_id=88),
+        itero_commands.DeleteRx(command_id=COMMAND_ID, connection="practice-1", rx_id=RX),
     ]
     return {command.command_type(): command.model_dump(mode="json") for command in made}
 

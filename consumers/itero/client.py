@@ -20,7 +20,7 @@ import httpx
 from consumers.artifacts.base import ArtifactStore
 from consumers.download import DownloadRequest, check_allowed, download, host_of
 from consumers.errors import ArtifactRejected, LinkExpired, PermanentError, Unauthorized
-from consumers.http import get_answer, json_of, raise_for_status
+from consumers.http import get_answer, json_of, raise_for_status, send_answer
 from consumers.itero.pairing import api_urls
 from consumers.records import unwrap_data
 from consumers.storage import StoredFile
@@ -49,6 +49,12 @@ class IteroClient:
                                     what=what)
         raise_for_status(response, not_found_is_not_ready=not_found_is_not_ready)
         return json_of(response, what)
+
+    async def send(self, method: str, path: str, *, body: dict[str, Any] | None = None) -> httpx.Response:
+        """A write call (consumers/itero/commands.py: Scan Request, Delete RX): the answer whatever its
+        status, read within the call deadline and byte cap; `path` is built from escaped segments."""
+        return await send_answer(self._http, method, f"{self.root}/{path}", auth=self.scope,
+                                 limits=self.limits, what=f"{method} {path.split('/')[0]}", json=body)
 
     async def get_order(self, rx_id: str) -> dict[str, Any]:
         """One order by Rx GUID. A 404 right after a notification means "not ready yet" (Align §3.7.2)."""

@@ -28,12 +28,14 @@ from consumers.itero.client import IteroClient
 from consumers.itero.normalize import version_of
 from consumers.records import as_text, ci_get
 from schemas import ids
+from schemas.commands.itero import RX_LINK
 from schemas.envelope import utcnow
 from schemas.eventfactory import vendor_event
 from schemas.events import ScanNotified
 from schemas.settings import IteroConnection, Settings
 from schemas.topics import SCAN_NOTIFIED
 from state.base import Lease
+from state.commandlog import CommandLog
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +216,11 @@ class IteroPoller:
         """Built like the receiver's: same partition key, so a webhook and a poll of one order line up."""
         now = utcnow()
         rx_id = ids.rx_key(rx_id)  # also an index entry written before ids had one spelling
+        command_id = await CommandLog(self.state).linked(self.connection.vendor, self.connection.id, RX_LINK,
+                                                         rx_id)  # the Rx a scan_request command pushed
         notified = ScanNotified(vendor=self.connection.vendor, account=account, connection=self.connection.id,
-                                rx_id=rx_id, learned_by="poll", received_at=now, version=version, **ids_)
+                                rx_id=rx_id, learned_by="poll", received_at=now, version=version,
+                                command_id=command_id, **ids_)
         await self.bus.publish(self.settings.bus.topics.events, vendor_event(
             SCAN_NOTIFIED, vendor=notified.vendor, account=account, subject=rx_id, version=version,
             data=notified.model_dump(mode="json"), time=now,

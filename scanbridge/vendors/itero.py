@@ -1,5 +1,6 @@
-"""iTero and Align: one plug-in (itero-dpms-api.txt; Align lab guideline): webhook, worker, pollers."""
+"""iTero and Align: one plug-in (itero-dpms-api.txt; Align guideline): webhook, worker, pollers, commands."""
 
+from consumers.itero.commands import actions
 from consumers.itero.handler import IteroHandler
 from consumers.itero.poller import build_poller
 from receiver import itero
@@ -14,5 +15,6 @@ PLUGIN = VendorPlugin(
     routes=itero.routes,
     handler=IteroHandler,
     poller=build_poller,
+    actions=actions,
     simulator="simulators.itero",
 )

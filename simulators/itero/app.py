@@ -1,7 +1,8 @@
 """The simulated iTero / Align API: legacy `{{baseUrl}}/api/third-party/v2/...` and Discovery
 `{{Domain}}/{{Path}}/...` paths, bearer tokens with a refresh exchange, orders, paged order lists,
 zip downloads with 404-until-generated, 204 for no screen captures, latest-files and single screen
-captures (JPG), and failures on demand (itero-dpms-api.txt; Align lab guideline §3.5, §3.7).
+captures (JPG), scan requests (push and delete an Rx, 409 on duplicate chart numbers: rx.py), and failures
+on demand (itero-dpms-api.txt; Align lab guideline §3.5, §3.7).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from simulators.itero.notify import post_notification
+from simulators.itero.rx import ScanRequestError
 from simulators.itero.state import IteroSimState, SimOrder
 from simulators.itero.zips import make_asset_zip
 
@@ -186,6 +188,28 @@ def create_app(state: IteroSimState) -> Starlette:
             return JSONResponse({"Message": "Not found"}, status_code=404)
         return Response(capture_jpg(f"{order.rx_id}/{capture_id}"), media_type="image/jpeg")
 
+    async def scan_request(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"Message": "Wrong data format"}, status_code=400)
+        try:
+            rx = state.scan_requests.push(body)
+        except ScanRequestError as exc:
+            return JSONResponse({"Message": exc.message}, status_code=exc.status)
+        return JSONResponse({"Data": rx.rx_id, "Status": 1})
+
+    async def delete_rx(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        try:
+            rx_id = state.scan_requests.delete(request.path_params["rx_id"])
+        except ScanRequestError as exc:
+            return JSONResponse({"Message": exc.message}, status_code=exc.status)
+        return JSONResponse({"Data": rx_id, "Status": 1})
+
     async def token(request: Request) -> Response:
         form = await request.form()
         state.requests.append((request.method, request.url.path))
@@ -228,6 +252,8 @@ def create_app(state: IteroSimState) -> Starlette:
     capture = Route("/order/{order_id}/download/SCREEN_CAPTURE/{capture_id}", single_capture)
     api = [
         Route("/orders/practice", practice),
+        Route("/scan-request", scan_request, methods=["POST"]),
+        Route("/scan-request/{rx_id}", delete_rx, methods=["DELETE"]),
         Route("/orders/{rx_id}", get_order),
         Route("/latest-files", latest_files),
         capture,

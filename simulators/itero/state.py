@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from simulators.itero.rx import ScanRequests
 from simulators.pollwatch import PollWatch
 
 ALIGN_LAB_MIN_POLL_S = 120.0  # Align lab guideline §3.7.1: orders/lab no more often than every 120 s
@@ -81,8 +82,10 @@ class IteroSimState:
     slow_s: float = 0.0
     list_delay_s: float = 0.0  # order lists answer after this long (so overlapping polls can be seen)
     clock: Callable[[], float] = time.monotonic  # seconds, monotonic: token expiry and not-ready delays
+    scan_requests: ScanRequests = field(init=False)  # Rx pushed by "Scan Request", the practice's patients
 
     def __post_init__(self) -> None:
+        self.scan_requests = ScanRequests(self.company_id)
         self.practice_polls.clock = self.lab_polls.clock = lambda: self.clock()
 
     def spend_refresh_token(self, refresh: str) -> bool:
