@@ -9,6 +9,7 @@ from typing import Any
 from schemas.commands import COMMAND_FAILED, COMMAND_SUCCEEDED, CommandResult
 from schemas.commands import itero as itero_commands
 from schemas.commands import meditlink as medit_commands
+from schemas.commands import threeshape as threeshape_commands
 from schemas.deadletter import Attempt, DeadLetter, DeadLetterRetried, OriginalEvent
 from schemas.events import (
     ArtifactFailed,
@@ -31,6 +32,7 @@ from schemas.events import (
 AT = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 COMMAND_ID = "8d7c6b5a-4e3f-4a1b-9c8d-7e6f5a4b3c2d"
 RX = "3f2b8c1e-5d47-4a8e-9b0c-2e1f6a7d8c90"
+CLIENT = "5be65d15-31a2-442b-a93b-0bd65ec8abe9"  # a 3DD client id (the doc's example)
 REF = OrderRef(vendor="itero", account="4242", order_id=RX, version="9c1d2e3f4a5b6c7d")
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 STORED = StoredArtifact(
@@ -87,6 +89,17 @@ def _commands() -> dict[str, dict[str, Any]]:
                                    patient_first_name="Jane", patient_last_name="Example",
                                    patient_chart_number="C-0001", procedure_map_id=30, lab_id=88),
         itero_commands.DeleteRx(command_id=COMMAND_ID, connection="practice-1", rx_id=RX),
+        threeshape_commands.CreatePatient(command_id=COMMAND_ID, connection="clinic-1", integration_id="123",
+                                          patient_last_name="Example", patient_first_name="Jane",
+                                          client_id=CLIENT, merge=True),
+        threeshape_commands.UpdatePatient(command_id=COMMAND_ID, connection="clinic-1", integration_id="123",
+                                          patient_last_name="Example", patient_first_name="Jane"),
+        threeshape_commands.CreateCase(command_id=COMMAND_ID, connection="clinic-1", integration_id="123",
+                                       client_id=CLIENT),
+        threeshape_commands.SelectCase(command_id=COMMAND_ID, connection="clinic-1", client_id=CLIENT,
+                                       case_id="7d728802-d04c-4d87-bf7d-dcd48b48fd93"),
+        threeshape_commands.CancelRequest(command_id="1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9",
+                                          connection="clinic-1", target_command_id=COMMAND_ID),
     ]
     return {command.command_type(): command.model_dump(mode="json") for command in made}
 

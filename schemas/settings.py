@@ -461,6 +461,12 @@ class ThreeShapeConnection(Section):
     read_timeout_s: float = Field(30.0, gt=0)
     patient_timeout_s: float = Field(60.0, gt=0, description="one patient's poll gives up after this")
     max_concurrent_patients: int = Field(4, ge=1, description="patients polled at once on this server")
+    request_poll_s: float = Field(
+        1.0, gt=0, le=30, description="commands: seconds between GetRequestStatusById reads of a request "
+        "(the server keeps only the last 10 statuses)")
+    request_timeout_s: float = Field(
+        600.0, gt=0, description="commands: a request no 3DD client picked up by then is removed from the "
+        "pool; one a client is still handling then ends as outcome_unknown")
 
     @field_validator("ca_thumbprint")
     @classmethod

@@ -3,7 +3,8 @@
 3shape-dental-desktop-pms-integration.txt, "Integration implementation" (URL
 `https://<pc-address>:5484/DentalDesktop/WebService/<method>`, invariant date format), "Security"
 (Basic; build the transport with `tls.pinned_transport`), "/GetAvailableClientList",
-"/GetCasesForPatient", "/GetAttachedImage". Errors: `consumers.errors` (401 → Unauthorized,
+"/GetCasesForPatient", "/GetAttachedImage", the write methods with "/GetRequestStatusById" and
+"/RemoveRequestById" (consumers/threeshape/requests.py). Errors: `consumers.errors` (401 → Unauthorized,
 400 → BadRequest, 404 → NotFound, 5xx/timeouts → ServerError), `tls.UntrustedServer`, the
 `xml.InvalidResponse` branch, `NotAnImage`, and `TooSlow` (an XML call over the call deadline, an
 image under the download speed floor: `consumers.limits`). The Basic credentials go only to the
@@ -184,6 +185,43 @@ class DentalDesktopClient:
             raise NotAnImage(f"attached image {attached_image_id}: the bytes are not a known image format")
         return AttachedImage(data, media_type)
 
+    async def write(self, method: str, params: dict[str, str]) -> tuple[int, bytes]:
+        """A write method (/CreatePatient, /UpdatePatient, /CreateCase, /SelectCase: "This method does not
+        provide any output"): its HTTP status and up to 64 KiB of body, whatever the status; transport
+        failures and timeouts raise `ServerError`, a 401 `Unauthorized`."""
+        async with within(self._limits.call_deadline_s, method):
+            with translate_transport_errors():
+                try:
+                    async with self._http.stream("GET", method, params=params) as response:
+                        body = await _read_capped(response, 64 * 1024, truncate=True)
+                except httpx.ConnectError as exc:
+                    if is_certificate_failure(exc):
+                        raise UntrustedServer(
+                            f"{method}: the server's certificate is not issued by the pinned CA") from exc
+                    raise
+        if response.status_code == 401:
+            _raise_for(response, body)
+        return response.status_code, body
+
+    async def request_status(self, request_id: str) -> xml.RequestStatus:
+        """/GetRequestStatusById. The status is read from the body whatever the HTTP status (the doc gives
+        none; a server may well answer 404 with the RequestStatus of code 404)."""
+        status, body = await self.write("GetRequestStatusById", {"Id": request_id})
+        try:
+            return xml.parse_request_status(body)
+        except xml.InvalidResponse:
+            if status == 200:
+                raise
+            _refuse(status, body, "GetRequestStatusById")
+
+    async def remove_request(self, request_id: str) -> bool:
+        """/RemoveRequestById: "A Boolean value indicating if the request was removed" — as a WCF
+        `<boolean>`, a `<string>` or bare text."""
+        status, body = await self.write("RemoveRequestById", {"Id": request_id})
+        if status != 200:
+            _refuse(status, body, "RemoveRequestById")
+        return xml.parse_boolean(body)
+
     async def _get(self, method: str, params: dict[str, str], max_bytes: int, *,
                    image: bool = False) -> bytes:
         """GET one method within the call deadline (an image: above the download speed floor)."""
@@ -223,6 +261,10 @@ async def _read_capped(response: httpx.Response, max_bytes: int, *, truncate: bo
                 return bytes(body[:max_bytes])
             raise xml.ResponseTooLarge(f"answer exceeds {max_bytes} bytes")
     return bytes(body)
+
+
+def _refuse(status: int, body: bytes, method: str) -> NoReturn:
+    _raise_for(httpx.Response(status, content=body, request=httpx.Request("GET", method)), body)
 
 
 def _raise_for(response: httpx.Response, body: bytes) -> NoReturn:

@@ -238,6 +238,18 @@ def parse_request_status(data: bytes, *, max_bytes: int = 64 * 1024) -> RequestS
     return _request_status(parse_root(data, "RequestStatus", max_bytes=max_bytes))
 
 
+def parse_boolean(data: bytes) -> bool:
+    """A Boolean answer: `<boolean …>true</boolean>` (WCF), `<string>true</string>` or bare `true`."""
+    text = data.decode("utf-8", "replace").strip()
+    if text.startswith("<"):
+        root = _fromstring(data)
+        text = (root.text or "").strip()
+    value = text.strip('"').lower()
+    if value not in ("true", "false"):
+        raise UnexpectedXml("expected a Boolean answer")
+    return value == "true"
+
+
 def parse_client_list(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> list[ClientInfo]:
     root = parse_root(data, "ArrayOfClientInfo", max_bytes=max_bytes)
     return [

@@ -1,5 +1,5 @@
-"""3Shape Dental Desktop (3shape-dental-desktop-pms-integration.txt): worker, pollers and the watch-command
-listener, `scanbridge threeshape …`. No webhooks: the server is polled."""
+"""3Shape Dental Desktop (3shape-dental-desktop-pms-integration.txt): worker, pollers, the watch-command
+listener, the RequestId commands, `scanbridge threeshape …`. No webhooks: the server is polled."""
 
 import httpx
 import typer
@@ -10,6 +10,7 @@ from consumers.context import Shared
 from consumers.threeshape.commands import build_runners
 from consumers.threeshape.handler import ThreeShapeHandler
 from consumers.threeshape.poller import ThreeShapePoller, build_poller
+from consumers.threeshape.requests import actions
 from scanbridge.plugin import VendorPlugin
 from schemas.settings import Settings, ThreeShapeConnection
 
@@ -35,5 +36,6 @@ PLUGIN = VendorPlugin(
     poller=poller,
     runners=build_runners,
     commands=commands,
+    actions=actions,
     simulator="simulators.threeshape",
 )

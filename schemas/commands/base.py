@@ -36,6 +36,7 @@ Reason = Literal[
     "vendor_unavailable",  # 5xx, timeouts, connection failures: the vendor's state was read, not applied
     "throttled",  # 429
     "processing_failed",  # the vendor accepted the call but its later processing failed (Medit upload)
+    "cancelled",  # cancelled before the vendor handled it (3Shape: command.3shape.cancel_request)
     "interrupted",  # the executor stopped mid-way; the vendor's state shows the command did not apply
     "outcome_unknown",  # the executor stopped mid-way and the vendor's state cannot tell what happened
 ]

@@ -3,8 +3,9 @@
 3shape-dental-desktop-pms-integration.txt, "Webservice (REST) integration": methods under
 `/DentalDesktop/WebService/<method>`, parameter names not case sensitive (values are), "Security"
 (Basic authorization, 401 otherwise), "/GetAvailableClientList", "/GetCasesForPatient" (status and
-date filters, BadRequest for inconsistent ranges) and "/GetAttachedImage". Serve it over HTTPS with
-the files of `certs.write_tls_files`.
+date filters, BadRequest for inconsistent ranges) and "/GetAttachedImage"; the write methods, request
+statuses and RemoveRequestById in requests.py. Serve it over HTTPS with the files of
+`certs.write_tls_files`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import binascii
 import datetime as dt
 import hmac
 import uuid
+from collections.abc import Callable
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,9 +25,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulators.threeshape import payloads
+from simulators.threeshape.requests import EMPTY_GUID
 from simulators.threeshape.state import Case, CaseStatus, DentalDesktopState, SeenRequest
 
 _XML = "application/xml; charset=utf-8"
+WRITE_METHODS = ("createpatient", "updatepatient", "selectpatient", "createcase", "selectcase")
 _STATUS_PARAMS: dict[str, CaseStatus] = {
     "iscreated": "Created", "isscanned": "Scanned", "ismodelled": "Modelled",
 }
@@ -126,6 +131,29 @@ def _attached_image(state: DentalDesktopState, params: dict[str, str]) -> Respon
     return Response(status_code=404)
 
 
+def _write(state: DentalDesktopState, method: str, params: dict[str, str]) -> Response:
+    """A write method (requests.py): 200 with no output, or 400 with the request status it failed with."""
+    if method == "selectcase":
+        _guid_param(params, "caseid")
+    _guid_param(params, "clientid")
+    _guid_param(params, "requestid")
+    code = state.pool.call(method, params)
+    if code >= 100:
+        return Response(payloads.request_status(code, params.get("requestid") or EMPTY_GUID), 400,
+                        media_type=_XML)
+    return Response(status_code=200)
+
+
+def _request_status(state: DentalDesktopState, params: dict[str, str]) -> Response:
+    request_id = _guid_param(params, "id") or EMPTY_GUID
+    return Response(payloads.request_status(state.pool.status(request_id), request_id), media_type=_XML)
+
+
+def _remove_request(state: DentalDesktopState, params: dict[str, str]) -> Response:
+    request_id = _guid_param(params, "id") or EMPTY_GUID
+    return Response(payloads.boolean(state.pool.remove(request_id)), media_type=_XML)
+
+
 def _with_faults(state: DentalDesktopState, method: str, response: Response) -> Response:
     faults = state.faults
     if response.status_code != 200 or not faults.applies_to(method):
@@ -146,12 +174,15 @@ def _with_faults(state: DentalDesktopState, method: str, response: Response) -> 
 
 
 def create_app(state: DentalDesktopState) -> Starlette:
-    handlers = {
+    handlers: dict[str, Callable[[dict[str, str]], Response]] = {
         "getavailableclientlist": lambda params: Response(
             payloads.client_list(state.clients, dt.datetime.now(dt.UTC)), media_type=_XML
         ),
         "getcasesforpatient": lambda params: _cases_for_patient(state, params),
         "getattachedimage": lambda params: _attached_image(state, params),
+        "getrequeststatusbyid": lambda params: _request_status(state, params),
+        "removerequestbyid": lambda params: _remove_request(state, params),
+        **{method: partial(_write, state, method) for method in WRITE_METHODS},
     }
 
     async def endpoint(request: Request) -> Response:

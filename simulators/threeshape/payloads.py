@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 from html import escape
 
+from simulators.threeshape.requests import DESCRIPTIONS
 from simulators.threeshape.state import AttachedImage, Case, Client, SurfaceScan
 
 _NS = 'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
@@ -104,11 +105,17 @@ def image_bytes(data: bytes) -> str:
 
 
 def request_status(code: int, request_id: str = "00000000-0000-0000-0000-000000000000") -> str:
+    description = STATUS_DESCRIPTIONS.get(code) or DESCRIPTIONS[code]
     return (
         f"{_DECLARATION}<RequestStatus {_NS}>{_el('RequestId', request_id)}"
-        f"{_el('StatusCode', str(code))}{_el('StatusDescription', STATUS_DESCRIPTIONS[code])}"
+        f"{_el('StatusCode', str(code))}{_el('StatusDescription', description)}"
         "</RequestStatus>"
     )
+
+
+def boolean(value: bool) -> str:
+    """RemoveRequestById's "Boolean value", as a WCF service serializes a bool."""
+    return f'<boolean xmlns="{_WCF_NS}">{_bool(value)}</boolean>'
 
 
 def wcf_string(xml: str) -> str:

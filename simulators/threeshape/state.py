@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from simulators.threeshape import images
+from simulators.threeshape.requests import RequestPool
 
 CaseStatus = Literal["Created", "Scanned", "Modelled"]
 NEVER = dt.datetime(1, 1, 1)  # .NET DateTime.MinValue: "a minimal value if the case was never sent"
@@ -118,6 +119,12 @@ class DentalDesktopState:
     cases: dict[str, Case] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     requests: list[SeenRequest] = field(default_factory=list)
+    pool: RequestPool = field(default_factory=RequestPool)  # patients, the request pool, the statuses
+
+    def __post_init__(self) -> None:
+        self.pool.client_ids = lambda: {c.client_id for c in self.clients}
+        self.pool.on_case = lambda integration_id: self.create_case(integration_id)
+        self.pool.has_case = lambda case_id: case_id in self.cases
 
     # --- how a case changes over time --------------------------------------------------------
 
