@@ -16,6 +16,7 @@ import pytest
 from bus.factory import make_bus
 from scanbridge.receiving import create_app as create_receiver
 from schemas.commands.itero import DeleteRx, ScanRequest
+from schemas.commands.settings import CommandSettings
 from schemas.settings import (
     BusSettings,
     IteroConnection,
@@ -48,7 +49,8 @@ class Itero:
 
 
 @pytest.fixture
-async def itero(tmp_path: Path, bus_settings: BusSettings) -> AsyncIterator[Itero]:
+async def itero(tmp_path: Path, bus_settings: BusSettings,
+                command_settings: CommandSettings) -> AsyncIterator[Itero]:
     sim = IteroSimState(workdir=tmp_path / "sim")
     bus = make_bus(bus_settings)
     await bus.ensure_topics(bus_settings.topics.all())
@@ -63,7 +65,7 @@ async def itero(tmp_path: Path, bus_settings: BusSettings) -> AsyncIterator[Iter
                                          refresh_token=refresh, poll=False)
             settings = Settings(bus=bus_settings, storage=StorageSettings(root=tmp_path / "artifacts"),
                                 worker=WorkerSettings(retry=FAST_RETRY), state_dir=tmp_path / "state",
-                                itero=[connection])
+                                itero=[connection], commands=command_settings)
             async with serve(create_receiver(settings, bus, manage_bus=False)) as receiver_url, \
                     executing(settings, bus) as commands:
                 yield Itero(commands, sim, f"{receiver_url}/hooks/itero/{token}")

@@ -20,6 +20,7 @@ import pytest
 from bus.factory import make_bus
 from consumers.threeshape.watchlist import WatchList
 from schemas.commands.base import CommandData
+from schemas.commands.settings import CommandSettings
 from schemas.commands.threeshape import CancelRequest, CreateCase, CreatePatient, SelectCase, UpdatePatient
 from schemas.settings import BusSettings, Settings, StorageSettings, ThreeShapeConnection
 from simulators.threeshape import DentalDesktopState, create_app, write_tls_files
@@ -48,7 +49,8 @@ class ThreeShape:
 
 
 @pytest.fixture
-async def threeshape(tmp_path: Path, bus_settings: BusSettings) -> AsyncIterator[ThreeShape]:
+async def threeshape(tmp_path: Path, bus_settings: BusSettings,
+                     command_settings: CommandSettings) -> AsyncIterator[ThreeShape]:
     sim = DentalDesktopState(users={"Sam": "qwerty123"})
     tls = write_tls_files(tmp_path / "tls")
     bus = make_bus(bus_settings)
@@ -63,7 +65,8 @@ async def threeshape(tmp_path: Path, bus_settings: BusSettings) -> AsyncIterator
                                               ca_thumbprint=tls.ca_thumbprint, request_poll_s=0.02,
                                               request_timeout_s=2.0)
             settings = Settings(bus=bus_settings, storage=StorageSettings(root=tmp_path / "artifacts"),
-                                state_dir=tmp_path / "state", threeshape=[connection])
+                                state_dir=tmp_path / "state", threeshape=[connection],
+                                commands=command_settings)
             async with executing(settings, bus) as commands:
                 yield ThreeShape(commands, sim, connection)
     finally:
