@@ -6,9 +6,10 @@ catalog's (the state store's, cached: a store that is down does not stop webhook
 
 The busiest route of the receiver, so a plain ASGI app (receiver/hookasgi.py, issue 16): the same steps
 as a Starlette endpoint — token in constant time, JSON media type, bounded body, signature, validation —
-without the request and response objects; the usual body skips the pydantic round trip
-(`IteroNotification.quick`), anything else is validated and explained by the model.
-A notification for an Rx that a `scan_request` command pushed carries its `command_id` (receiver/commands.py).
+without the request and response objects. The body stays validated by the model: a hand-written check
+of the usual body measured no faster (~5 µs either way, most of it parsing the GUID).
+A notification for an Rx that a `scan_request` command pushed carries its `command_id`
+(receiver/commands.py).
 """
 
 from __future__ import annotations
@@ -38,12 +39,8 @@ VENDORS = ("itero", "align")  # one route each: /hooks/itero/{token}, /hooks/ali
 
 
 def validated(raw: bytes) -> IteroNotification:
-    value = parse_object(raw)
-    quick = IteroNotification.quick(value)
-    if quick is not None:
-        return quick
     try:
-        return IteroNotification.model_validate(value)
+        return IteroNotification.model_validate(parse_object(raw))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
         raise ApiError(422, "invalid_body", problems) from None

@@ -19,25 +19,6 @@ class IteroNotification(BaseModel):
     id: str
     companyid: str | None = None
 
-    @classmethod
-    def quick(cls, value: dict[str, Any]) -> IteroNotification | None:
-        """The usual body — exactly `Id` (a GUID string) and `CompanyId` (a non-negative integer or a
-        string of ASCII digits) — without the validators (issue 16: the webhook path); None for any
-        other body, which `model_validate` then accepts or explains. The same result as model_validate."""
-        if len(value) != 2:
-            return None
-        rx, company = value.get("Id"), value.get("CompanyId")
-        if type(rx) is not str or (guid := canonical_guid(rx)) is None:
-            return None
-        if type(company) is int and 0 <= company < 10**MAX_COMPANY_DIGITS:
-            text = str(company)
-        elif type(company) is str and company.isascii() and company.isdigit() \
-                and len(company) <= MAX_COMPANY_DIGITS:
-            text = company
-        else:
-            return None
-        return cls.model_construct(id=guid, companyid=text)
-
     @model_validator(mode="before")
     @classmethod
     def _lower_keys(cls, value: Any) -> Any:
