@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
+
 from bench import artifacts, delivery, e2e, ingest
 from bench import orders as orders_search
 from bench.common import ROOT, background, free_port, ratio, run_json
@@ -140,12 +142,13 @@ def state_cost(dsn: str, webhooks: int, orders: int, rounds: int) -> list[dict[s
     """Per webhook and per artifact: each store against the same work without one (`bench/statecost.py`),
     the runs alternating; the best of each kept."""
     rows = []
+    key = Fernet.generate_key().decode()  # one credentials key for every PostgreSQL run, as hosts share one
     with tempfile.TemporaryDirectory(prefix="scanbridge-bench-state-") as tmp:
         for what, count in (("webhook", webhooks), ("artifact", orders)):
             best: dict[str, dict[str, Any]] = {}
             for _ in range(rounds):
                 for backend in ("none", "sqlite", "postgres"):
-                    args = [what, backend, str(count), tmp, *([dsn] if backend == "postgres" else [])]
+                    args = [what, backend, str(count), tmp, *([dsn, key] if backend == "postgres" else [])]
                     got = run_json("bench.statecost", args, timeout_s=900)
                     if backend not in best or got["per_s"] > best[backend]["per_s"]:
                         best[backend] = got

@@ -1,5 +1,6 @@
 """The state store's cost per webhook and per artifact (issue 12 "Benchmarks"), one fresh process per
-measurement: `python -m bench.statecost <webhook|artifact> <none|sqlite|postgres> <count> <workdir> [dsn]`.
+measurement: `python -m bench.statecost <webhook|artifact> <none|sqlite|postgres> <count> <workdir> [dsn key]`
+(`key`: the credentials key every PostgreSQL run shares, as hosts do).
 
 Both run in-process on a bus that drops what it is given, so nothing but scanbridge's own work and the
 state store is timed. `none` is the run without a store behind it: for a webhook, the receiver's
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
-from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bus.base import Bus
@@ -54,6 +54,8 @@ class DropBus:
     async def close(self) -> None: ...
 
     async def publish(self, topic: str, event: Envelope) -> None: ...
+
+    async def publish_many(self, records: list[tuple[str, Envelope]]) -> None: ...
 
     async def ready(self) -> bool:
         return True
@@ -170,7 +172,7 @@ def main(argv: Iterable[str]) -> None:
     token = secrets.token_urlsafe(32)
     settings = _settings(workdir, backend, rest[0] if rest else None, token)
     if backend == "postgres":
-        os.environ["SCANBRIDGE_CREDENTIALS_KEYS"] = Fernet.generate_key().decode()
+        os.environ["SCANBRIDGE_CREDENTIALS_KEYS"] = rest[1]
     if what == "webhook":
         seconds = asyncio.run(webhooks(settings, backend, count, token))
     else:
