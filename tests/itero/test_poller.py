@@ -3,6 +3,7 @@ Align lab guideline §3.5, §3.7.1), against the simulator and real Kafka."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -15,10 +16,12 @@ from consumers.http import new_client
 from consumers.itero import pairing
 from consumers.itero.poller import IteroPoller
 from schemas import ids
+from schemas.commands.itero import RX_LINK
 from schemas.events import Order
 from schemas.settings import PollerSettings
 from schemas.topics import ARTIFACT_STORED, ORDER_UPDATED, SCAN_NOTIFIED
 from simulators.itero.notify import post_notification
+from state.commandlog import CommandLog
 from tests.events import collect, of_type, settle
 from tests.itero.conftest import Stack
 from tests.shared import rounds_done, runtime_of, shared_state
@@ -192,3 +195,13 @@ async def test_a_polled_lab_review_downloads_the_changed_files_again_as_a_new_ve
     versions = {e.json_data()["order"]["version"] for e in events}
     assert len(versions) == 2
     assert {e.json_data()["sha256"] for e in events[2:]}.isdisjoint({e.json_data()["sha256"] for e in first})
+
+
+async def test_a_polled_scan_of_an_rx_a_scan_request_pushed_carries_its_command_id(
+        stack: Stack, shared: Shared, poller: IteroPoller) -> None:
+    order = stack.sim.add_order(size=10_000)
+    command_id = str(uuid.uuid4())  # the scan_request that pushed this Rx (consumers/itero/commands.py)
+    await CommandLog(shared.state).link("itero", stack.settings.itero[0].id, RX_LINK, order.rx_id, command_id)
+    assert (await poller.poll_once()).notified == 1
+    events = await collect(stack.bus, [stack.topics.events], lambda ev: len(of_type(ev, SCAN_NOTIFIED)) >= 1)
+    assert [e.json_data()["command_id"] for e in of_type(events, SCAN_NOTIFIED)] == [command_id]
