@@ -8,8 +8,9 @@ Vector's `SourceConfig` — each source builds itself, the registry is one line 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -46,6 +47,29 @@ ActionsFactory = Callable[[], Sequence[Action]]  # what the executor does for `c
 ConnectionsOf = Callable[[Settings], Sequence[BaseModel]]
 
 
+async def _no_values(console: Any, connection: Any) -> Mapping[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class ConsoleControls:
+    """What a vendor adds to the console's page of one of its connections (scanbridge/console/pages/
+    connections.py iterates the plug-ins; it names no vendor).
+
+    `fragment`: a Jinja template file included in that page; it sees `key`, `row`, `operator`, `csrf` and
+    what `values` returns. `routes(console)`: its actions, under `/connections/<vendor>/{id}/…`; each checks
+    the CSRF token and role through `console.form`. `values(console, connection)`: the fragment's extra
+    values (connection: the vendor's own connection model, parsed from the state store).
+    """
+
+    fragment: Path
+    routes: Callable[[Any], Sequence[BaseRoute]]
+    values: Callable[[Any, Any], Awaitable[Mapping[str, Any]]] = _no_values
+
+
+ConsoleFactory = Callable[[], ConsoleControls]  # called once by the console (imports its modules lazily)
+
+
 def _no_routes(settings: Settings, bus: Bus, shared: SharedLink) -> Sequence[BaseRoute]:
     return []
 
@@ -78,6 +102,7 @@ class VendorPlugin:
     commands: CommandsFactory | None = None
     actions: ActionsFactory | None = None  # the bus commands it executes (DESIGN.md §10)
     simulator: str | None = None  # the module of its simulator (a stand-in for the vendor cloud)
+    console: ConsoleFactory | None = None  # its controls on the console's connection page
 
 
 def handlers_of(plugins: Sequence[VendorPlugin], settings: Settings) -> dict[str, Handler]:
@@ -142,6 +167,16 @@ def actions_of(plugins: Sequence[VendorPlugin]) -> dict[str, Action]:
     """command type → what executes it, over every plug-in."""
     return {action.model.command_type(): action for plugin in plugins if plugin.actions
             for action in plugin.actions()}
+
+
+def console_controls(plugins: Sequence[VendorPlugin]) -> dict[str, ConsoleControls]:
+    """vendor → its console controls (one object per plug-in, shared by its vendors)."""
+    found: dict[str, ConsoleControls] = {}
+    for plugin in plugins:
+        if plugin.console is not None:
+            controls = plugin.console()
+            found.update(dict.fromkeys(plugin.vendors, controls))
+    return found
 
 
 def vendor_names(plugins: Sequence[VendorPlugin]) -> frozenset[str]:

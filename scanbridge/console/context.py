@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, FunctionLoader
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,6 +24,7 @@ from scanbridge.console.audit import Auditor
 from scanbridge.console.auth import Accounts, Operator, SignInLimiter
 from scanbridge.console.figures import Figures
 from scanbridge.console.sessions import SESSION_COOKIE, Sessions, csrf_ok
+from scanbridge.plugin import ConsoleControls, VendorPlugin, console_controls
 from schemas.settings import Settings
 from state.shared import SharedState
 
@@ -50,6 +51,8 @@ class Console:
     figures: Figures = field(init=False)
     local_metrics: bool = True  # inside `scanbridge run`: this process's registry holds the figures
     jobs: dict[str, Any] = field(default_factory=dict)  # replay runs by id (pages/replay.py)
+    plugins: Sequence[VendorPlugin] | None = None  # None: the registered vendors (scanbridge/vendors)
+    controls: dict[str, ConsoleControls] = field(init=False)  # vendor → its connection-page controls
 
     def __post_init__(self) -> None:
         c = self.settings.console
@@ -57,7 +60,18 @@ class Console:
         self.sessions = Sessions(self.session_key, c.session_ttl_s, self.clock, secure=c.secure_cookies)
         self.limiter = SignInLimiter(c.sign_in_attempts, c.sign_in_window_s, self.clock)
         self.audit = Auditor(self.shared.store.audit, self.bus, self.settings.bus.topics)
-        self.templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True))
+        if self.plugins is None:
+            from scanbridge import vendors  # the registry imports every vendor: not at module load
+
+            self.plugins = vendors.VENDORS
+        self.controls = console_controls(self.plugins)
+        fragments = {fragment_name(v): c.fragment for v, c in self.controls.items()}
+
+        def fragment(name: str) -> str | None:
+            return fragments[name].read_text(encoding="utf-8") if name in fragments else None
+
+        loader = ChoiceLoader([FileSystemLoader(TEMPLATES), FunctionLoader(fragment)])
+        self.templates = Jinja2Templates(env=Environment(loader=loader, autoescape=True))
         self.figures = Figures(c.metrics_urls, self.clock, local=self.local_metrics)
 
     @property
@@ -90,6 +104,11 @@ class Console:
         return self.templates.TemplateResponse(
             request, template, {"operator": operator, "csrf": csrf, **values}, status_code=status_code,
             headers=NO_STORE)
+
+
+def fragment_name(vendor: str) -> str:
+    """The template name of a vendor's connection-page fragment."""
+    return f"vendor/{vendor}.html"
 
 
 NO_STORE = {"cache-control": "no-store"}

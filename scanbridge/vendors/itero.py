@@ -4,8 +4,15 @@ from consumers.itero.commands import actions
 from consumers.itero.handler import IteroHandler
 from consumers.itero.poller import build_poller
 from receiver import itero
-from scanbridge.plugin import VendorPlugin
+from scanbridge.plugin import ConsoleControls, VendorPlugin
 from schemas.settings import AlignConnection, IteroConnection
+
+
+def console() -> ConsoleControls:
+    from scanbridge.vendors import itero_console  # imports the console: loaded when the console starts
+
+    return itero_console.controls()
+
 
 PLUGIN = VendorPlugin(
     name="itero",
@@ -17,4 +24,5 @@ PLUGIN = VendorPlugin(
     poller=build_poller,
     actions=actions,
     simulator="simulators.itero",
+    console=console,
 )

@@ -11,7 +11,7 @@ from consumers.threeshape.commands import build_runners
 from consumers.threeshape.handler import ThreeShapeHandler
 from consumers.threeshape.poller import ThreeShapePoller, build_poller
 from consumers.threeshape.requests import actions
-from scanbridge.plugin import VendorPlugin
+from scanbridge.plugin import ConsoleControls, VendorPlugin
 from schemas.settings import Settings, ThreeShapeConnection
 
 
@@ -27,6 +27,12 @@ def commands(app: typer.Typer) -> None:
     threeshape.register(app)
 
 
+def console() -> ConsoleControls:
+    from scanbridge.vendors import threeshape_console  # imports the console: loaded when the console starts
+
+    return threeshape_console.controls()
+
+
 PLUGIN = VendorPlugin(
     name="threeshape",
     vendors=("3shape",),
@@ -38,4 +44,5 @@ PLUGIN = VendorPlugin(
     commands=commands,
     actions=actions,
     simulator="simulators.threeshape",
+    console=console,
 )
