@@ -31,7 +31,7 @@ __all__ = ["KafkaSettings", "Settings"]
 
 MIN_WEBHOOK_TOKEN_CHARS = 22  # 22 url-safe base64 characters carry 132 bits
 MIN_HASH_KEY_CHARS = 32  # `scanbridge token` prints 43 (256 bits)
-SECRETS_NOT_IN_TOML = (("privacy", "hash_key"),)  # only from the environment or a secret file
+SECRETS_NOT_IN_TOML = (("privacy", "hash_key"), ("console", "session_key"))  # environment or secret file only
 ALIGN_LAB_MIN_POLL_S = 120.0  # Align lab guideline §3.7.1: 120 s or more between calls to orders/lab
 
 
@@ -193,11 +193,23 @@ class ConsoleSettings(Section):
     admin_secret: SecretStr | None = Field(None, description="signs in as `admin` (give admin_secret_file)")
     accounts: list[ConsoleAccount] = Field(default_factory=list)
     session_ttl_s: float = Field(8 * 3600.0, gt=0, description="a sign-in lasts this long")
+    session_key: SecretStr | None = Field(
+        None, description="signs the session cookies: SCANBRIDGE_CONSOLE__SESSION_KEY or session_key_file, "
+        "never the TOML; the same on every console replica. None: random per process (a restart signs "
+        "everyone out)")
     secure_cookies: bool = Field(False, description="send the session cookie over HTTPS only (behind TLS)")
     sign_in_attempts: int = Field(5, ge=1, description="failed sign-ins per name or address before a pause")
     sign_in_window_s: float = Field(900.0, gt=0, description="the window failed sign-ins are counted in")
     metrics_urls: list[str] = Field(default_factory=list, description="other processes' /metrics pages "
                                     "the overview adds up (a console of its own reads no figures itself)")
+
+    @field_validator("session_key")
+    @classmethod
+    def _long_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_HASH_KEY_CHARS:
+            raise ValueError(f"the console session key must be at least {MIN_HASH_KEY_CHARS} characters; "
+                             "make one with `scanbridge token`")
+        return value
 
     def url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
@@ -229,7 +241,6 @@ class RetentionSettings(Section):
         None, gt=0, description="announcement markers; older ones let a redelivered order be announced again"
     )
     bus_log_days: float | None = Field(None, gt=0, description="records of the embedded bus log (local)")
-
 
 class StateSettings(Section):
     """The state store shared by every process and host (DESIGN.md §7; README "State store").

@@ -4,6 +4,7 @@ signed in; for a POST, the CSRF token and, for a change, the admin role)."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,10 +26,11 @@ from scanbridge.console.auth import Accounts, Operator, SignInLimiter
 from scanbridge.console.figures import Figures
 from scanbridge.console.sessions import SESSION_COOKIE, Sessions, csrf_ok
 from scanbridge.plugin import ConsoleControls, VendorPlugin, console_controls
-from schemas.settings import Settings
+from schemas.settings import ConsoleSettings, Settings
 from state.shared import SharedState
 
 TEMPLATES = Path(__file__).parent / "templates"
+log = logging.getLogger(__name__)
 
 
 class SignInRequired(Exception):
@@ -42,7 +44,7 @@ class Console:
     bus: Bus | None
     artifacts: ArtifactStore | None = None
     clock: Callable[[], float] = time.time
-    session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    session_key: bytes | None = None  # None: console.session_key, else random (with a warning)
     accounts: Accounts = field(init=False)
     sessions: Sessions = field(init=False)
     limiter: SignInLimiter = field(init=False)
@@ -57,6 +59,8 @@ class Console:
     def __post_init__(self) -> None:
         c = self.settings.console
         self.accounts = Accounts(c)
+        if self.session_key is None:
+            self.session_key = session_key_of(c)
         self.sessions = Sessions(self.session_key, c.session_ttl_s, self.clock, secure=c.secure_cookies)
         self.limiter = SignInLimiter(c.sign_in_attempts, c.sign_in_window_s, self.clock)
         self.audit = Auditor(self.shared.store.audit, self.bus, self.settings.bus.topics)
@@ -104,6 +108,17 @@ class Console:
         return self.templates.TemplateResponse(
             request, template, {"operator": operator, "csrf": csrf, **values}, status_code=status_code,
             headers=NO_STORE)
+
+
+def session_key_of(settings: ConsoleSettings) -> bytes:
+    """The key signing the session cookies: `console.session_key` (environment or secret file), so a
+    restart keeps everyone signed in and replicas accept each other's cookies; else a random one."""
+    if settings.session_key is not None:
+        return settings.session_key.get_secret_value().encode()
+    log.warning("console: no console.session_key (SCANBRIDGE_CONSOLE__SESSION_KEY or session_key_file): "
+                "a random key signs the sessions; they do not survive a restart and another console "
+                "replica refuses them")
+    return secrets.token_bytes(32)
 
 
 def fragment_name(vendor: str) -> str:
