@@ -1,5 +1,6 @@
 """Retention (issue 13 item 5, DESIGN.md §8): what is older than `[retention]` goes — artifacts (folder or
-bucket), announcement markers (in the state store), and the embedded bus log. `plan` lists it (counts and
+bucket), announcement markers, the console's orders index and audit log (in the state store), and the
+embedded bus log. `plan` lists it (counts and
 bytes per kind) without touching anything; `apply` deletes it, reporting progress item by item."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from schemas.settings import RetentionSettings
 from state.base import StateStore
 
 ARTIFACTS, MARKERS, BUS_LOG = "artifacts", "markers", "bus log"
+ORDERS, AUDIT = "orders index", "audit log"  # the console's (issue 17)
 
 
 @dataclass
@@ -65,6 +67,27 @@ async def expired_markers(state: StateStore, before: datetime) -> list[Doomed]:
     return [Doomed(MARKERS, count, size, remove)] if count else []
 
 
+async def expired_orders(state: StateStore, before: datetime) -> list[Doomed]:
+    """Orders of the console's index whose last event is older than `before`, with their timelines (one
+    item: the state store deletes them in one go)."""
+    count, size = await state.orders.aged(before)
+
+    async def remove() -> None:
+        await state.orders.prune(before)
+
+    return [Doomed(ORDERS, count, size, remove)] if count else []
+
+
+async def expired_audit(state: StateStore, before: datetime) -> list[Doomed]:
+    """Audit records of the console written before `before`."""
+    count, size = await state.audit.aged(before)
+
+    async def remove() -> None:
+        await state.audit.prune(before)
+
+    return [Doomed(AUDIT, count, size, remove)] if count else []
+
+
 async def expired_bus_records(bus: LocalBus, before: datetime) -> list[Doomed]:
     count, size = await bus.older_than(before)
 
@@ -90,6 +113,10 @@ async def build_plan(retention: RetentionSettings, state: StateStore, store: Art
         plan.items += await expired_artifacts(store, before)
     if (before := cutoff(now, retention.markers_days)) is not None:
         plan.items += await expired_markers(state, before)
+    if (before := cutoff(now, retention.orders_index_days)) is not None:
+        plan.items += await expired_orders(state, before)
+    if (before := cutoff(now, retention.audit_days)) is not None:
+        plan.items += await expired_audit(state, before)
     if bus is not None and (before := cutoff(now, retention.bus_log_days)) is not None:
         plan.items += await expired_bus_records(bus, before)
     return plan

@@ -241,6 +241,12 @@ class RetentionSettings(Section):
         None, gt=0, description="announcement markers; older ones let a redelivered order be announced again"
     )
     bus_log_days: float | None = Field(None, gt=0, description="records of the embedded bus log (local)")
+    orders_index_days: float | None = Field(
+        None, gt=0, description="the console's orders index: an order whose last event is older goes, with "
+        "its timeline (the events stay on the bus)")
+    audit_days: float | None = Field(None, gt=0, description="the console's audit log (the operator.action "
+                                     "events stay on the bus)")
+
 
 class StateSettings(Section):
     """The state store shared by every process and host (DESIGN.md §7; README "State store").

@@ -426,6 +426,14 @@ class AuditLog(Protocol):
         """Newest first."""
         ...
 
+    async def aged(self, before: datetime) -> tuple[int, int]:
+        """How many records were written before `before`, and their size in bytes (retention's plan)."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forget the records written before `before`; returns how many."""
+        ...
+
 
 @dataclass(frozen=True, order=True)
 class OrderKey:
@@ -508,4 +516,14 @@ class OrdersIndex(Protocol):
 
     async def patient(self, key: OrderKey) -> Mapping[str, Any] | None:
         """The patient fields of the order's latest `order.updated` (as the privacy policy left them)."""
+        ...
+
+    async def aged(self, before: datetime) -> tuple[int, int]:
+        """How many orders had their last event before `before`, and their size in bytes with their events'
+        (retention's plan)."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forget the orders whose last event is before `before`, with their timelines; returns how many
+        orders. An event of one indexed again later starts a new entry."""
         ...

@@ -14,7 +14,7 @@ from bus.local import LocalBus
 from consumers.artifacts.factory import make_store
 from consumers.clock import RealClock
 from scanbridge import logs
-from scanbridge.retention import ARTIFACTS, BUS_LOG, MARKERS, Plan, apply, build_plan
+from scanbridge.retention import ARTIFACTS, AUDIT, BUS_LOG, MARKERS, ORDERS, Plan, apply, build_plan
 from scanbridge.runtime import load_settings
 from schemas.settings import Settings
 from state.factory import make_state_store
@@ -27,7 +27,8 @@ def register(app: typer.Typer) -> None:
 def prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="list what would go; delete nothing"),
 ) -> None:
-    """Delete artifacts, markers and bus-log records older than their retention ([retention])."""
+    """Delete artifacts, markers, the console's orders index and audit log, and bus-log records older than
+    their retention ([retention])."""
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     console = Console()
@@ -36,6 +37,7 @@ def prune(
 
 def describe(plan: Plan, settings: Settings, dry_run: bool) -> Table:
     days = {ARTIFACTS: settings.retention.artifacts_days, MARKERS: settings.retention.markers_days,
+            ORDERS: settings.retention.orders_index_days, AUDIT: settings.retention.audit_days,
             BUS_LOG: settings.retention.bus_log_days}
     totals = plan.totals()
     table = Table(title="would be deleted (dry run)" if dry_run else "to delete")

@@ -3,9 +3,11 @@ log with a sequence number. Details are JSON in the clear: callers put no secret
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from state.base import AuditRecord
 from state.codec import dumps, loads
-from state.db import Database, from_ms
+from state.db import Database, from_ms, to_ms
 
 
 class SqlAuditLog:
@@ -29,3 +31,14 @@ class SqlAuditLog:
                 "ORDER BY seq DESC LIMIT ?", *params, int(limit))
         return [AuditRecord(r[2], r[3], r[4], loads(r[5], "audit detail", r[2]), from_ms(r[1]), int(r[0]))
                 for r in rows]
+
+    async def aged(self, before: datetime) -> tuple[int, int]:
+        async with self._db.transaction(write=False) as tx:
+            rows = await tx.fetch(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(actor) + LENGTH(action) + LENGTH(target) "
+                "+ LENGTH(detail)), 0) FROM audit_log WHERE at_ms < ?", to_ms(before))
+        return int(rows[0][0]), int(rows[0][1])
+
+    async def prune(self, before: datetime) -> int:
+        async with self._db.transaction() as tx:
+            return await tx.execute("DELETE FROM audit_log WHERE at_ms < ?", to_ms(before))

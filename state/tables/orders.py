@@ -6,6 +6,7 @@ patient fields and each event's summary are sealed like credentials (DESIGN.md Â
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from state.base import IndexedEvent, OrderKey, OrderQuery, OrderSummary, TimelineItem
@@ -16,6 +17,9 @@ from state.seal import Sealer
 COLUMNS = "vendor, account, order_id, rx_id, case_id, order_code, stage, version, first_ms, last_ms, " \
           "events, artifacts"
 MAX_LIMIT = 500
+
+# The orders whose last event is older than a time (retention): their events go with them.
+AGED = "SELECT vendor, account, order_id FROM orders WHERE last_ms < ?"
 
 # One event more of an order: ids learned later fill in, stage and version follow the newest event.
 UPSERT = (
@@ -118,3 +122,17 @@ class SqlOrdersIndex:
             return None
         found = unseal(self._sealer, rows[0][0], "order patient", key)
         return found if isinstance(found, dict) else None
+
+    async def aged(self, before: datetime) -> tuple[int, int]:
+        async with self._db.transaction(write=False) as tx:
+            orders = await tx.fetch("SELECT COUNT(*), COALESCE(SUM(LENGTH(sealed)), 0) FROM orders "
+                                    "WHERE last_ms < ?", to_ms(before))
+            events = await tx.fetch("SELECT COALESCE(SUM(LENGTH(sealed)), 0) FROM order_events "
+                                    f"WHERE (vendor, account, order_id) IN ({AGED})", to_ms(before))
+        return int(orders[0][0]), int(orders[0][1]) + int(events[0][0])
+
+    async def prune(self, before: datetime) -> int:
+        async with self._db.transaction() as tx:
+            await tx.execute(f"DELETE FROM order_events WHERE (vendor, account, order_id) IN ({AGED})",
+                             to_ms(before))
+            return await tx.execute("DELETE FROM orders WHERE last_ms < ?", to_ms(before))

@@ -1,6 +1,6 @@
-"""`scanbridge prune [--dry-run]` on the folder store, the markers in the state store and the embedded bus
-log: the dry run lists counts and bytes per kind and deletes nothing; the run deletes exactly that, with a
-progress bar (issue 13 #5)."""
+"""`scanbridge prune [--dry-run]` on the folder store, the markers, orders index and audit log in the state
+store (SQLite and PostgreSQL) and the embedded bus log: the dry run lists counts and bytes per kind and
+deletes nothing; the run deletes exactly that, with a progress bar (issue 13 #5, issue 17)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from rich.console import Console
 
 from bus.local import LocalBus
 from scanbridge.commands.prune import run
-from schemas.settings import BusSettings, RetentionSettings, Settings, StorageSettings
-from state.base import Marker, MarkerKey
+from schemas.settings import BusSettings, RetentionSettings, Settings, StateSettings, StorageSettings
+from state.base import AuditRecord, IndexedEvent, Marker, MarkerKey, OrderKey
 from state.factory import make_state_store
 from tests.bus.test_local import TOPIC, _event
 
@@ -98,3 +101,47 @@ async def test_without_a_retention_nothing_is_planned(tmp_path: Path) -> None:
     settings = (await _world(tmp_path)).model_copy(update={"retention": RetentionSettings()})
     assert (await run(settings, False, _console()[0])).count == 0
     assert (settings.storage.root / "itero" / "42" / "old.zip").exists()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def console_world(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings whose state store (SQLite or PostgreSQL) holds the console's orders index and audit log."""
+    state = StateSettings(backend="sqlite", path=tmp_path / "state.sqlite3")
+    if request.param == "postgres":
+        (tmp_path / "state.key").write_text(Fernet.generate_key().decode())
+        dsn = SecretStr(request.getfixturevalue("postgres_schema_dsn"))
+        state = StateSettings(backend="postgres", dsn=dsn, credentials_key_file=tmp_path / "state.key")
+    return Settings(bus=BusSettings(backend="local", local_path=tmp_path / "bus.sqlite3"),
+                    storage=StorageSettings(root=tmp_path / "artifacts"), state=state,
+                    retention=RetentionSettings(orders_index_days=30, audit_days=90))
+
+
+async def test_prune_forgets_old_orders_of_the_index_and_old_audit_records(console_world: Settings) -> None:
+    old, recent = datetime.now(UTC) - timedelta(days=40), datetime.now(UTC) - timedelta(days=1)
+    stale, live = OrderKey("itero", "42", "rx-old"), OrderKey("itero", "42", "rx-new")
+    state = make_state_store(console_world.state)
+    await state.start()
+    try:
+        await state.orders.record([IndexedEvent(stale, "e1", "scan.notified", old - timedelta(days=1)),
+                                   IndexedEvent(stale, "e2", "order.updated", old),
+                                   IndexedEvent(live, "e3", "scan.notified", old),  # older event, newer last
+                                   IndexedEvent(live, "e4", "order.updated", recent)])
+        for actor in ("ann", "bob", "cy"):
+            await state.audit.record(AuditRecord(actor, "sign_in", "-"))
+        async with state.db.transaction() as tx:  # ann and bob signed in 100 days ago
+            await tx.execute("UPDATE audit_log SET at_ms = at_ms - ? WHERE actor <> ?", 100 * 86_400_000,
+                             "cy")
+
+        console, out = _console()
+        plan = await run(console_world, True, console)
+        assert plan.totals()["orders index"][0] == 1 and plan.totals()["audit log"][0] == 2
+        assert "orders index" in out.getvalue() and "90 days" in out.getvalue()
+        assert await state.orders.get(stale) is not None and len(await state.audit.recent()) == 3
+
+        await run(console_world, False, _console()[0])
+        assert await state.orders.get(stale) is None and await state.orders.timeline(stale) == []
+        assert [e.event_id for e in await state.orders.timeline(live)] == ["e3", "e4"]
+        assert [r.actor for r in await state.audit.recent()] == ["cy"]
+        assert (await run(console_world, True, _console()[0])).count == 0
+    finally:
+        await state.close()
