@@ -3,6 +3,7 @@ clear the un-paired state (Align lab guideline §3.8)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,14 @@ VENDORS = ("itero", "align")
 
 
 def routes(console: Console) -> list[BaseRoute]:
+    return [Route(f"/connections/{vendor}/{{id}}/pair", _pair(console, vendor), methods=["POST"])
+            for vendor in VENDORS]  # one per vendor of the plug-in: another vendor's connection is a 404
+
+
+def _pair(console: Console, vendor: str) -> Callable[[Request], Awaitable[Response]]:
     async def pair(request: Request) -> Response:
         operator, form = await console.form(request)
-        key = ConnectionKey(request.url.path.split("/")[2], request.path_params["id"])
+        key = ConnectionKey(vendor, request.path_params["id"])
         _, model = await stored_model(console, key)
         changes: dict[str, Any] = {}
         for field in ("access_token", "refresh_token"):
@@ -41,8 +47,7 @@ def routes(console: Console) -> list[BaseRoute]:
         await refreshed(console)
         return back(key, "paired: new tokens stored" + (", un-paired state cleared" if cleared else ""))
 
-    # one route per vendor of the plug-in (its segment fixed): another vendor's connection is a 404
-    return [Route(f"/connections/{vendor}/{{id}}/pair", pair, methods=["POST"]) for vendor in VENDORS]
+    return pair
 
 
 def controls() -> ConsoleControls:

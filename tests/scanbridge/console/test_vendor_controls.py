@@ -16,6 +16,7 @@ from starlette.routing import Route
 from scanbridge import vendors
 from scanbridge.plugin import ConsoleControls
 from schemas.settings import Settings
+from state.base import ConnectionKey
 from tests.scanbridge.console.conftest import ADMIN_SECRET, served_console
 from tests.scanbridge.console.test_signin import hidden, sign_in
 
@@ -69,3 +70,25 @@ async def test_the_page_shows_the_controls_its_vendor_plugin_gives(settings: Set
             httpx.AsyncClient(base_url=served.url, timeout=10) as client:  # the registered plug-ins
         page = await add_medit(client)
         assert "Connect Medit Link" in page and 'id="own"' not in page
+
+
+async def test_an_align_connection_is_paired_on_its_own_vendor_route_only(settings: Settings) -> None:
+    align = {"id": "lab-a", "vendor": "align", "webhook": {"token": "w" * 32}, "base_url": "https://x.example",
+             "token_url": "https://x.example/token", "access_token": "old-a", "refresh_token": "old-r",
+             "poll": False}
+    async with served_console(settings) as served, \
+            httpx.AsyncClient(base_url=served.url, timeout=10) as client:
+        await add_medit(client)
+        listing = await client.get("/connections")
+        await client.post("/connections/add", data={"csrf": hidden(listing.text), "vendor": "align",
+                                                    "settings": json.dumps(align)})
+        page = await client.get("/connections/align/lab-a")
+        assert 'action="/connections/align/lab-a/pair"' in page.text
+        paired = await client.post("/connections/align/lab-a/pair", data={
+            "csrf": hidden(page.text), "access_token": "new-a", "refresh_token": "new-r"})
+        assert paired.status_code == 303 and paired.headers["location"].startswith("/connections/align/lab-a")
+        stored = await served.shared.store.connections.get(ConnectionKey("align", "lab-a"))
+        assert stored is not None and stored.settings["access_token"] == "new-a"
+        assert stored.settings["vendor"] == "align"
+        medit = await client.post("/connections/meditlink/lab-9/pair", data={"csrf": hidden(page.text)})
+        assert medit.status_code in (404, 405)
