@@ -68,7 +68,8 @@ class KafkaBus:
             if self._producer is None:
                 producer = self._new_producer()
                 try:
-                    await asyncio.wait_for(producer.start(), self._settings.ack_timeout_s)
+                    async with asyncio.timeout(self._settings.ack_timeout_s):
+                        await producer.start()
                 except (KafkaError, OSError, TimeoutError) as exc:
                     await producer.stop()
                     raise await explain_failure(self._settings, exc) from exc
@@ -139,8 +140,10 @@ class KafkaBus:
     async def ready(self) -> bool:
         admin = self._admin_client(request_timeout_ms=2000)
         try:
-            await asyncio.wait_for(admin.start(), 3)
-            await asyncio.wait_for(admin.describe_cluster(), 3)
+            async with asyncio.timeout(3):
+                await admin.start()
+            async with asyncio.timeout(3):
+                await admin.describe_cluster()
             return True
         except (KafkaError, OSError, TimeoutError):
             return False
@@ -160,7 +163,8 @@ class KafkaBus:
         admin = self._admin_client(request_timeout_ms=int(self._settings.ack_timeout_s * 1000))
         try:
             try:
-                await asyncio.wait_for(admin.start(), self._settings.ack_timeout_s)
+                async with asyncio.timeout(self._settings.ack_timeout_s):
+                    await admin.start()
             except (KafkaError, OSError, TimeoutError) as exc:
                 raise await explain_failure(self._settings, exc) from exc
             yield admin

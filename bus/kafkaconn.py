@@ -72,11 +72,12 @@ async def explain_failure(settings: KafkaSettings, exc: BaseException) -> BusUna
         except ValueError:
             return BusRefused(f"bus.kafka.bootstrap: {host!r} is not host:port")
         try:
-            conn = await asyncio.wait_for(create_conn(
-                name, port, client_id=settings.client_id, request_timeout_ms=int(PROBE_TIMEOUT_S * 1000),
-                ssl_context=options.get("ssl_context"), security_protocol=settings.security_protocol,
-                sasl_mechanism=options.get("sasl_mechanism"), sasl_plain_username=settings.sasl_username,
-                sasl_plain_password=options.get("sasl_plain_password")), PROBE_TIMEOUT_S)
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                conn = await create_conn(
+                    name, port, client_id=settings.client_id, request_timeout_ms=int(PROBE_TIMEOUT_S * 1000),
+                    ssl_context=options.get("ssl_context"), security_protocol=settings.security_protocol,
+                    sasl_mechanism=options.get("sasl_mechanism"), sasl_plain_username=settings.sasl_username,
+                    sasl_plain_password=options.get("sasl_plain_password"))
         except (SaslAuthenticationFailed, UnsupportedSaslMechanismError) as refused:
             return BusRefused(
                 f"kafka at {host} refused SASL {settings.sasl_mechanism} login of user "
