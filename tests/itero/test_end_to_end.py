@@ -12,7 +12,14 @@ from consumers.health import label
 from consumers.itero import pairing
 from consumers.itero.poller import IteroPoller
 from schemas.envelope import Envelope
-from schemas.topics import ARTIFACT_FAILED, ARTIFACT_STORED, INBOUND_RECEIVED, ORDER_UPDATED, SCAN_NOTIFIED
+from schemas.topics import (
+    ARTIFACT_FAILED,
+    ARTIFACT_STORED,
+    INBOUND_RECEIVED,
+    ORDER_COMPLETED,
+    ORDER_UPDATED,
+    SCAN_NOTIFIED,
+)
 from simulators.itero.notify import post_notification
 from tests.events import collect, of_type, settle
 from tests.itero.conftest import Stack, eventually
@@ -98,8 +105,9 @@ async def test_a_scan_changed_by_modeling_yields_new_artifact_versions(stack: St
 async def test_files_not_generated_yet_are_retried_until_ready(stack: Stack, worker: object) -> None:
     order = stack.sim.add_order(size=20_000, not_ready_for_s=1.5)
     await _notify(stack, order.rx_id)
-    events = await collect(stack.bus, [stack.topics.artifacts], lambda ev: len(ev) >= 2)
-    assert {e.type for e in events} == {ARTIFACT_STORED}
+    events = await collect(stack.bus, [stack.topics.artifacts], lambda ev: bool(of_type(ev, ORDER_COMPLETED)))
+    assert [e.type for e in events].count(ARTIFACT_STORED) == 2  # both stored, then the order completed
+    assert {e.type for e in events} == {ARTIFACT_STORED, ORDER_COMPLETED}
     downloads = [p for m, p in stack.sim.requests if "/download/IDE" in p]
     assert len(downloads) >= 2  # at least one 404 before the file was ready
 
