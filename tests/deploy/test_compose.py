@@ -13,6 +13,7 @@ import yaml
 from scanbridge.cli import app
 from scanbridge.configload import load_settings
 from schemas.settings import CONFIG_ENV
+from state.factory import make_state_store
 from tests.deploy.conftest import DEPLOY, run, secret_files, tool
 
 COMPOSE = DEPLOY / "compose.yaml"
@@ -65,3 +66,16 @@ def test_the_compose_configuration_loads(tmp_path: Path, monkeypatch: pytest.Mon
         "kafka", "kafka:9092", "postgres")
     assert (settings.receiver.host, settings.ops.host) == ("0.0.0.0", "0.0.0.0")
     assert (settings.storage.backend, settings.storage.s3.endpoint) == ("s3", "http://s3:80")
+    assert make_state_store(settings.state, environ={}) is not None  # the credentials key from its secret
+    assert settings.privacy.hash_key is not None
+
+
+def test_pollers_run_two_replicas_and_no_scanbridge_services_share_a_volume() -> None:
+    services = _compose()["services"]
+    assert services["poller"]["deploy"]["replicas"] == 2  # leases spread the connections
+    mounted: dict[str, list[str]] = {}
+    for name in ("receiver", "worker", "poller", "deliver"):
+        for volume in services[name].get("volumes", []):
+            mounted.setdefault(volume.split(":")[0], []).append(name)
+    assert all(len(users) == 1 for users in mounted.values()), mounted  # state in PostgreSQL, artifacts in S3
+    assert "data" not in _compose()["volumes"]

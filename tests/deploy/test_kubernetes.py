@@ -4,6 +4,7 @@ for each, and a configuration that loads."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,11 @@ import yaml
 
 from scanbridge.configload import load_settings
 from schemas.settings import CONFIG_ENV
+from state.factory import make_state_store
 from tests.deploy.conftest import DEPLOY, TOOLS, run, secret_files, tool
 
 MANIFESTS = DEPLOY / "kubernetes"
+SECRETS = "/run/secrets/scanbridge"
 SCHEMAS = ("{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/"
            "{{ .ResourceKind }}{{ .KindSuffix }}.json")
 
@@ -73,8 +76,41 @@ def test_every_workload_has_probes_requests_a_non_root_user_and_a_disruption_bud
             assert container["args"][0] in ("receiver", "worker", "poller", "deliver")
         labels = workload["spec"]["selector"]["matchLabels"]
         assert labels in budgets, f"no PodDisruptionBudget for {workload['metadata']['name']}"
-    poller = next(w for w in workloads if w["metadata"]["name"] == "scanbridge-poller")
-    assert poller["spec"]["replicas"] == 1 and poller["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_pollers_and_workers_run_several_replicas_as_leases_and_the_consumer_group_share_work() -> None:
+    workloads = {o["metadata"]["name"]: o for o in _objects() if o["kind"] in ("Deployment", "StatefulSet")}
+    poller = workloads["scanbridge-poller"]["spec"]
+    assert poller["replicas"] > 1  # a connection is polled by its lease holder only
+    assert poller["strategy"]["type"] == "RollingUpdate"  # two pollers overlapping is safe with leases
+    assert workloads["scanbridge-worker"]["spec"]["replicas"] > 1
+
+
+def test_no_pod_shares_a_disk_state_is_in_postgres_and_artifacts_in_s3() -> None:
+    objects = _objects()
+    assert not [o for o in objects if o["kind"] == "PersistentVolumeClaim"]  # the RWX claim is gone
+    for workload in (o for o in objects if o["kind"] in ("Deployment", "StatefulSet")):
+        volumes = workload["spec"]["template"]["spec"]["volumes"]
+        assert not [v for v in volumes if "persistentVolumeClaim" in v], workload["metadata"]["name"]
+        for claim in workload["spec"].get("volumeClaimTemplates", []):  # the receiver's own spool
+            assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_every_secret_a_pod_or_the_configuration_names_is_in_the_example_secret() -> None:
+    objects = _objects()
+    secret = next(o for o in objects if o["kind"] == "Secret")
+    keys = set(secret["stringData"])
+    mounted = set()
+    for workload in (o for o in objects if o["kind"] in ("Deployment", "StatefulSet")):
+        pod = workload["spec"]["template"]["spec"]
+        mounted |= {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        for container in pod["containers"]:
+            assert {"name": "secrets", "mountPath": SECRETS, "readOnly": True} in container["volumeMounts"]
+    assert mounted == {secret["metadata"]["name"]}
+    toml = next(o for o in objects if o["kind"] == "ConfigMap")["data"]["scanbridge.toml"]
+    named = set(re.findall(rf"^\s*\w+ = \"{SECRETS}/([\w.-]+)\"", toml, re.M))  # not the commented ones
+    assert {"postgres-dsn", "credentials-keys", "privacy-hash-key", "kafka-password"} <= named
+    assert named <= keys, named - keys
 
 
 def test_kustomization_lists_every_manifest_but_the_example_secret() -> None:
@@ -100,3 +136,5 @@ def test_the_configmap_configuration_loads_with_the_secret_files_it_names(
     assert (settings.state.backend, settings.storage.backend) == ("postgres", "s3")
     assert kafka.sasl_password is not None and kafka.sasl_password.get_secret_value() == "stand-in"
     assert (settings.receiver.port, settings.ops.port) == (8700, 8710)  # the ports the probes use
+    store = make_state_store(settings.state, environ={})  # the credentials key from the Secret, not the env
+    assert store is not None and settings.privacy.hash_key is not None
