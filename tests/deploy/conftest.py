@@ -30,6 +30,7 @@ def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]
 STAND_INS = {  # secrets whose shape is checked at load
     "credentials-keys": Fernet.generate_key().decode() + "\n",
     "privacy-hash-key": "h" * MIN_HASH_KEY_CHARS + "\n",
+    "console-session-key": "s" * MIN_HASH_KEY_CHARS + "\n",
 }
 
 

@@ -49,6 +49,8 @@ def test_the_stack_has_its_backends_and_three_scanbridge_processes_with_healthch
     for name in ("worker", "poller", "deliver"):  # the image's healthcheck reads SCANBRIDGE_HEALTH_URL
         assert services[name]["environment"]["SCANBRIDGE_HEALTH_URL"] == "http://127.0.0.1:8710/healthz"
     assert services["receiver"]["ports"] == ["127.0.0.1:8700:8700"]  # behind the TLS proxy only
+    assert services["console"]["ports"] == ["127.0.0.1:8720:8720"]  # this host only
+    assert services["console"]["command"] == ["console"]
     for backend in ("kafka", "postgres"):
         assert "healthcheck" in services[backend]
 
@@ -68,6 +70,7 @@ def test_the_compose_configuration_loads(tmp_path: Path, monkeypatch: pytest.Mon
     assert (settings.storage.backend, settings.storage.s3.endpoint) == ("s3", "http://s3:80")
     assert make_state_store(settings.state, environ={}) is not None  # the credentials key from its secret
     assert settings.privacy.hash_key is not None
+    assert settings.console.enabled and settings.console.session_key is not None
 
 
 def test_pollers_run_two_replicas_and_no_scanbridge_services_share_a_volume() -> None:

@@ -62,18 +62,19 @@ def test_every_workload_has_probes_requests_a_non_root_user_and_a_disruption_bud
     budgets = [o["spec"]["selector"]["matchLabels"] for o in objects if o["kind"] == "PodDisruptionBudget"]
     workloads = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
     components = {w["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for w in workloads}
-    assert components == {"receiver", "worker", "poller", "deliver"}
+    assert components == {"receiver", "worker", "poller", "deliver", "console"}
     for workload in workloads:
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["automountServiceAccountToken"] is False
         for container in pod["containers"]:
-            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+            console = container["args"] == ["console"]  # no health routes: its sign-in page
+            assert container["readinessProbe"]["httpGet"]["path"] == ("/signin" if console else "/readyz")
+            assert container["livenessProbe"]["httpGet"]["path"] == ("/signin" if console else "/healthz")
             assert set(container["resources"]["requests"]) == {"cpu", "memory"}
             assert "memory" in container["resources"]["limits"]
             assert container["securityContext"]["readOnlyRootFilesystem"] is True
-            assert container["args"][0] in ("receiver", "worker", "poller", "deliver")
+            assert container["args"][0] in ("receiver", "worker", "poller", "deliver", "console")
         labels = workload["spec"]["selector"]["matchLabels"]
         assert labels in budgets, f"no PodDisruptionBudget for {workload['metadata']['name']}"
 
@@ -109,7 +110,8 @@ def test_every_secret_a_pod_or_the_configuration_names_is_in_the_example_secret(
     assert mounted == {secret["metadata"]["name"]}
     toml = next(o for o in objects if o["kind"] == "ConfigMap")["data"]["scanbridge.toml"]
     named = set(re.findall(rf"^\s*\w+ = \"{SECRETS}/([\w.-]+)\"", toml, re.M))  # not the commented ones
-    assert {"postgres-dsn", "credentials-keys", "privacy-hash-key", "kafka-password"} <= named
+    assert {"postgres-dsn", "credentials-keys", "privacy-hash-key", "kafka-password", "console-admin-secret",
+            "console-session-key"} <= named
     assert named <= keys, named - keys
 
 
@@ -138,3 +140,10 @@ def test_the_configmap_configuration_loads_with_the_secret_files_it_names(
     assert (settings.receiver.port, settings.ops.port) == (8700, 8710)  # the ports the probes use
     store = make_state_store(settings.state, environ={})  # the credentials key from the Secret, not the env
     assert store is not None and settings.privacy.hash_key is not None
+    assert settings.console.enabled and settings.console.session_key is not None
+    services = {o["metadata"]["name"]: o for o in _objects() if o["kind"] == "Service"}
+    console = services["scanbridge-console"]
+    assert console["spec"]["type"] == "ClusterIP"  # inside the cluster only: no Ingress routes to it
+    ingress = next(o for o in _objects() if o["kind"] == "Ingress")
+    backends = {p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+    assert backends == {"scanbridge-receiver"}
