@@ -9,7 +9,7 @@ as a Starlette endpoint — token in constant time, JSON media type, bounded bod
 without the request and response objects. The body stays validated by the model: a hand-written check
 of the usual body measured no faster (~5 µs either way, most of it parsing the GUID).
 A notification for an Rx that a `scan_request` command pushed carries its `command_id`
-(receiver/commands.py).
+(receiver/links.py: read from memory, reloaded every `state.reload_s`).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from bus.base import Bus
-from receiver import commands
 from receiver.auth import authenticated_asgi
 from receiver.body import parse_object
 from receiver.errors import EXCEPTION_HANDLERS, ApiError
 from receiver.hookasgi import ErrorHandler, HookEndpoint, header, send_json
+from receiver.links import LinkCache
 from receiver.publish import now, publish_notification
 from schemas import ids
 from schemas.commands.itero import RX_LINK
@@ -54,6 +54,7 @@ class Notification(HookEndpoint):
         self._route = f"/hooks/{vendor}"
         self._settings = settings
         self._bus = bus
+        self._links: LinkCache | None = None  # made at the first webhook, from the settings
         self._shared = shared
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -65,8 +66,10 @@ class Notification(HookEndpoint):
         if connection.company_id and body.companyid and body.companyid != connection.company_id:
             raise ApiError(422, "unknown_account", "CompanyId does not belong to this connection")
         account = body.companyid or connection.company_id or connection.id
-        command = await commands.match(now_shared.store, self._vendor, connection.id, ids.rx_key(body.id),
-                                       kind=RX_LINK)
+        if self._links is None:
+            self._links = LinkCache(self._settings.state.reload_s)
+        command = await self._links.match(now_shared.store, self._vendor, connection.id, RX_LINK,
+                                          ids.rx_key(body.id))
         notified = ScanNotified(
             vendor=self._vendor,
             account=account,

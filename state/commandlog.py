@@ -97,6 +97,10 @@ class CommandLog:
         await self._state.maps.put(ConnectionKey(vendor, connection), f"commands:{kind}",
                                    {vendor_id: command_id})
 
+    async def links(self, vendor: str, connection: str, kind: str) -> dict[str, str]:
+        """Every `vendor_id → command_id` of that kind the connection's commands made."""
+        return await self._state.maps.items(ConnectionKey(vendor, connection), f"commands:{kind}")
+
     async def linked(self, vendor: str, connection: str, kind: str, vendor_id: str) -> str | None:
         found = await self._state.maps.get(ConnectionKey(vendor, connection), f"commands:{kind}", [vendor_id])
         return found.get(vendor_id)
