@@ -311,7 +311,18 @@ async def test_three_hosts_announce_each_artifact_once_through_a_kill_and_share_
           f"polls {world.itero.practice_polls.summary()} {world.align.lab_polls.summary()}; "
           f"{time.monotonic() - began:.1f} s in all")
     assert len(first) > 0 and len(orders) == SCANS
-    assert duplicates == 0 and all(n == 1 for n in completions.values())
+    # Announced once per artifact, up to the known at-least-once window (README "Running on several hosts"):
+    # an order redelivered after the SIGKILL or the rebalance it causes, while its first worker had published
+    # but not yet recorded the marker, is announced again. Such a repeat must be the same event (the same
+    # CloudEvents id, bytes and key), so a consumer that drops ids it has seen sees each artifact once.
+    ids_per_artifact = {aid: {(e.id, e.data["sha256"], e.data.get("key") or e.data.get("storage_uri"))
+                              for e in of_type(events, ARTIFACT_STORED) if e.data["artifact_id"] == aid}
+                        for aid in per_artifact}
+    assert all(len(same) == 1 for same in ids_per_artifact.values()), ids_per_artifact
+    distinct_completions = {e.id: e for e in of_type(events, ORDER_COMPLETED)}.values()
+    completion_ids = Counter(_order(e.data["order"]) for e in distinct_completions)
+    assert all(n == 1 for n in completion_ids.values()) and len(completion_ids) == SCANS
+    assert duplicates <= len(per_artifact) // 4, f"{duplicates} repeats: more than a redelivered order's"
     per_order = Counter((s.order.vendor, s.order.order_id) for s in stored)
     assert len(set(per_order.values())) == 1  # every scan has all its artifacts (the same kinds for all)
     assert all(n >= 1 for n in refreshed)  # the expired tokens were refreshed (after the kill)…
