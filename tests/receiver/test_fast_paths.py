@@ -9,11 +9,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from receiver.body import _parse_standard, parse_object
 from receiver.errors import ApiError
 from receiver.hookasgi import HookEndpoint, ReceiverApp
-from receiver.itero import routes
+from receiver.itero import _usual, routes, validated
+from schemas.inbound import IteroNotification
 
 SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)
            | st.floats(allow_nan=False) | st.text(max_size=12)
@@ -58,3 +60,30 @@ def test_hook_routes_are_reached_directly_unless_another_middleware_is_installed
     traced = ReceiverApp(routes=hooks)
     traced.add_middleware(Other)
     assert traced._direct_routes() == {}
+
+
+GUIDS = st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper()) | st.uuids().map(lambda u: u.hex)
+ITERO_VALUES = (GUIDS | st.integers(min_value=-5, max_value=10**21) | st.text(max_size=6)
+                | st.sampled_from([None, True, 4242.0, " 42", "x"]))
+ITERO_BODIES = st.dictionaries(st.sampled_from(["Id", "CompanyId", "id", "companyId", "Other"]), ITERO_VALUES,
+                               max_size=3)
+
+
+@CHECKS
+@given(body=ITERO_BODIES)
+def test_the_usual_itero_body_is_read_as_the_model_reads_it(body: dict[str, Any]) -> None:
+    usual = _usual(body)
+    try:
+        model = IteroNotification.model_validate(body)
+    except ValidationError:
+        assert usual is None  # a body the model refuses is never the usual one
+        return
+    assert usual is None or usual == (model.id, model.companyid)
+
+
+def test_the_usual_itero_body_takes_the_short_way() -> None:
+    rx = "0E8B7F7E-5B4C-4D8E-9F6A-1B2C3D4E5F60"
+    assert _usual({"Id": rx, "CompanyId": 4242}) == (rx.lower(), "4242")
+    assert _usual({"Id": rx}) == (rx.lower(), None)
+    # a CompanyId as text: the model's way, the same answer
+    assert validated(json.dumps({"Id": rx, "CompanyId": "4242"}).encode()) == (rx.lower(), "4242")

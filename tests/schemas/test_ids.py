@@ -26,3 +26,21 @@ def test_random_ids_are_version_4_uuids_in_their_usual_text() -> None:
     for text in seen:
         parsed = uuid.UUID(text)
         assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+
+
+def _guid_by_uuid(value: object) -> str | None:
+    try:
+        return str(uuid.UUID(value.strip()))  # type: ignore[attr-defined]
+    except (ValueError, AttributeError):
+        return None
+
+
+SPELLINGS = st.uuids().flatmap(lambda u: st.sampled_from([
+    str(u), str(u).upper(), f" {u}\t", f"{{{u}}}", f"urn:uuid:{u}", u.hex, str(u)[:-1], str(u) + "0",
+    str(u).replace("-", "_"), str(u)[:8] + "-" + str(u)[9:], "\u0660" + str(u)[1:], str(u) + "\n"]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=SPELLINGS | st.text(alphabet="0123456789abcdefABCDEF-{}: ", max_size=40) | st.integers())
+def test_canonical_guid_reads_every_spelling_as_uuid_does(value: object) -> None:
+    assert ids.canonical_guid(value) == _guid_by_uuid(value)  # type: ignore[arg-type]
