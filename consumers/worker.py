@@ -15,6 +15,7 @@ from bus.base import Bus, Consumer, Delivery
 from bus.deadletter import make_dead_letter
 from bus.errors import BusUnavailable, EventTooLarge
 from consumers import health
+from consumers.claims import OrderClaims
 from consumers.context import Handler, WorkContext
 from consumers.errors import PermanentError, StorageFull
 from consumers.metrics import DEAD_LETTERS, ORDERS_IN_FLIGHT, RETRIES, WORKER_EVENTS
@@ -26,7 +27,7 @@ from schemas.envelope import Envelope
 from schemas.events import ScanNotified
 from schemas.topics import SCAN_NOTIFIED
 from state.base import ConnectionKey
-from state.errors import CorruptState, StateError, StateUnavailable
+from state.errors import CorruptState, StaleLease, StateError, StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Worker:
         self._order_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._lock_users: defaultdict[str, int] = defaultdict(int)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.claims = OrderClaims(ctx.state.claims, ctx.settings.worker.claim_ttl_s, ctx.clock)
         self._done = asyncio.Event()
         self.counters: dict[str, int] = defaultdict(int)
 
@@ -125,6 +127,11 @@ class Worker:
                 self._count("state_retries")
                 log.warning("state store unavailable while handling %s: %s", event.id, exc)
                 await self._ctx.clock.sleep(5.0)
+            except StaleLease:
+                # The order's claim was lost (consumers.claims): its work was cancelled; take it up again
+                # once the claim is free (what the other worker announced is then skipped).
+                self._count("claims_lost")
+                await self._ctx.clock.sleep(1.0)
             except (PermanentError, RetriesExhausted, ValueError, EventTooLarge, CorruptState) as exc:
                 # EventTooLarge: an event of this order is refused for its size; it never will fit.
                 # CorruptState: a row of the connection cannot be read; its message names the connection.
@@ -167,12 +174,13 @@ class Worker:
         WORKER_EVENTS.labels(outcome).inc()
 
     async def _one_at_a_time(self, key: str, handler: Handler, notified: ScanNotified) -> None:
-        """Events of one order never run side by side (their effects are checked then written)."""
+        """Events of one order never run side by side (their effects are checked then written): in this
+        worker (a lock), nor in any other worker on any host (the order's claim, consumers.claims)."""
         lock = self._order_locks[key]
         self._lock_users[key] += 1
         try:
             async with lock:
-                await handler.handle(notified, self._ctx)
+                await self.claims.run(key, partial(handler.handle, notified, self._ctx))
         finally:
             self._lock_users[key] -= 1
             if self._lock_users[key] == 0:

@@ -104,6 +104,8 @@ class VendorLimits(Section):
 class WorkerSettings(Section):
     group: str = "scanbridge-worker"
     max_in_flight: int = Field(64, description="orders worked on at once; the consumer waits beyond")
+    claim_ttl_s: float = Field(30.0, gt=0, description="an order's claim (one worker at a time) lapses "
+                               "this long after its holder stopped renewing it (renewed every third)")
     max_artifact_bytes: int = 4 * 1024**3
     download_chunk_bytes: int = 256 * 1024
     retry: RetrySettings = Field(default_factory=RetrySettings)

@@ -69,6 +69,16 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """Who handles an order (its partition key) until `expires_at` (store clock); `token`: this taking."""
+
+    name: str
+    owner: str
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class Entry:
     """A versioned JSON value (a poller's cursor, say); `version` drives compare-and-set."""
 
@@ -181,6 +191,26 @@ class Leases(Protocol):
         ...
 
 
+class Claims(Protocol):
+    """One worker at a time per order, across hosts (state/tables/claims.py)."""
+
+    async def acquire(self, name: str, owner: str, ttl_s: float) -> Claim | None:
+        """Take the claim if free or lapsed (a new token); None while another holds it, even `owner`."""
+        ...
+
+    async def renew(self, claim: Claim, ttl_s: float) -> Claim:
+        """Extend; raises StaleLease when it was taken over (a lapsed one nobody took still renews)."""
+        ...
+
+    async def release(self, claim: Claim) -> bool:
+        """Give it up (the row goes); False when it was not this claim's any more."""
+        ...
+
+    async def holder(self, name: str) -> Claim | None:
+        """The current, unexpired claim of `name`, if any."""
+        ...
+
+
 class Entries(Protocol):
     """Versioned JSON values per connection and name: poller cursors, poll state."""
 
@@ -282,6 +312,7 @@ class StateStore(Protocol):
     connections: Connections
     credentials: CredentialStore
     leases: Leases
+    claims: Claims
     entries: Entries
     maps: Maps
     sets: Sets

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from state.base import (
     AuditLog,
+    Claims,
     Connections,
     CredentialStore,
     Entries,
@@ -19,6 +20,7 @@ from state.db import Database
 from state.errors import StateError
 from state.seal import Sealer
 from state.tables.audit import SqlAuditLog
+from state.tables.claims import SqlClaims
 from state.tables.connections import SqlConnections
 from state.tables.credentials import SqlCredentials
 from state.tables.leases import SqlLeases
@@ -45,6 +47,7 @@ class SqlStateStore:
         self.connections: Connections = SqlConnections(db, sealer)
         self.credentials: CredentialStore = SqlCredentials(db, sealer)
         self.leases: Leases = SqlLeases(db)
+        self.claims: Claims = SqlClaims(db)
         self.entries: Entries = SqlEntries(db)
         self.maps: Maps = SqlMaps(db)
         self.sets: Sets = SqlSets(db)

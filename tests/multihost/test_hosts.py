@@ -54,6 +54,7 @@ from tests.tcpgate import free_port
 
 SCANS = 12  # half iTero, half Align; the kill comes after the first half is stored
 LEASE_TTL_S = 3.0  # short, so that the killed host's connections are taken over quickly
+CLAIM_TTL_S = 3.0  # short, so that the orders the killed host's worker held are taken up quickly
 ROLES = ("receiver", "worker", "poller")
 CLINIC = ConnectionKey("itero", "clinic")
 PUBLIC_URL = "http://scanbridge.test"  # the load balancer's address, the same for every host
@@ -131,6 +132,7 @@ def _env(name: str, folder: Path, port: int, topics: Topics, kafka: str, dsn: st
         "SCANBRIDGE_STATE__RELOAD_S": "1", "SCANBRIDGE_CREDENTIALS_KEYS": key,
         "SCANBRIDGE_RECEIVER__PORT": str(port), "SCANBRIDGE_RECEIVER__PUBLIC_URL": PUBLIC_URL,
         "SCANBRIDGE_OPS__PORT": "0", "SCANBRIDGE_POLLER__LEASE_TTL_S": str(LEASE_TTL_S),
+        "SCANBRIDGE_WORKER__CLAIM_TTL_S": str(CLAIM_TTL_S),
         "SCANBRIDGE_WORKER__GROUP": "multihost-workers", "SCANBRIDGE_WORKER__RETRY": json.dumps(RETRY),
         "SCANBRIDGE_LOG_FORMAT": "console", "SCANBRIDGE_LOG_LEVEL": "INFO",
         "PYTHONPATH": str(ROOT),
