@@ -23,6 +23,7 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import OffsetAndMetadata
 
+from bus.ackwait import AckWaits
 from bus.base import Delivery, Partition
 from bus.codec import decode, encode
 from bus.errors import BusRefused, BusUnavailable, EventTooLarge, NotAssigned
@@ -41,6 +42,7 @@ class KafkaBus:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._acks = AckWaits(settings.ack_timeout_s)
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -110,11 +112,10 @@ class KafkaBus:
                 at = len(futures)
                 key, value, headers = encode(event)
                 futures.append(await producer.send(topic, value=value, key=key, headers=headers))
-            at = 0
-            async with asyncio.timeout(self._settings.ack_timeout_s):
-                for future in futures:
-                    await future
-                    at += 1
+            await self._acks.wait(futures)  # TimeoutError after ack_timeout_s
+            for at, future in enumerate(futures):  # noqa: B007 - `at` names the record of an error
+                if future.done():  # one failed: the first in order to fail is raised
+                    future.result()
         except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
             # Refused for its size, by the producer's max_request_size or the topic's max.message.bytes.
             topic, event = records[at]

@@ -41,6 +41,7 @@ class ConnectionCatalog:
         self.reload_s = reload_s
         self._seeds = {ConnectionKey(vendor, c.id): c for vendor, c in seeds}
         self._items: dict[ConnectionKey, Any] = dict(self._seeds)  # until the store answered: the TOML's
+        self._of: dict[tuple[type, str | None], tuple[dict[ConnectionKey, Any], list[Any]]] = {}
         self.revision = -1  # the store revision the cache reflects; -1: never loaded
         self.generation = 0  # grows whenever the cached connections change
         self.unavailable_since: float | None = None  # monotonic; the store did not answer since then
@@ -52,9 +53,15 @@ class ConnectionCatalog:
         return self._items.get(ConnectionKey(vendor, connection_id))
 
     def of(self, kind: type[T], vendor: str | None = None) -> list[T]:
-        """The cached connections of model `kind` (of `vendor` only, if given), ordered by key."""
-        return [c for k, c in sorted(self._items.items())
-                if isinstance(c, kind) and (vendor is None or k.vendor == vendor)]
+        """The cached connections of model `kind` (of `vendor` only, if given), ordered by key; sorted once
+        per version of the cache (every webhook asks: ~5 µs of sorting each, issue 16)."""
+        held = self._of.get((kind, vendor))
+        if held is None or held[0] is not self._items:
+            items = self._items
+            chosen = [c for k, c in sorted(items.items())
+                      if isinstance(c, kind) and (vendor is None or k.vendor == vendor)]
+            held = self._of[(kind, vendor)] = (items, chosen)
+        return list(held[1])
 
     def items(self) -> list[tuple[ConnectionKey, Any]]:
         return sorted(self._items.items())

@@ -126,3 +126,18 @@ async def test_a_stored_connection_that_no_longer_validates_is_named_and_left_ou
         await reader.load()
     assert [k for k, _ in reader.items()] == [ConnectionKey("itero", "good")]
     assert "itero/broken" in caplog.text and "nobody/x" in caplog.text
+
+
+async def test_the_connections_of_a_kind_follow_each_reload(state_store: SqlStateStore) -> None:
+    running = catalog(state_store, itero("c1"))
+    await running.seed()
+    await running.load()
+    assert [c.id for c in running.of(IteroConnection, "itero")] == ["c1"]  # now held until the cache changes
+    added = Connection(ConnectionKey("itero", "a0"), connections.revealed(itero("a0")))
+    await state_store.connections.put(added)
+    assert [c.id for c in running.of(IteroConnection, "itero")] == ["c1"]  # not reloaded yet
+    assert await running.refresh()
+    assert [c.id for c in running.of(IteroConnection, "itero")] == ["a0", "c1"]
+    running.of(IteroConnection, "itero").clear()  # a caller's list is its own
+    assert [c.id for c in running.of(IteroConnection)] == ["a0", "c1"]
+    assert [c.id for c in running.of(IteroConnection, "itero")] == ["a0", "c1"]
