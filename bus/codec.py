@@ -35,7 +35,7 @@ def encode(event: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         return _library_encode(event)  # an extension named like a core attribute: the library decides
     key = event.partitionkey.encode()
     headers = [("ce_id", event.id.encode()), ("ce_source", event.source.encode()),
-               ("ce_type", event.type.encode()), _SPECVERSION, ("ce_time", _time(event.time)),
+               ("ce_type", event.type.encode()), _SPECVERSION, ("ce_time", rfc3339(event.time)),
                ("content-type", event.datacontenttype.encode()),
                ("ce_dataschema", event.dataschema.encode()), ("ce_partitionkey", key)]
     headers += [(f"ce_{name}", str(value).encode()) for name, value in event.extensions.items()]
@@ -67,7 +67,8 @@ def _library_encode(event: Envelope) -> tuple[bytes, bytes, list[tuple[str, byte
 _last_time: tuple[datetime | None, bytes] = (None, b"")  # a webhook's two records share their time
 
 
-def _time(when: datetime) -> bytes:
+def rfc3339(when: datetime) -> bytes:
+    """`when` as the `ce_time` header writes it (an aware time; UTC as `Z`); the last one is remembered."""
     global _last_time
     if _last_time[0] is when:
         return _last_time[1]
@@ -87,7 +88,7 @@ def _json(data: dict[str, Any]) -> bytes:
 class _Encoder(json.JSONEncoder):
     def default(self, o: Any) -> Any:
         if isinstance(o, datetime):
-            return _time(o).decode()
+            return rfc3339(o).decode()
         return super().default(o)
 
 
