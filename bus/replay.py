@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -66,7 +66,7 @@ class Selection:
 
 
 async def scan(bus: Bus, topics: list[str], since: datetime, progress: Progress | None = None,
-               ) -> AsyncIterator[Delivery]:
+               ) -> AsyncGenerator[Delivery, None]:
     """Every event of `topics` from `since` up to the current end, read by a throwaway group."""
     if not topics:
         return

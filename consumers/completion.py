@@ -1,7 +1,8 @@
 """`order.completed`: once every artifact of an order version is stored or failed, one event listing them
 (EVENTS.md "order.completed"), published after the artifacts' own events on the same key, so a consumer of
 the artifacts topic reads it last. A marker per version makes it once: a redelivery, a `dlq retry` that
-stores what had failed, or a screen capture taken later announce no second completion.
+stores what had failed, or a screen capture taken later announce no second completion; its intent makes
+it once on the topic even when the marker could not be written (consumers.announced).
 """
 
 from __future__ import annotations
@@ -36,15 +37,21 @@ def artifact_id(order: Order, subject: str, kind: str, file_name: str) -> str:
 async def announce_completed(order: Order, subject: str, outcomes: list[ArtifactOutcome],
                              ctx: WorkContext) -> bool:
     """Publish `order.completed` for this version unless it was; True when published now."""
-    if await announced.get(ctx.state, order, subject, announced.COMPLETED) is not None:
+    marker, intent = await announced.lookup(ctx.state, order, subject, announced.COMPLETED)
+    if marker is not None:
         return False
+    if intent is not None and await announced.recover(ctx.state, ctx.publisher.bus, order, subject,
+                                                      announced.COMPLETED, intent,
+                                                      announced.completed_marker_of):
+        return False  # an earlier attempt sent it and left no marker
     completed = OrderCompleted(
         order=OrderRef(vendor=order.vendor, account=order.account, order_id=order.order_id,
                        version=order.version),
         artifacts=outcomes, stored=sum(o.outcome == "stored" for o in outcomes),
         failed=sum(o.outcome == "failed" for o in outcomes), completed_at=datetime.now(UTC),
     )
-    event = await ctx.publisher.order_completed(completed, subject)
+    intending = announced.intending(ctx.state, order, subject, announced.COMPLETED)
+    event = await ctx.publisher.order_completed(completed, subject, intending)
     await announced.record(ctx.state, order, subject, announced.COMPLETED,
                            {"event_id": event.id, "at": completed.completed_at.isoformat()})
     return True

@@ -1,6 +1,7 @@
 """The vendor-neutral part of handling one order: announce the version once, then fetch, verify,
-store and announce each artifact once. Idempotent: markers in the state store record what was announced
-(consumers.announced), so a redelivery on any worker or host announces nothing twice.
+store and announce each artifact once. Exactly once on the topic: markers and intents in the state store
+record what was announced (consumers.announced), so a redelivery on any worker or host, or a retry after
+the marker could not be written, announces nothing twice.
 
 An artifact that cannot be fetched is announced as `artifact.failed`; once all are settled
 `order.completed` lists them (consumers.completion), and if one failed the order's notification fails
@@ -62,15 +63,19 @@ async def announce_order(order: Order, subject: str, ctx: WorkContext,
                          inbound_id: str | None = None) -> Order:
     """Publish `order.updated` unless this version was announced; returns the order as announced (before
     the event's caps; `inbound_id`: the inbound record the change arrived with, kept as a pointer)."""
-    if await announced.get(ctx.state, order, subject, announced.ORDER) is not None:
+    marker, intent = await announced.lookup(ctx.state, order, subject, announced.ORDER)
+    if marker is not None:
         return order
     latest = await announced.previous_version(ctx.state, order, subject)
     if latest and latest.get("version") != order.version:
         order = order.model_copy(update={"previous_vendor_status": latest.get("vendor_status")})
-    await ctx.publisher.order_updated(order, subject, inbound_id)
+    if intent is not None and await announced.recover(ctx.state, ctx.publisher.bus, order, subject,
+                                                      announced.ORDER, intent, announced.order_marker_of):
+        return order  # an earlier attempt sent it and left no marker: not sent again
+    await ctx.publisher.order_updated(order, subject, inbound_id,
+                                      announced.intending(ctx.state, order, subject, announced.ORDER))
     await announced.record(ctx.state, order, subject, announced.ORDER,
-                           {"version": order.version, "vendor_status": order.vendor_status,
-                            "at": datetime.now(UTC).isoformat()})
+                           announced.order_marker(order, datetime.now(UTC)))
     return order
 
 
@@ -101,7 +106,11 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
         name = safe_component(job.file_name)
         aid = completion.artifact_id(order, subject, job.ref.kind, name)
         file = announced.artifact_file(job.ref.kind, name)
-        if (marker := await announced.get(ctx.state, order, subject, file)) is not None:
+        marker, intent = await announced.lookup(ctx.state, order, subject, file)
+        if marker is None and intent is not None:  # an earlier attempt may have announced it: look first
+            marker = await announced.recover(ctx.state, ctx.publisher.bus, order, subject, file, intent,
+                                             announced.artifact_marker_of)
+        if marker is not None:
             outcomes.append(completion.stored(marker, job.ref.kind, name, aid, job.ref.vendor_ref))
             continue
         attempts = Attempts()
@@ -139,7 +148,8 @@ async def store_artifacts(order: Order, subject: str, jobs: list[ArtifactJob], c
                                         meta.file_name),
             bucket=placement.bucket, key=placement.key, etag=placement.etag, version_id=placement.version_id,
         )
-        await ctx.publisher.artifact_stored(artifact, subject)
+        await ctx.publisher.artifact_stored(artifact, subject,
+                                            announced.intending(ctx.state, order, subject, file))
         data = artifact.model_dump(mode="json")
         await announced.record(ctx.state, order, subject, file, data, artifact.artifact_id)
         outcomes.append(completion.stored(data, job.ref.kind, name, aid, job.ref.vendor_ref))

@@ -9,7 +9,7 @@ Writes that only the holder of a connection's lease may make take `fence=`: the 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -271,6 +271,11 @@ class Markers(Protocol):
 
     async def get(self, key: MarkerKey) -> Marker | None:
         """The marker, or None; CorruptState (naming the order's account) when its row cannot be read."""
+        ...
+
+    async def get_files(self, key: MarkerKey, files: Sequence[str]) -> dict[str, Marker]:
+        """The markers of `files` of `key`'s order version (its own `file` ignored) that exist, by file: one
+        read for a marker and its intent (consumers/announced.py)."""
         ...
 
     async def find(self, artifact_id: str) -> Marker | None:

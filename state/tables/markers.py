@@ -4,6 +4,7 @@ of an artifact names its id (the artifact route finds it by that); retention pru
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from state.base import Marker, MarkerKey
@@ -42,6 +43,16 @@ class SqlMarkers:
                 key.vendor, key.account, key.order, key.version, key.file,
             )
         return _marker(rows[0]) if rows else None
+
+    async def get_files(self, key: MarkerKey, files: Sequence[str]) -> dict[str, Marker]:
+        marks = ", ".join("?" for _ in files)
+        async with self._db.transaction(write=False) as tx:
+            rows = await tx.fetch(
+                f"SELECT {_COLUMNS} FROM markers "
+                f"WHERE vendor = ? AND account = ? AND order_id = ? AND version = ? AND file IN ({marks})",
+                key.vendor, key.account, key.order, key.version, *files,
+            )
+        return {marker.key.file: marker for marker in map(_marker, rows)}
 
     async def find(self, artifact_id: str) -> Marker | None:
         async with self._db.transaction(write=False) as tx:

@@ -4,6 +4,7 @@ carry `traceparent` (Kafka: the `ce_traceparent` header; the local bus: the same
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -66,6 +67,9 @@ async def test_one_trace_runs_from_the_webhook_through_the_worker_to_artifact_st
     stored = of_type(events, ARTIFACT_STORED)
     assert {_trace_id(e) for e in [inbound, *stored]} == {trace_id}
 
+    async with asyncio.timeout(30):  # the handling span ends after the order's last marker and its claim
+        while not any(s.kind == SpanKind.CONSUMER for s in spans.get_finished_spans()):
+            await asyncio.sleep(0.05)
     finished: list[ReadableSpan] = list(spans.get_finished_spans())
     assert {s.context.trace_id for s in finished} == {trace_id}, [s.name for s in finished]
     server = [s for s in finished if s.kind == SpanKind.SERVER]

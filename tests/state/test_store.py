@@ -372,6 +372,22 @@ async def test_an_artifact_marker_is_recorded_once_and_the_first_one_stays(
     assert await state_store.markers.put_if_absent(Marker(other_version, {"event": "e9"}))
 
 
+async def test_a_marker_and_its_intent_are_read_together_and_only_of_their_own_version(
+    state_store: SqlStateStore,
+) -> None:
+    markers = state_store.markers
+    artifact = MarkerKey("itero", "4242", "rx-1", "v1", "scan_3d/IDE.zip")
+    intent = MarkerKey("itero", "4242", "rx-1", "v1", ":intent:scan_3d/IDE.zip")
+    assert await markers.get_files(artifact, ["scan_3d/IDE.zip", ":intent:scan_3d/IDE.zip"]) == {}
+    await markers.put_if_absent(Marker(intent, {"event_id": "e1"}))
+    await markers.put_if_absent(Marker(MarkerKey("itero", "4242", "rx-1", "v2", "scan_3d/IDE.zip"), {}))
+    got = await markers.get_files(artifact, ["scan_3d/IDE.zip", ":intent:scan_3d/IDE.zip"])
+    assert list(got) == [intent.file] and got[intent.file].data == {"event_id": "e1"}
+    await markers.put_if_absent(Marker(artifact, {"sha256": "ab"}))
+    got = await markers.get_files(artifact, ["scan_3d/IDE.zip", ":intent:scan_3d/IDE.zip"])
+    assert sorted(got) == [intent.file, artifact.file] and got[artifact.file].key == artifact
+
+
 async def test_markers_are_found_by_artifact_id_by_latest_version_and_pruned_by_age(
     state_store: SqlStateStore,
 ) -> None:

@@ -136,7 +136,7 @@ async def test_markers_older_than_the_retention_go_and_newer_ones_stay(host: Hos
         async with a.state.db.transaction() as tx:  # type: ignore[attr-defined]
             await tx.execute("UPDATE markers SET created_ms = ? WHERE version = ?", three_days_ago, "v1")
         plan = await build_plan(RetentionSettings(markers_days=2), a.state, a.store, None, datetime.now(UTC))
-        assert plan.totals()[MARKERS][0] == 3  # v1's order, artifact and completion markers
+        assert plan.totals()[MARKERS][0] == 6  # v1's order, artifact and completion markers, and intents
         assert await announced.get(a.state, _order(), "rx-1", "scan_3d/IDE.zip") is not None  # only planned
         await apply(plan, lambda n: None)
         assert await announced.get(a.state, _order(), "rx-1", "scan_3d/IDE.zip") is None
