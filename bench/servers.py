@@ -7,7 +7,7 @@
 The receiver is `scanbridge receiver [--workers PROCESSES]` itself: the command's own entry point (the
 CLI, scanbridge/eventloop.py's uvloop loop, the spool in front of Kafka), given a configuration file
 written from CONFIG. The bare endpoint runs under the same uvicorn settings on the same loop
-(scanbridge/runtime.py: uvloop, httptools, no access log, lifespan on).
+(scanbridge/runtime.py: uvloop, httptools with one write per answer, no access log, lifespan on).
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from starlette.routing import Route
 
 from bench.stack import StackConfig
 from scanbridge import eventloop
+from scanbridge.httpwrites import JoinedWritesProtocol
 from scanbridge.runtime import run_worker, started_bus, stop_event
 
 
 def serve(app: Any, port: int) -> None:
     """uvicorn as `run_receiver` configures it, on 127.0.0.1:port, on the loop of `eventloop.run`."""
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                            lifespan="on")
+                            lifespan="on", http=JoinedWritesProtocol)
     eventloop.run(uvicorn.Server(config).serve())
 
 

@@ -29,6 +29,7 @@ from consumers.worker import Worker
 from scanbridge import eventloop
 from scanbridge import vendors as registry
 from scanbridge.configload import load_settings as load_settings  # re-exported for the commands
+from scanbridge.httpwrites import JoinedWritesProtocol
 from scanbridge.opsserver import READY, Readiness, serve_ops
 from scanbridge.plugin import actions_of, handlers_of, poller_builder, runners_of, vendor_names
 from scanbridge.receiving import create_app
@@ -148,12 +149,13 @@ async def run_pollers(settings: Settings, bus: Bus, stop: asyncio.Event, clock: 
 async def run_receiver(settings: Settings, bus: Bus, stop: asyncio.Event,
                        shared: SharedState | None = None, readiness: Readiness | None = None,
                        listen: socket.socket | None = None) -> None:
-    """uvicorn on the running loop (uvloop under `eventloop.run`), httptools, no access log; on `listen`
+    """uvicorn on the running loop (uvloop under `eventloop.run`), httptools with an answer's writes joined
+    (scanbridge/httpwrites.py), no access log; on `listen`
     (a bound socket: one of several receiver processes, scanbridge/receivers.py) or host:port."""
     app = create_app(settings, bus, manage_bus=False, shared=shared,
                      problems=None if readiness is None else readiness.problems)
     config = uvicorn.Config(app, host=settings.receiver.host, port=settings.receiver.port,
-                            log_config=None, access_log=False, lifespan="on")
+                            log_config=None, access_log=False, lifespan="on", http=JoinedWritesProtocol)
     server = uvicorn.Server(config)
     loop, http, pid = eventloop.describe(), eventloop.http_protocol(), os.getpid()
     log.info("receiver on %s:%d (event loop %s, HTTP %s, pid %d)", settings.receiver.host,
