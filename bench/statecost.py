@@ -4,8 +4,9 @@ measurement: `python -m bench.statecost <webhook|artifact> <none|sqlite|postgres
 
 Both run in-process on a bus that drops what it is given, so nothing but scanbridge's own work and the
 state store is timed. `none` is the run without a store behind it: for a webhook, the receiver's
-connections catalog built from the configuration alone; for an artifact, the pipeline's markers in a
-dict. The parent (`bench/__main__.py`) reports each store as a ratio to `none`.
+connections catalog built from the configuration alone and no command links (`_NoLinks`; a receiver
+always has a store, if one that may be down); for an artifact, the pipeline's markers in a dict. The
+parent (`bench/__main__.py`) reports each store as a ratio to `none`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from scanbridge.vendors import VENDORS
 from schemas.envelope import Envelope
 from schemas.events import ArtifactRef, Order
 from schemas.settings import IteroConnection, Settings, StateSettings, WebhookAuth
-from state.base import Marker, MarkerKey
+from state.base import ConnectionKey, Marker, MarkerKey, StateStore
 from state.shared import SharedState, make_catalog
 
 ARTIFACT = b"PK\x03\x04" + bytes(range(256)) * 4  # 1 KiB: the store's work, not the disk's, is timed
@@ -88,6 +89,18 @@ class DictMarkers:
         return found[-1] if found else None
 
 
+class _NoMaps:
+    async def items(self, key: ConnectionKey, name: str) -> dict[str, str]:
+        return {}
+
+
+class _NoLinks:
+    """A state store of command links only, none made (what the iTero route reads, receiver/links.py)."""
+
+    def __init__(self) -> None:
+        self.maps = _NoMaps()
+
+
 def _settings(workdir: Path, backend: str, dsn: str | None, token: str) -> Settings:
     state = (StateSettings(backend="postgres", dsn=SecretStr(dsn)) if backend == "postgres" and dsn
              else StateSettings(path=workdir / "state.sqlite3"))
@@ -114,7 +127,7 @@ async def webhooks(settings: Settings, backend: str, count: int, token: str) -> 
         if shared is None:  # the catalog from the configuration alone, no store behind it
             catalog = make_catalog(settings, None, connection_models(VENDORS), configured(VENDORS, settings))
             await catalog.load()
-            shared = SharedState(None, catalog, asyncio.Event())  # type: ignore[arg-type]
+            shared = SharedState(cast(StateStore, _NoLinks()), catalog, asyncio.Event())
         app = create_app(settings, cast(Bus, DropBus()), manage_bus=False, shared=shared)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:

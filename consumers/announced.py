@@ -7,6 +7,8 @@ route).
 Exactly once on the topic, for `order.updated`, `artifact.stored` and `order.completed` (`artifact.failed`
 is per attempt, not once-only):
 - one worker at a time per order (its claim, consumers/claims.py), so two never both find "not announced";
+  the 3Shape poller, which announces its cases' `order.updated` itself (`announce_order_once`, shared with
+  the worker's pipeline), is alone by its connection's lease instead;
 - before the event is sent, an *intent* is recorded beside the marker (`intending`: same table, file
   `:intent:<file>`, put-if-absent, the event's deterministic id, topic and the time); after the bus
   acknowledged it, the marker. Happy path: one more small write, no read more (`lookup` reads both);
@@ -37,7 +39,7 @@ from typing import Any
 
 from bus.base import Bus
 from bus.replay import scan
-from consumers.publish import BeforeSend
+from consumers.publish import BeforeSend, Publisher
 from schemas.envelope import Envelope
 from schemas.events import Order
 from state.base import Marker, MarkerKey, StateStore
@@ -150,6 +152,30 @@ async def previous_version(state: StateStore, order: Order, subject: str) -> dic
     """What the version of the order announced last said (its version and vendor status)."""
     marker = await state.markers.latest(order.vendor, order.account, subject, ORDER)
     return None if marker is None else dict(marker.data)
+
+
+async def announce_order_once(state: StateStore, publisher: Publisher, order: Order, subject: str,
+                              inbound_id: str | None = None, *,
+                              previous_from_markers: bool = True) -> tuple[Order, bool]:
+    """Publish the version's `order.updated` unless it is on the topic already: its marker is there, or
+    its intent is and `recover` finds the event (the marker is then written from it). Otherwise it is sent
+    with its intent and the marker is recorded after the bus acknowledged it. Returns the order as
+    announced (before the event's caps) and whether it was sent now. `previous_from_markers`: set the
+    order's `previous_vendor_status` from the version announced last (one read more, on a miss only); a
+    caller that keeps what it saw (the 3Shape poller) sets it itself."""
+    marker, intent = await lookup(state, order, subject, ORDER)
+    if marker is not None:
+        return order, False
+    if previous_from_markers:
+        latest = await previous_version(state, order, subject)
+        if latest and latest.get("version") != order.version:
+            order = order.model_copy(update={"previous_vendor_status": latest.get("vendor_status")})
+    if intent is not None and await recover(state, publisher.bus, order, subject, ORDER, intent,
+                                            order_marker_of):
+        return order, False  # an earlier attempt sent it and left no marker: not sent again
+    await publisher.order_updated(order, subject, inbound_id, intending(state, order, subject, ORDER))
+    await record(state, order, subject, ORDER, order_marker(order, datetime.now(UTC)))
+    return order, True
 
 
 def canonical(artifact_id: str) -> str | None:

@@ -63,20 +63,9 @@ async def announce_order(order: Order, subject: str, ctx: WorkContext,
                          inbound_id: str | None = None) -> Order:
     """Publish `order.updated` unless this version was announced; returns the order as announced (before
     the event's caps; `inbound_id`: the inbound record the change arrived with, kept as a pointer)."""
-    marker, intent = await announced.lookup(ctx.state, order, subject, announced.ORDER)
-    if marker is not None:
-        return order
-    latest = await announced.previous_version(ctx.state, order, subject)
-    if latest and latest.get("version") != order.version:
-        order = order.model_copy(update={"previous_vendor_status": latest.get("vendor_status")})
-    if intent is not None and await announced.recover(ctx.state, ctx.publisher.bus, order, subject,
-                                                      announced.ORDER, intent, announced.order_marker_of):
-        return order  # an earlier attempt sent it and left no marker: not sent again
-    await ctx.publisher.order_updated(order, subject, inbound_id,
-                                      announced.intending(ctx.state, order, subject, announced.ORDER))
-    await announced.record(ctx.state, order, subject, announced.ORDER,
-                           announced.order_marker(order, datetime.now(UTC)))
-    return order
+    announced_order, _ = await announced.announce_order_once(ctx.state, ctx.publisher, order, subject,
+                                                             inbound_id)
+    return announced_order
 
 
 async def _placed(job: ArtifactJob, staged: StoredFile, meta: ObjectMeta,

@@ -5,7 +5,10 @@
 A changed case version → `order.updated` straight from here (the poll already returned the whole case,
 and no documented method fetches one case by id without the patient's integration id); each new or
 changed attached image → one `scan.notified` (learned_by="poll", file_id = image id) that the worker
-turns into `artifact.stored` via "/GetAttachedImage". Event ids are deterministic.
+turns into `artifact.stored` via "/GetAttachedImage". Event ids are deterministic, and `order.updated` is
+on its topic exactly once as the worker's announcements are (consumers/announced.py: intent, send, marker;
+an intent without its marker is looked for on the topic), so a round that sent it and then died, or could
+not save what it saw, does not send it again at the next round of whichever instance holds the lease.
 
 A `consumers.polling.Poller`: the runtime calls `poll` every `poll_interval_s` on the instance that holds
 the connection's lease; a round polls the patients that are due (idle ones less often). The watch set and
@@ -27,6 +30,7 @@ import httpx
 
 from bus.base import Bus
 from bus.errors import EventTooLarge
+from consumers import announced
 from consumers.clock import Clock
 from consumers.context import Shared
 from consumers.errors import ServerError, Unauthorized, VendorError
@@ -238,8 +242,12 @@ class ThreeShapePoller:
             order = self._order(case, before)
             stamps = image_stamp(case)
             if before is None or before.version != order.version:
-                await self.publisher.order_updated(order, case.case_id)
-                result.orders += 1
+                # No order claim as the worker takes: one poller per connection, the holder of its lease,
+                # announces its cases (the worker's 3Shape handler never announces an order). The previous
+                # status is the poll state's (`_order`), not the markers'.
+                _, sent = await announced.announce_order_once(self.shared.state, self.publisher, order,
+                                                              case.case_id, previous_from_markers=False)
+                result.orders += sent
                 changed = True
             for image_id, stamp in stamps.items():
                 if before is None or before.images.get(image_id) != stamp:

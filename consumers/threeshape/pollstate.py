@@ -74,7 +74,8 @@ class PollState:
         await self._state.maps.put(self.key, PATIENTS, {integration_id: dumps(patient.dump())}, fence=fence)
 
     async def forget_except(self, watched: set[str], *, fence: Lease | None) -> int:
-        """Forget patients no longer watched (watching again re-announces, with the same event ids)."""
+        """Forget patients no longer watched (watching again announces no case version announced before:
+        its marker says so, consumers/announced.py)."""
         stale = {pid: FORGOTTEN for pid, text in (await self._state.maps.items(self.key, PATIENTS)).items()
                  if pid not in watched and text != FORGOTTEN}
         if stale:

@@ -6,13 +6,17 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+import pytest
+
 from consumers.health import label
+from schemas.envelope import Envelope
 from schemas.topics import ORDER_UPDATED, SCAN_NOTIFIED
 from simulators.threeshape import Faults, make_authority
 from simulators.threeshape import payloads as sim_payloads
 from simulators.threeshape.state import SurfaceScan
 from state.base import ConnectionKey
-from tests.events import collect, of_type
+from state.errors import StateUnavailable
+from tests.events import collect, of_type, read_to_end
 from tests.threeshape.conftest import Asgi, Server, ServerFactory, Stack
 
 
@@ -205,3 +209,51 @@ async def test_an_entity_expansion_payload_is_refused_and_other_patients_and_ser
         orders = await _orders(stack, 2)
         assert sorted(o["account"] for o in orders) == ["good", "mixed"]
         await stack.close()
+
+
+class Killed(Exception):
+    """The poller's process ends here: nothing after this point runs."""
+
+
+@pytest.mark.parametrize("fault", ["poll state not saved", "killed after the send"])
+async def test_a_case_announced_by_a_round_that_failed_is_announced_once_over_the_re_poll(
+    stack: Stack, server: Server, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """Before: the re-poll found the case's old version in the poll state and sent its order.updated again
+    (the same event id twice on the topic). Now the marker (poll state lost) or the intent found on the topic
+    (killed between the bus's acknowledgement and the marker) says it was announced."""
+    case = server.state.create_case("123")
+    await stack.poller().poll_once()
+    server.state.scan(case.case_id)  # a new version of the case
+    failing = stack.poller()
+    if fault == "poll state not saved":
+        save = failing.state.save
+
+        async def save_failing_once(*args: Any, **kwargs: Any) -> None:
+            monkeypatch.setattr(failing.state, "save", save)
+            raise StateUnavailable("the state store did not answer")
+
+        monkeypatch.setattr(failing.state, "save", save_failing_once)
+        with pytest.raises(StateUnavailable):
+            await failing.poll_once()
+        again = failing  # the same poller's next round
+    else:
+        publish = stack.bus.publish
+
+        async def publish_then_die(topic: str, event: Envelope) -> None:
+            await publish(topic, event)
+            if event.type == ORDER_UPDATED:
+                monkeypatch.setattr(stack.bus, "publish", publish)
+                raise Killed
+
+        monkeypatch.setattr(stack.bus, "publish", publish_then_die)
+        with pytest.raises(Killed):
+            await failing.poll_once()
+        again = stack.poller()  # another process, from what the state store holds
+    repolled = await again.poll_once(every_patient=True)
+    assert (repolled.polled, repolled.orders) == (1, 0)
+    assert (await again.poll_once(every_patient=True)).orders == 0
+    orders = of_type(await read_to_end(stack.bus, [stack.topics.events]), ORDER_UPDATED)
+    assert len(orders) == len({o.id for o in orders}) == 2
+    assert [o.json_data()["vendor_status"] for o in orders] == ["Created", "Scanned"]
+    assert orders[1].json_data()["previous_vendor_status"] == "Created"
