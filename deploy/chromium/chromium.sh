@@ -8,6 +8,10 @@
 # CHROMIUM names another executable.
 set -euo pipefail
 
+# Headless runs need chromium and its dependencies only; its recommended desktop packages (printing,
+# notifications, avahi, udev) are left out. The fonts give pages and screenshots their text.
+PACKAGES="--no-install-recommends chromium fonts-liberation"
+
 found() {
   local path="${CHROMIUM:-}"
   [ -n "$path" ] || path="$(command -v chromium 2>/dev/null || true)"
@@ -19,13 +23,13 @@ check() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "chromium missing: installing Debian's chromium package" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q chromium >&2 || { apt-get update -q >&2 && apt-get install -y -q chromium >&2; }
+    apt-get install -y -q $PACKAGES >&2 || { apt-get update -q >&2 && apt-get install -y -q $PACKAGES >&2; }
     if found >/dev/null; then found; return 0; fi
   fi
   cat >&2 <<MSG
 chromium not found (looked for CHROMIUM, then chromium on PATH).
 The console's browser tests drive it with Playwright. Install it, as root:
-    apt-get install chromium          # Debian/Ubuntu
+    apt-get install $PACKAGES          # Debian/Ubuntu
 or name an executable: export CHROMIUM=/path/to/chromium
 MSG
   return 1
