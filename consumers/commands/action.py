@@ -63,6 +63,13 @@ class Run:
         await self.log.link(record.vendor, record.connection, kind, vendor_id, record.command_id)
 
 
+class NothingToClose:
+    """For an action whose `prepare` holds nothing to release."""
+
+    async def close(self, prepared: Any) -> None:
+        return None
+
+
 class Action(Protocol):
     model: type[CommandData]
 

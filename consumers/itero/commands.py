@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from consumers.commands.action import Done, Outcome, Run
+from consumers.commands.action import Done, NothingToClose, Outcome, Run
 from consumers.context import WorkContext
 from consumers.errors import CommandFailed, InvalidCommand, RetryableError, Unauthorized
 from consumers.http import json_of
@@ -111,7 +111,7 @@ def scan_request_body(command: ScanRequest, company_id: int) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class ScanRequestAction:
+class ScanRequestAction(NothingToClose):
     """POST scan-request: the Rx id is recorded and linked before the command is finished, so the later
     scan notification for it carries the command id."""
 
@@ -127,9 +127,6 @@ class ScanRequestAction:
         if configured and configured.isdigit():
             return int(configured)
         raise InvalidCommand("invalid", "company_id is required: the connection has no numeric company_id")
-
-    async def close(self, prepared: Any) -> None:
-        return None
 
     async def execute(self, command: Any, run: Run, prepared: Any) -> Outcome:
         client = client_of(run.ctx, command)
@@ -162,16 +159,13 @@ class ScanRequestAction:
 
 
 @dataclass(frozen=True)
-class DeleteRxAction:
+class DeleteRxAction(NothingToClose):
     """DELETE scan-request/{RXID}."""
 
     model: type[DeleteRx] = DeleteRx
 
     async def prepare(self, command: Any, ctx: WorkContext) -> None:
         connection_of(ctx, command)
-        return None
-
-    async def close(self, prepared: Any) -> None:
         return None
 
     async def execute(self, command: Any, run: Run, prepared: Any) -> Outcome:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from consumers.commands.action import Done, Outcome, Run
+from consumers.commands.action import Done, NothingToClose, Outcome, Run
 from consumers.context import WorkContext
 from consumers.errors import CommandFailed, NotFound, RetryableError, ServerError, Unauthorized
 from consumers.http import json_of
@@ -87,7 +87,7 @@ async def call(client: MeditClient, method: str, path: str, what: str,
 
 
 @dataclass(frozen=True)
-class OrderAction:
+class OrderAction(NothingToClose):
     """PUT /v1/orders/{orderNumber}/{accept|reject|cancel} (§3.5.3–3.5.5)."""
 
     model: type[OrderCommand]
@@ -101,9 +101,6 @@ class OrderAction:
         return ORDER_ACTIONS[self.model][1]
 
     async def prepare(self, command: Any, ctx: WorkContext) -> None:
-        return None
-
-    async def close(self, prepared: Any) -> None:
         return None
 
     async def execute(self, command: Any, run: Run, prepared: Any) -> Outcome:
@@ -149,15 +146,12 @@ def _order_summary(order: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class DeleteFileAction:
+class DeleteFileAction(NothingToClose):
     """DELETE /v1/files/{fileUuid} (§3.4.4)."""
 
     model: type[DeleteFile] = DeleteFile
 
     async def prepare(self, command: Any, ctx: WorkContext) -> None:
-        return None
-
-    async def close(self, prepared: Any) -> None:
         return None
 
     async def execute(self, command: Any, run: Run, prepared: Any) -> Outcome:

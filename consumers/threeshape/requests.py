@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.commands.action import Done, Outcome, Run
+from consumers.commands.action import Done, NothingToClose, Outcome, Run
 from consumers.context import WorkContext
 from consumers.errors import CommandFailed, InvalidCommand, RetryableError, Unauthorized
 from consumers.threeshape.client import DentalDesktopClient
@@ -79,19 +79,19 @@ def failure(status: RequestStatus, what: str) -> CommandFailed:
     return CommandFailed(reason, text, retryable=status.code in RETRYABLE, vendor_error=str(status.code))
 
 
+class ConnectionChecked(NothingToClose):
+    """`prepare` refuses a command of an unknown 3Shape connection; nothing else to get ready."""
+
+    async def prepare(self, command: Any, ctx: WorkContext) -> None:
+        connection_of(ctx, command)
+
+
 @dataclass(frozen=True)
-class RequestAction:
+class RequestAction(ConnectionChecked):
     """One write method with `RequestId` = the command id, then its status until the request ends."""
 
     model: type[CommandData]
     method: str
-
-    async def prepare(self, command: Any, ctx: WorkContext) -> None:
-        connection_of(ctx, command)
-        return None
-
-    async def close(self, prepared: Any) -> None:
-        return None
 
     async def execute(self, command: Any, run: Run, prepared: Any) -> Outcome:
         connection = connection_of(run.ctx, command)
@@ -173,17 +173,10 @@ class RequestAction:
 
 
 @dataclass(frozen=True)
-class CancelRequestAction:
+class CancelRequestAction(ConnectionChecked):
     """/RemoveRequestById of another command's request, while no client has picked it up."""
 
     model: type[CancelRequest] = CancelRequest
-
-    async def prepare(self, command: Any, ctx: WorkContext) -> None:
-        connection_of(ctx, command)
-        return None
-
-    async def close(self, prepared: Any) -> None:
-        return None
 
     async def execute(self, command: Any, run: Run, prepared: Any) -> Outcome:
         target = str(command.target_command_id)
